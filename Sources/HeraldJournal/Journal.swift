@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+
+/// An append-only, crash-safe journal of records in LZ4-compressed segment files, indexed
+/// in SQLite. See `docs/journal-format.md` for the bytes on disk.
+///
+/// One writer thread owns the active segment (`JournalWriter`); one indexer thread keeps
+/// `index.sqlite` in step (`JournalIndexer`); readers are independent and never hold up the
+/// writer. Thread-safe.
+public final class Journal: Sendable {
+    public let directory: String
+    public let options: JournalOptions
+    /// What `open` found and repaired.
+    public let recovery: RecoveryReport
+    let catalog: SegmentCatalog
+    let index: JournalIndexStore?
+    private let writer: JournalWriter?
+    private let indexer: JournalIndexer?
+
+    var segmentsDirectory: String { joinPath(directory, "segments") }
+
+    init(
+        directory: String, options: JournalOptions, recovery: RecoveryReport, catalog: SegmentCatalog,
+        index: JournalIndexStore?, writer: JournalWriter?, indexer: JournalIndexer?
+    ) {
+        self.directory = directory
+        self.options = options
+        self.recovery = recovery
+        self.catalog = catalog
+        self.index = index
+        self.writer = writer
+        self.indexer = indexer
+    }
+
+    deinit {
+        writer?.stop()
+        indexer?.stop()
+    }
+
+    // MARK: Appending
+
+    /// Appends `entries` as consecutive records and returns their sequence numbers once they
+    /// are as durable as `options.durability` promises. Throws before writing anything if an
+    /// entry is over a limit.
+    public func append(_ entries: [JournalEntry]) async throws -> SequenceRange {
+        let request = try makeRequest(entries)
+        return try await withCheckedThrowingContinuation { continuation in
+            var request = request
+            request.completion = { continuation.resume(with: $0) }
+            writer!.submit(request)
+        }
+    }
+
+    /// Blocking form of `append`, for threads outside Swift concurrency (CLI, C callers).
+    public func appendAndWait(_ entries: [JournalEntry]) throws -> SequenceRange {
+        var request = try makeRequest(entries)
+        let box = ResultBox<SequenceRange>()
+        request.completion = { result in box.set(result.mapError { $0 }) }
+        writer!.submit(request)
+        return try box.wait().get()
+    }
+
+    /// Callback form of `append`: `completion` runs on the writer thread; keep it short.
+    public func append(
+        _ entries: [JournalEntry], completion: @escaping @Sendable (Result<SequenceRange, JournalError>) -> Void
+    ) {
+        do {
+            var request = try makeRequest(entries)
+            request.completion = completion
+            writer!.submit(request)
+        } catch {
+            completion(.failure(error as? JournalError ?? .writerFailed("\(error)")))
+        }
+    }
+
+    private func makeRequest(_ entries: [JournalEntry]) throws -> JournalWriter.Request {
+        guard writer != nil else { throw JournalError.readOnly }
+        guard !entries.isEmpty else { throw JournalError.emptyAppend }
+        var sizes: [Int] = []
+        sizes.reserveCapacity(entries.count)
+        var bytes = 0
+        for entry in entries {
+            let size = try RecordCodec.encodedSize(of: entry, limits: options.limits)
+            sizes.append(size)
+            bytes += size
+        }
+        return JournalWriter.Request(entries: entries, sizes: sizes, bytes: bytes, completion: { _ in })
+    }
+
+    // MARK: State
+
+    /// The newest record's sequence number, time and chain value.
+    public var head: JournalHead { catalog.snapshot.head }
+
+    /// The oldest sequence number still retained.
+    public var oldestSequence: SequenceNumber { catalog.snapshot.oldest }
+
+    /// Segment files, oldest first; the last is the active one.
+    public var segments: [SegmentID] { catalog.snapshot.segments }
+
+    /// The newest sequence number in the SQLite index (it may lag the head).
+    public var indexedThrough: SequenceNumber {
+        indexer?.indexedThrough ?? (try? index?.lastFrame()?.lastSequence) ?? .zero
+    }
+
+    /// Set when a write or sync failed: appends are refused until the journal is reopened.
+    public var writeFailure: JournalError? { writer?.stickyFailure }
+
+    /// Set when updating the index failed (appends go on; the next open catches up).
+    public var indexFailure: JournalError? { indexer?.failure }
+
+    /// Waits until every append acknowledged so far is in the index.
+    public func waitForIndex() { indexer?.flush() }
+
+    /// Removes sealed segments past the retention limits now.
+    @discardableResult
+    public func applyRetention() throws -> RetentionReport {
+        guard let writer else { throw JournalError.readOnly }
+        return try writer.perform { try $0.applyRetention(now: $0.now) }
+    }
+
+    /// Seals the active segment (if it holds anything) and starts a new one.
+    public func rollSegment() throws {
+        guard let writer else { throw JournalError.readOnly }
+        try writer.perform { try $0.rollNow() }
+    }
+
+    /// Drains queued appends, syncs, and stops the writer and indexer threads. Appends after
+    /// `close` fail with `.closed`. Called by `deinit` too.
+    public func close() {
+        writer?.stop()
+        indexer?.stop()
+    }
+
+    // MARK: Reading
+
+    /// A reader positioned at `position`.
+    public func reader(from position: ReadPosition) throws -> JournalReader {
+        try JournalReader(journal: self, position: position)
+    }
+
+    /// The record with sequence number `sequence`, or nil past the head.
+    public func record(_ sequence: SequenceNumber) throws -> JournalRecord? {
+        let reader = try reader(from: .sequence(sequence))
+        guard let record = try reader.next(), record.sequence == sequence else { return nil }
+        return record
+    }
+}
+
+/// Where a reader starts.
+public enum ReadPosition: Hashable, Sendable {
+    /// The oldest retained record.
+    case oldest
+    /// The record with this sequence number (or the next one written, past the head).
+    case sequence(SequenceNumber)
+    /// The first record published at or after this time.
+    case time(Nanoseconds)
+    /// After the current head: only records appended from now on.
+    case end
+}
+
+/// What `Journal.open` found and did.
+public struct RecoveryReport: Hashable, Sendable {
+    /// The segment whose torn tail was cut, the offset it was cut at and how many bytes went.
+    public var truncatedSegment: SegmentID?
+    public var truncatedAt: Int64?
+    public var truncatedBytes: Int64 = 0
+    public var truncationReason: String?
+    /// A last segment whose header was never completely written, removed.
+    public var removedIncompleteSegment: SegmentID?
+    /// The index was missing or unreadable and was built again from the segments.
+    public var indexRebuilt = false
+    /// Frames added to the index because it was behind.
+    public var indexCaughtUpFrames = 0
+    /// Index rows removed because they described frames no longer in the segments.
+    public var indexTrimmedFrames = 0
+
+    public var droppedAnything: Bool { truncatedBytes > 0 || removedIncompleteSegment != nil }
+}

@@ -1,0 +1,144 @@
+/// Reads records in sequence order from a position, frame by frame, while appends go on.
+/// It sees only whole committed batches, holds its own file handles and buffers, and never
+/// blocks the writer. Not thread-safe: one reader per task or thread.
+public final class JournalReader {
+    private let journal: Journal
+    private let decoder = FrameDecoder()
+    private var segment: SegmentID?
+    private var frameReader: SegmentFrameReader?
+    private var offset: Int64 = 0
+    private var expected: SequenceNumber
+    private var skipBefore: SequenceNumber
+    private var skipTimeBefore: Nanoseconds?
+    private var recordIndex = 0
+    private var loaded = false
+
+    /// The sequence number the next record will have (if it exists yet).
+    public private(set) var nextSequence: SequenceNumber
+
+    init(journal: Journal, position: ReadPosition) throws {
+        self.journal = journal
+        let snapshot = journal.catalog.snapshot
+        let headerEnd = Int64(SegmentHeader.byteCount)
+        var start: (SegmentID?, Int64, SequenceNumber)
+        skipBefore = .zero
+        switch position {
+        case .oldest:
+            start = (snapshot.segments.first, headerEnd, snapshot.oldest)
+        case .end:
+            start = (snapshot.segments.last, snapshot.activeEnd, snapshot.head.sequence.next)
+        case .sequence(let sequence):
+            guard sequence >= snapshot.oldest || snapshot.segments.isEmpty else {
+                throw JournalError.notRetained(requested: sequence, oldest: snapshot.oldest)
+            }
+            skipBefore = sequence
+            let segment = snapshot.segment(containing: sequence)
+            start = (segment, headerEnd, segment?.firstSequence ?? .first)
+            if let segment, let location = try journal.index?.frame(atOrBefore: sequence), location.segment == segment {
+                start = (segment, location.offset, location.firstSequence)
+            }
+        case .time(let time):
+            skipTimeBefore = time
+            start = (snapshot.segments.first, headerEnd, snapshot.oldest)
+            let known = Set(snapshot.segments)
+            if let location = try journal.index?.firstFrame(endingAtOrAfter: time), known.contains(location.segment) {
+                start = (location.segment, location.offset, location.firstSequence)
+            } else if let location = try journal.index?.lastFrame(), known.contains(location.segment) {
+                start = (location.segment, location.offset, location.firstSequence)
+            }
+        }
+        segment = start.0
+        offset = start.1
+        expected = start.2
+        nextSequence = max(start.2, skipBefore)
+        if let segment { try open(segment) }
+    }
+
+    private func open(_ id: SegmentID) throws {
+        let path = joinPath(journal.segmentsDirectory, id.fileName)
+        let file: any JournalFile
+        do {
+            file = try journal.options.fileSystem.openFile(path, mode: .readOnly)
+        } catch {
+            let oldest = journal.catalog.snapshot.oldest
+            if id.firstSequence < oldest { throw JournalError.notRetained(requested: expected, oldest: oldest) }
+            throw error
+        }
+        frameReader?.file.close()
+        frameReader = SegmentFrameReader(file: file, segment: id)
+        segment = id
+    }
+
+    deinit { frameReader?.file.close() }
+
+    /// Loads the next frame that has records to return; false when caught up with the head.
+    private func loadFrame() throws -> Bool {
+        while true {
+            guard let segment, let frameReader else { return false }
+            let snapshot = journal.catalog.snapshot
+            let limit = snapshot.isActive(segment) ? snapshot.activeEnd : try frameReader.file.size()
+            switch try frameReader.frame(at: offset, limit: limit, expected: expected) {
+            case .frame(let frame):
+                offset = frame.end
+                expected = frame.descriptor.lastSequence.next
+                if frame.descriptor.lastSequence < skipBefore { continue }
+                if let skipTimeBefore, frame.descriptor.lastTime < skipTimeBefore { continue }
+                if let damage = decoder.decode(frame) {
+                    throw JournalError.corrupt(
+                        DamageLocation(
+                            file: "segments/\(segment.fileName)", offset: frame.offset, sequence: damage.sequence,
+                            reason: damage.reason))
+                }
+                recordIndex = 0
+                loaded = true
+                return true
+            case .end:
+                // A sealed segment (limit = its file size) read to its end: move on. The active
+                // one has no successor in the same snapshot, so the reader stops at the head.
+                guard let next = snapshot.next(after: segment) else { return false }
+                try open(next)
+                offset = Int64(SegmentHeader.byteCount)
+                expected = next.firstSequence
+            case .damaged(let at, let sequence, let reason):
+                throw JournalError.corrupt(
+                    DamageLocation(file: "segments/\(segment.fileName)", offset: at, sequence: sequence, reason: reason))
+            }
+        }
+    }
+
+    /// The next record, or nil when the reader has caught up with the journal's head (call
+    /// again later to see newer appends).
+    public func next() throws -> JournalRecord? {
+        var result: JournalRecord?
+        _ = try nextView { view in
+            result = view.materialize()
+            return false
+        }
+        return result
+    }
+
+    /// Zero-copy iteration: calls `body` with each next record (valid only during the call)
+    /// until `body` returns false or the reader catches up. Returns how many records it saw.
+    @discardableResult
+    public func nextView(_ body: (RecordView) throws -> Bool) throws -> Int {
+        var seen = 0
+        while true {
+            if !loaded || recordIndex >= decoder.count {
+                loaded = false
+                guard try loadFrame() else { return seen }
+            }
+            while recordIndex < decoder.count {
+                let view = decoder.record(recordIndex)
+                recordIndex += 1
+                if view.sequence < skipBefore { continue }
+                if let skipTimeBefore {
+                    if view.time < skipTimeBefore { continue }
+                    self.skipTimeBefore = nil
+                }
+                nextSequence = view.sequence.next
+                seen += 1
+                if try !body(view) { return seen }
+            }
+        }
+    }
+}

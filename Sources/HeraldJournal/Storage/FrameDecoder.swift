@@ -1,0 +1,70 @@
+/// Decompresses one frame and checks every record in it: length, CRC32C, consecutive
+/// sequence numbers from the descriptor's first, non-decreasing times inside the
+/// descriptor's range, and the exact record count and raw length. Reuses its buffers;
+/// not thread-safe.
+final class FrameDecoder {
+    private let decompressor = LZ4FrameDecompressor()
+    private let buffer = GrowableBuffer(capacity: 1 << 20)
+    private var offsets: [Int] = []
+    private(set) var descriptor: FrameDescriptor?
+
+    var count: Int { offsets.count }
+
+    /// Decodes `frame`; on damage returns why (and which sequence, when known).
+    func decode(_ frame: SegmentFrameReader.Frame) -> (reason: String, sequence: SequenceNumber?)? {
+        offsets.removeAll(keepingCapacity: true)
+        descriptor = nil
+        let d = frame.descriptor
+        if let failure = decompressor.decompress(frame.data, rawLength: Int(d.rawLength), into: buffer) {
+            return (failure, d.firstSequence)
+        }
+        let bytes = buffer.bytes
+        var offset = 0
+        var expected = d.firstSequence
+        var previousTime = d.firstTime
+        while offset < bytes.count {
+            let view: RecordView
+            do {
+                view = try RecordCodec.decode(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            } catch {
+                return ("record \(offsets.count) of the frame: \(error)", expected)
+            }
+            guard view.sequence == expected else {
+                return ("record has sequence \(view.sequence), expected \(expected)", expected)
+            }
+            guard view.time >= previousTime, view.time <= d.lastTime else {
+                return ("record time \(view.time) outside the frame's ordered range", expected)
+            }
+            previousTime = view.time
+            offsets.append(offset)
+            offset += view.length
+            expected = expected.next
+        }
+        guard offsets.count == Int(d.recordCount) else {
+            return ("frame holds \(offsets.count) records, its descriptor says \(d.recordCount)", d.firstSequence)
+        }
+        descriptor = d
+        return nil
+    }
+
+    /// The `index`th record of the decoded frame; valid until the next `decode`.
+    func record(_ index: Int) -> RecordView {
+        let start = offsets[index]
+        let end = index + 1 < offsets.count ? offsets[index + 1] : buffer.count
+        // Already validated by decode(): re-derive the view without re-checking the CRC.
+        let bytes = buffer.slice(start, end - start)
+        return RecordCodec.viewUnchecked(bytes)
+    }
+}
+
+extension RecordCodec {
+    /// A view of a record that `decode` has already validated.
+    static func viewUnchecked(_ record: UnsafeRawBufferPointer) -> RecordView {
+        let patternCount = Int(record.loadLE(UInt16.self, at: 34))
+        let publisherLength = Int(record.loadLE(UInt16.self, at: 44))
+        let dataLength = Int(record.loadLE(UInt32.self, at: 46))
+        return RecordView(
+            bytes: record, patternCount: patternCount, patternsStart: fixedHeaderBytes + publisherLength,
+            dataStart: record.count - dataLength)
+    }
+}

@@ -1,0 +1,444 @@
+import Foundation
+import Logging
+
+/// The journal's single writer: one thread that owns the active segment, assigns sequence
+/// numbers and times, encodes, compresses, chains, writes and syncs.
+///
+/// Group commit: appends queue up while a write+fsync is in flight; the next pass takes
+/// every queued append (up to `groupBytesMax`) into one write and one fsync. A failed
+/// write or sync is sticky: every later append fails until the journal is reopened.
+///
+/// `@unchecked Sendable`: the queue, `failure` and `stopping` are guarded by `condition`;
+/// everything else is touched only by the writer thread (after `start`).
+final class JournalWriter: @unchecked Sendable {
+    struct Request {
+        var entries: [JournalEntry]
+        var sizes: [Int]
+        var bytes: Int
+        var completion: @Sendable (Result<SequenceRange, JournalError>) -> Void
+    }
+
+    enum Work {
+        case append(Request)
+        /// Runs on the writer thread between commit groups (retention, tests).
+        case task(@Sendable () -> Void)
+    }
+
+    private let condition = NSCondition()
+    private var queue: [Work] = []
+    private var stopping = false
+    private var stopped = false
+    private var failure: JournalError?
+
+    // Owned by the writer thread.
+    private let segmentsDirectory: String
+    private let options: JournalOptions
+    private let catalog: SegmentCatalog
+    private let indexer: JournalIndexer?
+    private var active: ActiveSegment
+    private var sealed: [SegmentID: SealedSegmentInfo]
+    private var nextSequence: SequenceNumber
+    private var lastTime: Nanoseconds
+    private var chain: ChainHash
+    private var dirty = false
+    private var lastSync = DispatchTime.now().uptimeNanoseconds
+    private let raw = GrowableBuffer(capacity: 1 << 20)
+    private let compressed = GrowableBuffer(capacity: 1 << 20)
+    private let output = GrowableBuffer(capacity: 1 << 20)
+    private let compressor = LZ4FrameCompressor()
+    private let hasher = SHA256Hasher()
+    private var thread: Thread?
+
+    init(
+        segmentsDirectory: String, options: JournalOptions, catalog: SegmentCatalog, indexer: JournalIndexer?,
+        active: ActiveSegment, sealed: [SegmentID: SealedSegmentInfo], head: JournalHead
+    ) {
+        self.segmentsDirectory = segmentsDirectory
+        self.options = options
+        self.catalog = catalog
+        self.indexer = indexer
+        self.active = active
+        self.sealed = sealed
+        self.nextSequence = head.sequence.next
+        self.lastTime = head.time
+        self.chain = head.chain
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "herald.journal.writer"
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    // MARK: Submitting (any thread)
+
+    func submit(_ request: Request) {
+        condition.lock()
+        if stopping || stopped {
+            condition.unlock()
+            request.completion(.failure(.closed))
+            return
+        }
+        if let failure {
+            condition.unlock()
+            request.completion(.failure(.writerFailed(failure.description)))
+            return
+        }
+        queue.append(.append(request))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Runs `body` on the writer thread and waits for it. Throws `.closed` after `stop`.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (JournalWriter) throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        condition.lock()
+        guard !stopping && !stopped else {
+            condition.unlock()
+            throw JournalError.closed
+        }
+        queue.append(
+            .task { [self] in
+                box.set(Result { try body(self) })
+            })
+        condition.signal()
+        condition.unlock()
+        return try box.wait().get()
+    }
+
+    var stickyFailure: JournalError? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
+
+    /// Drains queued appends, syncs, closes the active segment and ends the thread.
+    func stop() {
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            return
+        }
+        stopping = true
+        condition.signal()
+        while !stopped { condition.wait() }
+        condition.unlock()
+    }
+
+    // MARK: The writer thread
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping {
+                if dirty, case .batch(let interval) = options.durability {
+                    let deadline = lastSync + UInt64(interval) * 1_000_000
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    if now >= deadline { break }
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9))
+                } else {
+                    condition.wait()
+                }
+            }
+            let work = takeGroup()
+            let exiting = stopping && work.isEmpty
+            condition.unlock()
+
+            if exiting {
+                finish()
+                return
+            }
+            if work.isEmpty {
+                syncIfDue(force: true)
+                continue
+            }
+            process(work)
+        }
+    }
+
+    /// Takes queued work: appends up to `groupBytesMax` (at least one), or one task.
+    /// Called with the lock held.
+    private func takeGroup() -> [Work] {
+        guard !queue.isEmpty else { return [] }
+        if case .task = queue[0] { return [queue.removeFirst()] }
+        var taken = 0
+        var bytes = 0
+        while taken < queue.count, case .append(let request) = queue[taken] {
+            if taken > 0 && bytes + request.bytes > options.groupBytesMax { break }
+            bytes += request.bytes
+            taken += 1
+        }
+        let group = Array(queue[0..<taken])
+        queue.removeFirst(taken)
+        return group
+    }
+
+    private func process(_ work: [Work]) {
+        if work.count == 1, case .task(let body) = work[0] {
+            body()
+            return
+        }
+        let requests = work.compactMap { item -> Request? in
+            if case .append(let request) = item { return request }
+            return nil
+        }
+        if let failure = stickyFailure {
+            for request in requests { request.completion(.failure(.writerFailed(failure.description))) }
+            return
+        }
+        do {
+            let ranges = try commit(requests)
+            for (request, range) in zip(requests, ranges) { request.completion(.success(range)) }
+        } catch {
+            let journalError = error as? JournalError ?? .writerFailed("\(error)")
+            condition.lock()
+            failure = journalError
+            condition.unlock()
+            options.logger.error("journal writer failed; refusing appends until reopened", metadata: ["error": "\(journalError)"])
+            for request in requests { request.completion(.failure(journalError)) }
+        }
+    }
+
+    private func finish() {
+        if stickyFailure == nil {
+            do {
+                if dirty { try active.file.sync() }
+            } catch {
+                options.logger.error("final sync failed", metadata: ["error": "\(error)"])
+            }
+        }
+        active.file.close()
+        condition.lock()
+        stopped = true
+        let leftovers = queue
+        queue.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        for item in leftovers {
+            if case .append(let request) = item { request.completion(.failure(.closed)) }
+        }
+    }
+
+    private func syncIfDue(force: Bool) {
+        guard dirty, stickyFailure == nil else { return }
+        guard case .batch(let interval) = options.durability else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard force || now - lastSync >= UInt64(interval) * 1_000_000 else { return }
+        do {
+            try active.file.sync()
+            dirty = false
+            lastSync = now
+        } catch {
+            let journalError = error as? JournalError ?? .writerFailed("\(error)")
+            condition.lock()
+            failure = journalError
+            condition.unlock()
+            options.logger.error("journal sync failed; refusing appends until reopened", metadata: ["error": "\(journalError)"])
+        }
+    }
+
+    // MARK: Committing one group
+
+    /// Writes one commit group; returns each request's sequence range once it is as durable
+    /// as the durability mode promises.
+    private func commit(_ requests: [Request]) throws -> [SequenceRange] {
+        let now = options.clock.now()
+        if shouldRoll(now: now) { try roll(now: now) }
+
+        output.removeAll()
+        raw.removeAll()
+        var frames: [IndexedFrame] = []
+        var events: [IndexedEvent] = []
+        var ranges: [SequenceRange] = []
+        ranges.reserveCapacity(requests.count)
+        var frameFirst = nextSequence
+        var frameFirstTime = lastTime
+        let frameStart = active.size
+
+        func flushFrame() {
+            guard raw.count > 0 else { return }
+            let offset = frameStart + Int64(output.count)
+            let descriptor = appendFrame(
+                firstSequence: frameFirst, lastSequence: nextSequence.previous, firstTime: frameFirstTime)
+            frames.append(IndexedFrame(location: FrameLocation(segment: active.id, offset: offset, descriptor: descriptor), events: events))
+            events = []
+            raw.removeAll()
+        }
+
+        for request in requests {
+            let first = nextSequence
+            for (entry, size) in zip(request.entries, request.sizes) {
+                if raw.count > 0 && raw.count + size > options.frameRawBytesMax { flushFrame() }
+                let time = max(entry.time ?? now, lastTime)
+                if raw.count == 0 {
+                    frameFirst = nextSequence
+                    frameFirstTime = time
+                }
+                RecordCodec.encode(entry, sequence: nextSequence, time: time, size: size, into: raw)
+                if indexer != nil {
+                    events.append(
+                        IndexedEvent(
+                            sequence: nextSequence, time: time, channel: entry.channel, descriptor: entry.descriptor,
+                            priority: entry.priority, publisher: entry.publisher))
+                }
+                lastTime = time
+                nextSequence = nextSequence.next
+            }
+            ranges.append(SequenceRange(first: first, last: nextSequence.previous))
+        }
+        flushFrame()
+
+        try active.file.write(at: active.size, output.bytes)
+        active.size += Int64(output.count)
+        active.frames += frames.count
+        switch options.durability {
+        case .fsync:
+            try active.file.sync()
+            lastSync = DispatchTime.now().uptimeNanoseconds
+        case .batch:
+            dirty = true
+            syncIfDue(force: false)
+            if let failure = stickyFailure { throw failure }
+        case .none:
+            dirty = true
+        }
+
+        let head = JournalHead(sequence: nextSequence.previous, time: lastTime, chain: chain)
+        let end = active.size
+        catalog.update { snapshot in
+            snapshot.activeEnd = end
+            snapshot.head = head
+        }
+        indexer?.enqueue(frames: frames)
+        return ranges
+    }
+
+    /// Compresses `raw` into one LZ4 frame, chains it, and appends descriptor + frame to `output`.
+    private func appendFrame(firstSequence: SequenceNumber, lastSequence: SequenceNumber, firstTime: Nanoseconds)
+        -> FrameDescriptor
+    {
+        compressed.removeAll()
+        let dataLength = compressor.compress(raw.bytes, into: compressed)
+        var descriptor = FrameDescriptor(
+            firstSequence: firstSequence, recordCount: UInt32(lastSequence.rawValue - firstSequence.rawValue + 1),
+            rawLength: UInt32(raw.count), firstTime: firstTime, lastTime: lastTime, dataLength: UInt32(dataLength),
+            dataCRC: CRC32C.checksum(compressed.bytes), chain: .genesis)
+        let start = output.count
+        descriptor.encode(into: output)
+        let next = chain.bytes.withUnsafeBytes { previous in
+            hasher.hash(previous, output.slice(start + FrameDescriptor.chainedFields.lowerBound, FrameDescriptor.chainedFields.count), compressed.bytes)
+        }
+        descriptor.chain = next
+        output.count = start
+        descriptor.encode(into: output)
+        output.append(compressed.bytes)
+        chain = next
+        return descriptor
+    }
+
+    // MARK: Segments
+
+    private func shouldRoll(now: Nanoseconds) -> Bool {
+        guard active.frames > 0 else { return false }
+        if active.size >= options.segmentBytesMax { return true }
+        if let age = options.segmentAgeMax, now - active.created >= age { return true }
+        return false
+    }
+
+    /// Seals the active segment and starts the next one at `nextSequence`.
+    private func roll(now: Nanoseconds) throws {
+        try active.file.sync()
+        dirty = false
+        lastSync = DispatchTime.now().uptimeNanoseconds
+        active.file.close()
+        sealed[active.id] = SealedSegmentInfo(bytes: active.size, lastTime: lastTime)
+
+        let header = SegmentHeader(firstSequence: nextSequence, created: now, baseTime: lastTime, baseChain: chain)
+        let id = SegmentID(firstSequence: nextSequence)
+        let file = try Self.createSegment(
+            header: header, id: id, directory: segmentsDirectory, fileSystem: options.fileSystem)
+        active = ActiveSegment(id: id, file: file, size: Int64(SegmentHeader.byteCount), created: now, frames: 0)
+        catalog.update { snapshot in
+            snapshot.segments.append(id)
+            snapshot.activeEnd = Int64(SegmentHeader.byteCount)
+        }
+        indexer?.enqueue(segment: IndexedSegment(id: id, created: now, baseChain: chain))
+        options.logger.debug("segment rolled", metadata: ["segment": "\(id)"])
+        _ = try applyRetention(now: now)
+    }
+
+    /// Creates a segment file holding only its header, durable with its directory entry.
+    static func createSegment(header: SegmentHeader, id: SegmentID, directory: String, fileSystem: any JournalFileSystem)
+        throws -> any JournalFile
+    {
+        let file = try fileSystem.openFile(joinPath(directory, id.fileName), mode: .createNew)
+        let bytes = header.encoded()
+        try bytes.withUnsafeBytes { try file.write(at: 0, $0) }
+        try file.sync()
+        try fileSystem.syncDirectory(directory)
+        return file
+    }
+
+    /// Removes whole sealed segments, oldest first, by age and total size. Writer thread only.
+    func applyRetention(now: Nanoseconds) throws -> RetentionReport {
+        var report = RetentionReport()
+        let snapshot = catalog.snapshot
+        var total = snapshot.segments.reduce(Int64(0)) { $0 + (sealed[$1]?.bytes ?? 0) } + active.size
+        var removed: [SegmentID] = []
+        for segment in snapshot.segments.dropLast() {
+            guard let info = sealed[segment] else { break }
+            let tooOld = options.retentionAge.map { info.lastTime < now - $0 } ?? false
+            let tooBig = options.retentionBytes.map { total > $0 } ?? false
+            guard tooOld || tooBig else { break }
+            removed.append(segment)
+            total -= info.bytes
+            report.removedBytes += info.bytes
+        }
+        report.oldest = snapshot.segments.dropFirst(removed.count).first?.firstSequence ?? snapshot.oldest
+        guard !removed.isEmpty else { return report }
+        catalog.update { $0.segments.removeFirst(removed.count) }
+        for segment in removed {
+            try options.fileSystem.removeFile(joinPath(segmentsDirectory, segment.fileName))
+            sealed[segment] = nil
+        }
+        try options.fileSystem.syncDirectory(segmentsDirectory)
+        report.removedSegments = removed
+        let remaining = catalog.snapshot
+        indexer?.enqueue(trim: remaining.oldest, head: remaining.head.sequence, segments: remaining.segments)
+        options.logger.info(
+            "retention removed segments",
+            metadata: ["count": "\(removed.count)", "bytes": "\(report.removedBytes)", "oldest": "\(report.oldest)"])
+        return report
+    }
+
+    /// Seals the active segment now (if it holds frames), as a roll would.
+    func rollNow() throws {
+        guard active.frames > 0 else { return }
+        try roll(now: options.clock.now())
+    }
+
+    var now: Nanoseconds { options.clock.now() }
+}
+
+/// A one-shot result handed from the writer thread to a waiting caller.
+final class ResultBox<T: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: `result` is guarded by `condition`.
+    private let condition = NSCondition()
+    private var result: Result<T, any Error>?
+
+    func set(_ value: Result<T, any Error>) {
+        condition.lock()
+        result = value
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Result<T, any Error> {
+        condition.lock()
+        defer { condition.unlock() }
+        while result == nil { condition.wait() }
+        return result!
+    }
+}

@@ -1,0 +1,46 @@
+import Synchronization
+
+/// The head of a journal: its newest record and the chain value after it.
+public struct JournalHead: Hashable, Sendable {
+    /// The newest sequence number (0 for an empty journal).
+    public var sequence: SequenceNumber
+    /// Publish time of the newest record (0 for an empty journal).
+    public var time: Nanoseconds
+    /// Hash-chain value after the newest frame (`ChainHash.genesis` for an empty journal).
+    public var chain: ChainHash
+}
+
+/// What readers may see: the segment files in order and how far the newest one is
+/// committed. Written by the journal's writer thread, read by everyone, under one mutex.
+final class SegmentCatalog: Sendable {
+    struct Snapshot: Sendable {
+        /// Segments in order; the last one is the active segment.
+        var segments: [SegmentID]
+        /// Bytes of the active segment that hold whole, committed frames.
+        var activeEnd: Int64
+        var head: JournalHead
+        /// The first sequence number still retained.
+        var oldest: SequenceNumber { segments.first?.firstSequence ?? .first }
+
+        /// The segment that holds `sequence` (or would hold it, past the head).
+        func segment(containing sequence: SequenceNumber) -> SegmentID? {
+            var found: SegmentID?
+            for segment in segments {
+                if segment.firstSequence <= sequence { found = segment } else { break }
+            }
+            return found
+        }
+
+        func isActive(_ segment: SegmentID) -> Bool { segments.last == segment }
+
+        func next(after segment: SegmentID) -> SegmentID? { segments.first { $0 > segment } }
+    }
+
+    private let state: Mutex<Snapshot>
+
+    init(_ snapshot: Snapshot) { state = Mutex(snapshot) }
+
+    var snapshot: Snapshot { state.withLock { $0 } }
+
+    func update(_ body: (inout Snapshot) -> Void) { state.withLock { body(&$0) } }
+}

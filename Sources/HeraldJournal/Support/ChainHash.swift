@@ -1,0 +1,87 @@
+import CLibCrypto
+
+/// A 32-byte SHA-256 value of the journal's tamper-evident hash chain.
+///
+/// `chain(n) = SHA-256(chain(n-1) ‖ frame n's descriptor fields ‖ frame n's LZ4 bytes)`,
+/// starting from `ChainHash.genesis` (32 zero bytes). The value after each frame is stored
+/// in the frame's descriptor, so the head of the chain is known without rehashing.
+public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
+    public static let byteCount = 32
+    public static let genesis = ChainHash(bytes: [UInt8](repeating: 0, count: 32))
+
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == Self.byteCount, "a chain hash is 32 bytes, got \(bytes.count)")
+        self.bytes = bytes
+    }
+
+    /// Parses 64 hexadecimal digits.
+    public init?(hex: String) {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        var index = 0
+        while index < 64 {
+            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else {
+                return nil
+            }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        self.bytes = out
+    }
+
+    public var hex: String {
+        let table = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(table[Int(byte >> 4)])
+            out.append(table[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public var description: String { hex }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+/// Incremental SHA-256 over the system's libcrypto. Owns one EVP context, reused for every
+/// hash; not thread-safe (each writer, verifier or recovery pass has its own).
+final class SHA256Hasher {
+    private let context: OpaquePointer
+
+    init() {
+        guard let context = EVP_MD_CTX_new() else {
+            preconditionFailure("EVP_MD_CTX_new failed: out of memory")
+        }
+        self.context = context
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// Hashes the concatenation of `parts`.
+    func hash(_ parts: UnsafeRawBufferPointer...) -> ChainHash {
+        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
+        for part in parts where part.count > 0 {
+            precondition(EVP_DigestUpdate(context, part.baseAddress, part.count) == 1, "EVP_DigestUpdate failed")
+        }
+        var out = [UInt8](repeating: 0, count: ChainHash.byteCount)
+        var length: UInt32 = 0
+        out.withUnsafeMutableBufferPointer { buffer in
+            precondition(EVP_DigestFinal_ex(context, buffer.baseAddress, &length) == 1, "EVP_DigestFinal_ex failed")
+        }
+        precondition(length == 32, "SHA-256 produced \(length) bytes")
+        return ChainHash(bytes: out)
+    }
+}
