@@ -1,0 +1,22 @@
+import ArgumentParser
+
+@main
+struct Herald: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald",
+        abstract: "Herald: a cluster event service with a durable, replayable journal.",
+        discussion: """
+            Exit codes: 0 ok, 1 other failure, 64 usage, 65 journal damaged, 66 no journal or \
+            input, 74 I/O error, 78 written by a newer Herald.
+            """,
+        subcommands: [JournalCommand.self]
+    )
+}
+
+struct JournalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal",
+        abstract: "Operate on a journal's data folder directly (no daemon).",
+        subcommands: [JournalAppend.self, JournalRead.self, JournalVerify.self, JournalStatsCommand.self]
+    )
+}

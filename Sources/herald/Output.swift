@@ -1,0 +1,48 @@
+import Foundation
+
+/// Buffered standard output: one write(2) per 64 KiB, or on `flush`.
+final class StandardOutput {
+    private var buffer: [UInt8] = []
+
+    init() { buffer.reserveCapacity(1 << 16) }
+
+    func write(_ bytes: some Sequence<UInt8>) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func write(_ text: String) { write(text.utf8) }
+
+    func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                exit(ExitStatus.io.rawValue)
+            }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    deinit { flush() }
+}
+
+/// Parses a time: integer nanoseconds since the epoch, or RFC 3339 (`2026-11-24T16:00:00Z`,
+/// fractional seconds allowed).
+func parseTime(_ text: String) -> Int64? {
+    if let nanoseconds = Int64(text) { return nanoseconds }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
+    formatter.formatOptions = [.withInternetDateTime]
+    if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
+    return nil
+}
+
+func formatTime(_ nanoseconds: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
+}
