@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// An append-only, crash-safe journal of records in LZ4-compressed segment files, indexed
 /// in SQLite. See `docs/journal-format.md` for the bytes on disk.
@@ -16,6 +17,7 @@ public final class Journal: Sendable {
     let index: JournalIndexStore?
     private let writer: JournalWriter?
     private let indexer: JournalIndexer?
+    private let closed = Atomic<Bool>(false)
 
     var segmentsDirectory: String { joinPath(directory, "segments") }
 
@@ -32,10 +34,7 @@ public final class Journal: Sendable {
         self.indexer = indexer
     }
 
-    deinit {
-        writer?.stop()
-        indexer?.stop()
-    }
+    deinit { close() }
 
     // MARK: Appending
 
@@ -125,11 +124,14 @@ public final class Journal: Sendable {
         try writer.perform { try $0.rollNow() }
     }
 
-    /// Drains queued appends, syncs, and stops the writer and indexer threads. Appends after
-    /// `close` fail with `.closed`. Called by `deinit` too.
+    /// Drains queued appends, syncs, stops the writer and indexer threads and closes the index
+    /// (checkpointing its WAL). Appends and reads after `close` fail with `.closed`.
+    /// Idempotent; called by `deinit` too.
     public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         writer?.stop()
         indexer?.stop()
+        index?.close()
     }
 
     // MARK: Reading

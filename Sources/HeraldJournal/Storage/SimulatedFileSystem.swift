@@ -18,6 +18,7 @@ public final class SimulatedFileSystem: JournalFileSystem {
         var failWritesErrno: Int32?
         var failWritesAfterBytes: Int = 0
         var failSyncErrno: Int32?
+        var failSyncDiscards = true
         var syncCount = 0
         var writeCount = 0
     }
@@ -35,9 +36,16 @@ public final class SimulatedFileSystem: JournalFileSystem {
         }
     }
 
-    /// The next `sync` fails with `errno` (EIO by default) and the unsynced bytes are lost
-    /// from the durable image, as Linux drops dirty pages after a writeback error.
-    public func failNextSync(errno: Int32 = 5 /* EIO */) { state.withLock { $0.failSyncErrno = errno } }
+    /// The next `sync` fails with `errno` (EIO by default). With `discardUnsynced` the
+    /// unsynced bytes are dropped, as Linux drops dirty pages after a writeback error;
+    /// without it they stay unsynced, as when the power goes before the sync completes
+    /// (a `crash` then keeps a random prefix of them).
+    public func failNextSync(errno: Int32 = 5 /* EIO */, discardUnsynced: Bool = true) {
+        state.withLock {
+            $0.failSyncErrno = errno
+            $0.failSyncDiscards = discardUnsynced
+        }
+    }
 
     public func clearFaults() {
         state.withLock {
@@ -182,7 +190,7 @@ public final class SimulatedFileSystem: JournalFileSystem {
             state.syncCount += 1
             if let errno = state.failSyncErrno {
                 state.failSyncErrno = nil
-                node.current = node.durable
+                if state.failSyncDiscards { node.current = node.durable }
                 throw JournalError.io(operation: "fdatasync", path: path, errno: errno)
             }
             node.durable = node.current
