@@ -48,6 +48,8 @@ final class JournalWriter: @unchecked Sendable {
     private let compressor = LZ4FrameCompressor()
     private let hasher = SHA256Hasher()
     private var thread: Thread?
+    /// The fsync stage of the pipeline (fsync durability only).
+    private var syncer: JournalSyncer?
 
     init(
         segmentsDirectory: String, options: JournalOptions, catalog: SegmentCatalog, indexer: JournalIndexer?,
@@ -65,6 +67,12 @@ final class JournalWriter: @unchecked Sendable {
     }
 
     func start() {
+        if case .fsync = options.durability {
+            let syncer = JournalSyncer(
+                onFailure: { [self] failure in recordFailure(failure) }, currentFailure: { [self] in stickyFailure })
+            syncer.start()
+            self.syncer = syncer
+        }
         let thread = Thread { [self] in run() }
         thread.name = "herald.journal.writer"
         thread.stackSize = 1 << 20
@@ -189,19 +197,34 @@ final class JournalWriter: @unchecked Sendable {
             return
         }
         do {
-            let ranges = try commit(requests)
-            for (request, range) in zip(requests, ranges) { request.completion(.success(range)) }
+            let written = try commit(requests)
+            if let syncer {
+                syncer.enqueue(written)
+            } else {
+                written.publish()
+                for (request, range) in zip(requests, written.ranges) { request.completion(.success(range)) }
+            }
         } catch {
             let journalError = error as? JournalError ?? .writerFailed("\(error)")
-            condition.lock()
-            failure = journalError
-            condition.unlock()
-            options.logger.error("journal writer failed; refusing appends until reopened", metadata: ["error": "\(journalError)"])
+            recordFailure(journalError)
             for request in requests { request.completion(.failure(journalError)) }
         }
     }
 
+    /// Makes a write or sync failure sticky.
+    private func recordFailure(_ error: JournalError) {
+        condition.lock()
+        let first = failure == nil
+        if first { failure = error }
+        condition.unlock()
+        if first {
+            options.logger.error("journal writer failed; refusing appends until reopened", metadata: ["error": "\(error)"])
+        }
+    }
+
     private func finish() {
+        syncer?.drain()
+        syncer?.stop()
         if stickyFailure == nil {
             do {
                 if dirty { try active.file.sync() }
@@ -231,19 +254,15 @@ final class JournalWriter: @unchecked Sendable {
             dirty = false
             lastSync = now
         } catch {
-            let journalError = error as? JournalError ?? .writerFailed("\(error)")
-            condition.lock()
-            failure = journalError
-            condition.unlock()
-            options.logger.error("journal sync failed; refusing appends until reopened", metadata: ["error": "\(journalError)"])
+            recordFailure(error as? JournalError ?? .writerFailed("\(error)"))
         }
     }
 
     // MARK: Committing one group
 
-    /// Writes one commit group; returns each request's sequence range once it is as durable
-    /// as the durability mode promises.
-    private func commit(_ requests: [Request]) throws -> [SequenceRange] {
+    /// Encodes and writes one commit group. In fsync mode the caller hands the result to the
+    /// syncer; otherwise it is already as durable as promised and can be published at once.
+    private func commit(_ requests: [Request]) throws -> JournalSyncer.Written {
         let now = options.clock.now()
         if shouldRoll(now: now) { try roll(now: now) }
 
@@ -295,8 +314,7 @@ final class JournalWriter: @unchecked Sendable {
         active.frames += frames.count
         switch options.durability {
         case .fsync:
-            try active.file.sync()
-            lastSync = DispatchTime.now().uptimeNanoseconds
+            dirty = true  // until the syncer's fdatasync; `roll` and `finish` drain it first
         case .batch:
             dirty = true
             syncIfDue(force: false)
@@ -307,12 +325,18 @@ final class JournalWriter: @unchecked Sendable {
 
         let head = JournalHead(sequence: nextSequence.previous, time: lastTime, chain: chain)
         let end = active.size
-        catalog.update { snapshot in
-            snapshot.activeEnd = end
-            snapshot.head = head
-        }
-        indexer?.enqueue(frames: frames)
-        return ranges
+        let catalog = self.catalog
+        let indexer = self.indexer
+        return JournalSyncer.Written(
+            file: active.file, requests: requests, ranges: ranges,
+            publish: {
+                catalog.update { snapshot in
+                    // Groups publish in order, so the newest head wins.
+                    snapshot.activeEnd = end
+                    snapshot.head = head
+                }
+                indexer?.enqueue(frames: frames)
+            })
     }
 
     /// Compresses `raw` into one LZ4 frame, chains it, and appends descriptor + frame to `output`.
@@ -349,6 +373,8 @@ final class JournalWriter: @unchecked Sendable {
 
     /// Seals the active segment and starts the next one at `nextSequence`.
     private func roll(now: Nanoseconds) throws {
+        syncer?.drain()
+        if let failure = stickyFailure { throw failure }
         try active.file.sync()
         dirty = false
         lastSync = DispatchTime.now().uptimeNanoseconds

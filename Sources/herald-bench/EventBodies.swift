@@ -1,0 +1,35 @@
+import HeraldJournal
+
+/// Realistic 128-byte event bodies: JSON-like, repeated keys, varying values, as cluster
+/// middleware publishes them (node, kind, link, counters, a timestamp).
+struct EventBodies {
+    private var random: SplitMix64
+    private static let kinds = ["link-up", "link-down", "member-join", "member-leave", "quorum", "cast"]
+    private static let nodes = (1...24).map { "node-\($0).dc\($0 % 3).example" }
+
+    init(seed: UInt64) { random = SplitMix64(seed: seed) }
+
+    mutating func body(size: Int = 128) -> [UInt8] {
+        let kind = Self.kinds[Int(random.next() % UInt64(Self.kinds.count))]
+        let node = Self.nodes[Int(random.next() % UInt64(Self.nodes.count))]
+        let text =
+            #"{"kind":"\#(kind)","node":"\#(node)","link":\#(random.next() % 4),"#
+            + #""ring":\#(random.next() % 1000),"ts":\#(1_795_000_000_000 + random.next() % 100_000_000),"seq":\#(random.next() % 10_000_000)}"#
+        var bytes = Array(text.utf8)
+        if bytes.count > size {
+            bytes.removeLast(bytes.count - size)
+        } else {
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: size - bytes.count))
+        }
+        return bytes
+    }
+
+    mutating func entries(_ count: Int, size: Int = 128) -> [JournalEntry] {
+        (0..<count).map { index in
+            JournalEntry(
+                descriptor: UInt32(3 << 22 | 3), channel: UInt32(1 + index % 8), priority: UInt8(index % 4),
+                publisher: Array("publisher-\(index % 16)".utf8), patterns: [Array("cluster/events".utf8)],
+                data: body(size: size))
+        }
+    }
+}
