@@ -7,14 +7,16 @@ final class LZ4FrameCompressor {
     private var context: OpaquePointer?
     private var preferences = LZ4F_preferences_t()
 
-    init() {
+    /// `acceleration` 1 is LZ4's default speed; higher trades ratio for speed.
+    init(acceleration: Int = 1) {
         let code = LZ4F_createCompressionContext(&context, UInt32(LZ4F_VERSION))
         precondition(LZ4F_isError(code) == 0 && context != nil, "LZ4F_createCompressionContext failed")
         preferences.frameInfo.blockSizeID = LZ4F_max256KB
         preferences.frameInfo.blockMode = LZ4F_blockLinked
         preferences.frameInfo.contentChecksumFlag = LZ4F_noContentChecksum
         preferences.frameInfo.blockChecksumFlag = LZ4F_noBlockChecksum
-        preferences.compressionLevel = 0
+        // lz4frame maps a negative level L to acceleration 1 - L.
+        preferences.compressionLevel = Int32(1 - max(1, acceleration))
     }
 
     deinit { LZ4F_freeCompressionContext(context) }

@@ -45,7 +45,7 @@ final class JournalWriter: @unchecked Sendable {
     private let raw = GrowableBuffer(capacity: 1 << 20)
     private let compressed = GrowableBuffer(capacity: 1 << 20)
     private let output = GrowableBuffer(capacity: 1 << 20)
-    private let compressor = LZ4FrameCompressor()
+    private let compressor: LZ4FrameCompressor
     private let hasher = SHA256Hasher()
     private var thread: Thread?
     /// The fsync stage of the pipeline (fsync durability only).
@@ -64,6 +64,7 @@ final class JournalWriter: @unchecked Sendable {
         self.nextSequence = head.sequence.next
         self.lastTime = head.time
         self.chain = head.chain
+        self.compressor = LZ4FrameCompressor(acceleration: options.lz4Acceleration)
     }
 
     func start() {
