@@ -30,7 +30,8 @@ extension Journal {
         var (ids, headers) = try readHeaders(segmentsDirectory, options: options, report: &report)
 
         if ids.isEmpty && !options.readOnly {
-            let header = SegmentHeader(firstSequence: .first, created: options.clock.now(), baseTime: 0, baseChain: .genesis)
+            let header = SegmentHeader(
+                firstSequence: .first, created: options.clock.now(), baseTime: 0, baseChain: .genesis)
             let file = try JournalWriter.createSegment(
                 header: header, id: SegmentID(firstSequence: .first), directory: segmentsDirectory, fileSystem: fs)
             file.close()
@@ -68,14 +69,16 @@ extension Journal {
                 index, segmentsDirectory: segmentsDirectory, catalog: catalog.snapshot, headers: headers,
                 options: options, report: &report)
             indexer = JournalIndexer(
-                store: index, indexedThrough: through, batchFramesMax: options.indexBatchFramesMax, logger: options.logger)
+                store: index, indexedThrough: through, batchFramesMax: options.indexBatchFramesMax,
+                logger: options.logger)
         }
 
         var writer: JournalWriter?
         if let activeFile, let last = ids.last, let header = headers[last] {
             writer = JournalWriter(
                 segmentsDirectory: segmentsDirectory, options: options, catalog: catalog, indexer: indexer,
-                active: ActiveSegment(id: last, file: activeFile, size: activeEnd, created: header.created, frames: activeFrames),
+                active: ActiveSegment(
+                    id: last, file: activeFile, size: activeEnd, created: header.created, frames: activeFrames),
                 sealed: sealed, head: head)
         }
         indexer?.start()
@@ -85,7 +88,8 @@ extension Journal {
             options.logger.warning(
                 "journal recovery dropped an incomplete tail",
                 metadata: [
-                    "segment": "\(report.truncatedSegment?.description ?? report.removedIncompleteSegment?.description ?? "-")",
+                    "segment":
+                        "\(report.truncatedSegment?.description ?? report.removedIncompleteSegment?.description ?? "-")",
                     "offset": "\(report.truncatedAt ?? 0)", "bytes": "\(report.truncatedBytes)",
                     "reason": "\(report.truncationReason ?? "incomplete segment header")",
                 ])
@@ -168,7 +172,8 @@ extension Journal {
                 offset = frame.end
                 expected = frame.descriptor.lastSequence.next
                 tail.head = JournalHead(
-                    sequence: frame.descriptor.lastSequence, time: frame.descriptor.lastTime, chain: frame.descriptor.chain)
+                    sequence: frame.descriptor.lastSequence, time: frame.descriptor.lastTime,
+                    chain: frame.descriptor.chain)
                 tail.frames += 1
             case .end:
                 break scan
@@ -265,7 +270,9 @@ extension Journal {
             defer { file.close() }
             let limit = catalog.isActive(segment) ? catalog.activeEnd : try file.size()
             let reader = SegmentFrameReader(file: file, segment: segment)
-            if segment != position.segment { position = (segment, Int64(SegmentHeader.byteCount), segment.firstSequence) }
+            if segment != position.segment {
+                position = (segment, Int64(SegmentHeader.byteCount), segment.firstSequence)
+            }
             var offset = position.offset
             frames: while true {
                 switch try reader.frame(at: offset, limit: limit, expected: position.expected) {
@@ -281,7 +288,8 @@ extension Journal {
                     for i in 0..<decoder.count { events.append(IndexedEvent(decoder.record(i))) }
                     pending.append(
                         IndexedFrame(
-                            location: FrameLocation(segment: segment, offset: frame.offset, descriptor: frame.descriptor),
+                            location: FrameLocation(
+                                segment: segment, offset: frame.offset, descriptor: frame.descriptor),
                             events: events))
                     offset = frame.end
                     position.expected = frame.descriptor.lastSequence.next
@@ -295,7 +303,8 @@ extension Journal {
                     break frames
                 case .damaged(let at, let sequence, let reason):
                     throw JournalError.corrupt(
-                        DamageLocation(file: "segments/\(segment.fileName)", offset: at, sequence: sequence, reason: reason))
+                        DamageLocation(
+                            file: "segments/\(segment.fileName)", offset: at, sequence: sequence, reason: reason))
                 }
             }
         }
@@ -307,7 +316,8 @@ extension Journal {
         return indexed
     }
 
-    private static func frameMatches(_ location: FrameLocation, segmentsDirectory: String, options: JournalOptions) throws
+    private static func frameMatches(_ location: FrameLocation, segmentsDirectory: String, options: JournalOptions)
+        throws
         -> Bool
     {
         let path = joinPath(segmentsDirectory, location.segment.fileName)

@@ -101,7 +101,8 @@ public final class JournalReader {
                 expected = next.firstSequence
             case .damaged(let at, let sequence, let reason):
                 throw JournalError.corrupt(
-                    DamageLocation(file: "segments/\(segment.fileName)", offset: at, sequence: sequence, reason: reason))
+                    DamageLocation(file: "segments/\(segment.fileName)", offset: at, sequence: sequence, reason: reason)
+                )
             }
         }
     }

@@ -86,10 +86,14 @@ extension Journal {
                 report.head = JournalHead(sequence: header.firstSequence.previous, time: header.baseTime, chain: chain)
             } else {
                 guard header.firstSequence == expected else {
-                    return damage(name, 0, header.firstSequence, "segment starts at \(header.firstSequence), expected \(expected!)")
+                    return damage(
+                        name, 0, header.firstSequence,
+                        "segment starts at \(header.firstSequence), expected \(expected!)")
                 }
                 guard header.baseChain == chain else {
-                    return damage(name, 0, header.firstSequence, "segment's base chain does not continue the previous segment's chain")
+                    return damage(
+                        name, 0, header.firstSequence,
+                        "segment's base chain does not continue the previous segment's chain")
                 }
             }
             expected = header.firstSequence
@@ -103,7 +107,8 @@ extension Journal {
                 case .damaged(let at, let sequence, let reason):
                     let later = try reader.validFrameExists(after: at, limit: size)
                     let isTail = position == ids.count - 1 && later == nil
-                    return damage(name, at, sequence, isTail ? "\(reason) (a torn tail: the next open truncates it)" : reason)
+                    return damage(
+                        name, at, sequence, isTail ? "\(reason) (a torn tail: the next open truncates it)" : reason)
                 case .frame(let frame):
                     let d = frame.descriptor
                     if let failure = decoder.decode(frame) {
@@ -121,7 +126,9 @@ extension Journal {
                         }
                     }
                     guard next == d.chain else {
-                        return damage(name, frame.offset, d.firstSequence, "hash chain broken: the frame's stored chain value does not match its bytes")
+                        return damage(
+                            name, frame.offset, d.firstSequence,
+                            "hash chain broken: the frame's stored chain value does not match its bytes")
                     }
                     chain = next
                     lastTime = d.lastTime
@@ -175,9 +182,11 @@ extension Journal {
                     JournalIndexStore.fileName, 0, nil,
                     "index has \(totals.eventRows) event rows, \(indexedRecords) of them match the segments")
             }
-            report.indexLag = report.head.sequence.rawValue - min(indexedThrough.rawValue, report.head.sequence.rawValue)
+            report.indexLag =
+                report.head.sequence.rawValue - min(indexedThrough.rawValue, report.head.sequence.rawValue)
         } else {
-            report.indexLag = report.head.sequence.rawValue - min(report.head.sequence.rawValue, report.oldest.rawValue - 1)
+            report.indexLag =
+                report.head.sequence.rawValue - min(report.head.sequence.rawValue, report.oldest.rawValue - 1)
         }
         return report
     }

@@ -12,7 +12,8 @@ struct JournalBench: ParsableCommand {
     @Option(help: "Events per run.") var events = 1_000_000
     @Option(help: "Runs per workload; medians are reported.") var runs = 3
     @Option(help: "Events for the append-cost-versus-size check (0 skips it).") var scaleEvents = 10_000_000
-    @Option(name: .customLong("work-dir"), help: "Scratch folder (on the disk to measure).") var workDirectory = "bench-out"
+    @Option(name: .customLong("work-dir"), help: "Scratch folder (on the disk to measure).") var workDirectory =
+        "bench-out"
     @Option(help: "Durability of the append workloads: fsync (the figures quoted), batch, none (CPU cost only).")
     var durability = "fsync"
     @Flag(help: "Only the append workloads (for profiling).") var appendOnly = false
@@ -44,7 +45,8 @@ struct JournalBench: ParsableCommand {
                 appendRate1000 = Double(events) / time
                 appendSeconds1000 = time
             }
-            let label = "durable append (\(durability)), batch \(batch)" + (appenders > 1 ? ", \(appenders) appenders" : "")
+            let label =
+                "durable append (\(durability)), batch \(batch)" + (appenders > 1 ? ", \(appenders) appenders" : "")
             rows.append((label, "\(formatRate(Double(events) / time)) ev/s, \(mbps(payloadBytes, time))", "", ""))
             log("\(label): \(formatRate(Double(events) / time)) events/s")
         }
@@ -64,24 +66,39 @@ struct JournalBench: ParsableCommand {
             replayTimes.append(time)
         }
         let replay = median(replayTimes)
-        rows.append(("replay, new process (warm page cache)", "\(formatRate(Double(events) / replay)) ev/s, \(mbps(payloadBytes, replay))", "", ""))
+        rows.append(
+            (
+                "replay, new process (warm page cache)",
+                "\(formatRate(Double(events) / replay)) ev/s, \(mbps(payloadBytes, replay))", "", ""
+            ))
         log("replay: \(formatRate(Double(events) / replay)) events/s")
 
         // Size on disk.
         var readOnly = JournalOptions()
         readOnly.readOnly = true
         let stats = try Journal.open(at: appendDirectory, options: readOnly).stats()
-        rows.append((
-            "on disk per event (128 B payload)",
-            String(format: "%.1f B (records %.1f B raw)", Double(stats.diskBytes) / Double(events), Double(stats.rawBytes) / Double(events)),
-            "", ""))
-        rows.append(("compression ratio (record bytes / disk bytes)", String(format: "%.2fx", stats.compressionRatio), "", ""))
-        rows.append(("compression ratio (payload bytes / disk bytes)", String(format: "%.2fx", payloadBytes / Double(stats.diskBytes)), "", ""))
+        rows.append(
+            (
+                "on disk per event (128 B payload)",
+                String(
+                    format: "%.1f B (records %.1f B raw)", Double(stats.diskBytes) / Double(events),
+                    Double(stats.rawBytes) / Double(events)),
+                "", ""
+            ))
+        rows.append(
+            ("compression ratio (record bytes / disk bytes)", String(format: "%.2fx", stats.compressionRatio), "", ""))
+        rows.append(
+            (
+                "compression ratio (payload bytes / disk bytes)",
+                String(format: "%.2fx", payloadBytes / Double(stats.diskBytes)), "", ""
+            ))
 
         // Baseline: lz4 -1 on the same record bytes (lz4 -dc decodes Herald's segments).
         let rawFile = "\(workDirectory)/records.raw"
         let segments = try FileManager.default.contentsOfDirectory(atPath: appendDirectory + "/segments").sorted()
-        _ = try runShell("cat \(segments.map { "'\(appendDirectory)/segments/\($0)'" }.joined(separator: " ")) | lz4 -dc > '\(rawFile)'")
+        _ = try runShell(
+            "cat \(segments.map { "'\(appendDirectory)/segments/\($0)'" }.joined(separator: " ")) | lz4 -dc > '\(rawFile)'"
+        )
         let rawSize = Double((try FileManager.default.attributesOfItem(atPath: rawFile)[.size] as? Int) ?? 0)
         var lz4Times: [Double] = []
         for _ in 0..<runs {
@@ -89,36 +106,49 @@ struct JournalBench: ParsableCommand {
         }
         let lz4Time = median(lz4Times)
         let heraldRaw = Double(stats.rawBytes) / appendSeconds1000
-        rows.append((
-            "compress+append speed vs `lz4 -1` CLI (same record bytes)", mbps(Double(stats.rawBytes), appendSeconds1000),
-            mbps(rawSize, lz4Time), String(format: "%.2f", heraldRaw / (rawSize / lz4Time))))
+        rows.append(
+            (
+                "compress+append speed vs `lz4 -1` CLI (same record bytes)",
+                mbps(Double(stats.rawBytes), appendSeconds1000),
+                mbps(rawSize, lz4Time), String(format: "%.2f", heraldRaw / (rawSize / lz4Time))
+            ))
 
         // Baseline: sequential write + fdatasync of the same compressed bytes, frame by frame.
         var writeTimes: [Double] = []
         for run in 0..<runs {
-            writeTimes.append(try writeAndSync(totalBytes: Int(stats.diskBytes), chunks: stats.frames, path: "\(workDirectory)/plain-\(run)"))
+            writeTimes.append(
+                try writeAndSync(
+                    totalBytes: Int(stats.diskBytes), chunks: stats.frames, path: "\(workDirectory)/plain-\(run)"))
         }
         let writeTime = median(writeTimes)
-        rows.append((
-            "durable append batch 1000 vs plain write+fdatasync of its bytes (\(stats.frames) syncs)",
-            "\(formatRate(appendRate1000)) ev/s", "\(formatRate(Double(events) / writeTime)) ev/s",
-            String(format: "%.2f", appendRate1000 / (Double(events) / writeTime))))
+        rows.append(
+            (
+                "durable append batch 1000 vs plain write+fdatasync of its bytes (\(stats.frames) syncs)",
+                "\(formatRate(appendRate1000)) ev/s", "\(formatRate(Double(events) / writeTime)) ev/s",
+                String(format: "%.2f", appendRate1000 / (Double(events) / writeTime))
+            ))
 
         // Baseline: SQLite, one row per event, 1000-row transactions.
         var sqliteTimes: [Double] = []
-        for run in 0..<runs { sqliteTimes.append(try sqliteInsert(entries, path: "\(workDirectory)/rows-\(run).sqlite")) }
+        for run in 0..<runs {
+            sqliteTimes.append(try sqliteInsert(entries, path: "\(workDirectory)/rows-\(run).sqlite"))
+        }
         let sqliteTime = median(sqliteTimes)
-        rows.append((
-            "durable append batch 1000 vs SQLite row inserts (1000-row transactions, WAL)",
-            "\(formatRate(appendRate1000)) ev/s", "\(formatRate(Double(events) / sqliteTime)) ev/s",
-            String(format: "%.2f", appendRate1000 / (Double(events) / sqliteTime))))
+        rows.append(
+            (
+                "durable append batch 1000 vs SQLite row inserts (1000-row transactions, WAL)",
+                "\(formatRate(appendRate1000)) ev/s", "\(formatRate(Double(events) / sqliteTime)) ev/s",
+                String(format: "%.2f", appendRate1000 / (Double(events) / sqliteTime))
+            ))
 
         // Append cost as the journal grows.
         if scaleEvents >= 2 * events {
             let (first, last) = try appendScaling(entries, total: scaleEvents, directory: "\(workDirectory)/scale")
-            rows.append((
-                "append batch 1000: first \(events / 1_000_000) M vs last \(events / 1_000_000) M of \(scaleEvents / 1_000_000) M",
-                "\(formatRate(first)) ev/s → \(formatRate(last)) ev/s", "", String(format: "%.2f", last / first)))
+            rows.append(
+                (
+                    "append batch 1000: first \(events / 1_000_000) M vs last \(events / 1_000_000) M of \(scaleEvents / 1_000_000) M",
+                    "\(formatRate(first)) ev/s → \(formatRate(last)) ev/s", "", String(format: "%.2f", last / first)
+                ))
         }
         rows.append(("peak RSS of the benchmark process", String(format: "%.0f MB", residentMegabytes()), "", ""))
 
@@ -144,7 +174,9 @@ struct JournalBench: ParsableCommand {
 
     func appendAll(_ entries: [JournalEntry], batch: Int, appenders: Int, directory: String) throws -> Double {
         let journal = try Journal.open(at: directory, options: journalOptions)
-        let batches = stride(from: 0, to: entries.count, by: batch).map { Array(entries[$0..<min($0 + batch, entries.count)]) }
+        let batches = stride(from: 0, to: entries.count, by: batch).map {
+            Array(entries[$0..<min($0 + batch, entries.count)])
+        }
         let elapsed = try seconds {
             if appenders == 1 {
                 for slice in batches { _ = try journal.appendAndWait(slice) }
@@ -173,11 +205,12 @@ struct JournalBench: ParsableCommand {
         var appended = 0
         var firstRate = 0.0
         var lastRate = 0.0
+        let batches = stride(from: 0, to: entries.count, by: 1_000).map {
+            Array(entries[$0..<min($0 + 1_000, entries.count)])
+        }
         while appended < total {
             let time = try seconds {
-                for start in stride(from: 0, to: entries.count, by: 1_000) {
-                    _ = try journal.appendAndWait(Array(entries[start..<min(start + 1_000, entries.count)]))
-                }
+                for batch in batches { _ = try journal.appendAndWait(batch) }
             }
             appended += entries.count
             if appended == entries.count { firstRate = Double(entries.count) / time }
@@ -209,7 +242,9 @@ struct JournalBench: ParsableCommand {
         let pool = try DatabasePool(path: path, configuration: configuration)
         try pool.write { db in
             try db.execute(
-                sql: "CREATE TABLE events (seq INTEGER PRIMARY KEY, time INTEGER, channel INTEGER, descriptor INTEGER, priority INTEGER, publisher BLOB, data BLOB)")
+                sql:
+                    "CREATE TABLE events (seq INTEGER PRIMARY KEY, time INTEGER, channel INTEGER, descriptor INTEGER, priority INTEGER, publisher BLOB, data BLOB)"
+            )
         }
         let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
         return try seconds {
@@ -224,8 +259,12 @@ struct JournalBench: ParsableCommand {
                         sqlite3_bind_int64(s, 3, Int64(entry.channel))
                         sqlite3_bind_int64(s, 4, Int64(entry.descriptor))
                         sqlite3_bind_int64(s, 5, Int64(entry.priority))
-                        entry.publisher.withUnsafeBytes { _ = sqlite3_bind_blob(s, 6, $0.baseAddress, Int32($0.count), transient) }
-                        entry.data.withUnsafeBytes { _ = sqlite3_bind_blob(s, 7, $0.baseAddress, Int32($0.count), transient) }
+                        entry.publisher.withUnsafeBytes {
+                            _ = sqlite3_bind_blob(s, 6, $0.baseAddress, Int32($0.count), transient)
+                        }
+                        entry.data.withUnsafeBytes {
+                            _ = sqlite3_bind_blob(s, 7, $0.baseAddress, Int32($0.count), transient)
+                        }
                         guard sqlite3_step(s) == SQLITE_DONE else { throw ValidationError("sqlite insert failed") }
                         sqlite3_reset(s)
                     }

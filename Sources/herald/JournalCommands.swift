@@ -26,7 +26,8 @@ struct DataDirectoryOptions: ParsableArguments {
     /// Fails with "no journal" unless the folder holds one.
     func requireJournal() {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path + "/segments", isDirectory: &isDirectory), isDirectory.boolValue
+        guard FileManager.default.fileExists(atPath: path + "/segments", isDirectory: &isDirectory),
+            isDirectory.boolValue
         else { fail(JournalError.notFound(path)) }
     }
 }

@@ -8,7 +8,8 @@ import Testing
 struct HeraldCLI {
     static var path: String {
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald").path,
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald")
+                .path,
             repositoryRoot + "/.build/debug/herald",
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
@@ -38,7 +39,8 @@ struct HeraldCLI {
         let out = stdout.fileHandleForReading.readDataToEndOfFile()
         let err = stderr.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: [UInt8](out), stderr: String(decoding: err, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: [UInt8](out), stderr: String(decoding: err, as: UTF8.self))
     }
 }
 
@@ -62,7 +64,8 @@ struct HeraldCLI {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let data = directory.path + "/j"
-        _ = try HeraldCLI.run(["journal", "append", "--data-dir", data, "--channel", "7"], input: Array("a\n\u{1}b\n".utf8))
+        _ = try HeraldCLI.run(
+            ["journal", "append", "--data-dir", data, "--channel", "7"], input: Array("a\n\u{1}b\n".utf8))
         let read = try HeraldCLI.run(["journal", "read", "--data-dir", data, "--format", "json"])
         let lines = read.text.split(separator: "\n")
         #expect(lines.count == 2)
@@ -83,7 +86,8 @@ struct HeraldCLI {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let data = directory.path + "/j"
-        let lines = (0..<300).map { #"{"node":"n\#($0 % 7)","event":"link-up","value":\#($0)}"# }.joined(separator: "\n") + "\n"
+        let lines =
+            (0..<300).map { #"{"node":"n\#($0 % 7)","event":"link-up","value":\#($0)}"# }.joined(separator: "\n") + "\n"
         _ = try HeraldCLI.run(["journal", "append", "--data-dir", data], input: Array(lines.utf8))
         let verify = try HeraldCLI.run(["journal", "verify", "--data-dir", data])
         #expect(verify.status == 0, "\(verify.stderr)")
@@ -178,7 +182,9 @@ struct HeraldCLI {
             process.waitUntilExit()
             let printed = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             try? stdin.fileHandleForWriting.close()
-            let sequences = printed.split(separator: "\n", omittingEmptySubsequences: false).dropLast().compactMap { UInt64($0) }
+            let sequences = printed.split(separator: "\n", omittingEmptySubsequences: false).dropLast().compactMap {
+                UInt64($0)
+            }
 
             let journal = try Journal.open(at: data)
             if let first = sequences.first {
@@ -187,7 +193,8 @@ struct HeraldCLI {
                 #expect(stored.count >= sequences.count, "run \(run): acknowledged records missing")
                 for (record, sequence) in zip(stored, sequences) {
                     #expect(record.sequence.rawValue == sequence)
-                    #expect(record.data == Array(lines[Int(sequence - base - 1)].utf8), "run \(run) sequence \(sequence)")
+                    #expect(
+                        record.data == Array(lines[Int(sequence - base - 1)].utf8), "run \(run) sequence \(sequence)")
                 }
             }
             if let last = sequences.last { #expect(journal.head.sequence.rawValue >= last) }

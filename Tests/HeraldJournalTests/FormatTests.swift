@@ -79,7 +79,9 @@ import Testing
 
     @Test func decodeRejectsDamage() throws {
         let bytes = try RecordCodec.encode(JournalEntry(data: Array("hello".utf8)), sequence: .first, time: 1)
-        #expect(throws: RecordDecodeError.self) { try Array(bytes.dropLast()).withUnsafeBytes { try RecordCodec.decode($0) } }
+        #expect(throws: RecordDecodeError.self) {
+            try Array(bytes.dropLast()).withUnsafeBytes { try RecordCodec.decode($0) }
+        }
         for index in bytes.indices {
             var damaged = bytes
             damaged[index] ^= 0x10
@@ -94,10 +96,12 @@ import Testing
         limits.dataBytesMax = 10
         limits.patternCountMax = 1
         #expect(throws: JournalError.recordTooLarge(field: "data", bytes: 11, limit: 10)) {
-            try RecordCodec.encode(JournalEntry(data: [UInt8](repeating: 1, count: 11)), sequence: .first, time: 0, limits: limits)
+            try RecordCodec.encode(
+                JournalEntry(data: [UInt8](repeating: 1, count: 11)), sequence: .first, time: 0, limits: limits)
         }
         #expect(throws: JournalError.recordTooLarge(field: "pattern count", bytes: 2, limit: 1)) {
-            try RecordCodec.encode(JournalEntry(patterns: [[1], [2]], data: []), sequence: .first, time: 0, limits: limits)
+            try RecordCodec.encode(
+                JournalEntry(patterns: [[1], [2]], data: []), sequence: .first, time: 0, limits: limits)
         }
     }
 
@@ -117,7 +121,9 @@ import Testing
             let text = try String(contentsOfFile: folder + "/" + file, encoding: .utf8)
             let normalized = text.split(separator: "\n", omittingEmptySubsequences: false)
                 .map { $0.replacing(/\s+$/, with: "") }.joined(separator: "\n")
-            #expect(normalized.trimmingCharacters(in: .newlines) == migration.sql.trimmingCharacters(in: .newlines), "\(file)")
+            #expect(
+                normalized.trimmingCharacters(in: .newlines) == migration.sql.trimmingCharacters(in: .newlines),
+                "\(file)")
         }
     }
 }

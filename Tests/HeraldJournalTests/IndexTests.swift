@@ -131,6 +131,12 @@ import Testing
         #expect(journal.indexedThrough == SequenceNumber(1000))
         let rows = try journal.index!.events(from: SequenceNumber(990), through: SequenceNumber(1000))
         let records = try readAll(journal, from: .sequence(SequenceNumber(990)))
-        #expect(rows == records.map { IndexedEvent(sequence: $0.sequence, time: $0.time, channel: $0.channel, descriptor: $0.descriptor, priority: $0.priority, publisher: $0.publisher) })
+        #expect(
+            rows
+                == records.map {
+                    IndexedEvent(
+                        sequence: $0.sequence, time: $0.time, channel: $0.channel, descriptor: $0.descriptor,
+                        priority: $0.priority, publisher: $0.publisher)
+                })
     }
 }

@@ -136,7 +136,11 @@ import Testing
         journal.close()
         // A crash while creating the next segment: a few bytes of its header.
         let next = "/j/segments/" + SegmentID(firstSequence: SequenceNumber(101)).fileName
-        fs.setContents(next, Array(SegmentHeader(firstSequence: SequenceNumber(101), created: 0, baseTime: 0, baseChain: .genesis).encoded()[0..<30]))
+        fs.setContents(
+            next,
+            Array(
+                SegmentHeader(firstSequence: SequenceNumber(101), created: 0, baseTime: 0, baseChain: .genesis)
+                    .encoded()[0..<30]))
         let reopened = try Journal.open(at: "/j", options: options)
         #expect(reopened.recovery.removedIncompleteSegment == SegmentID(firstSequence: SequenceNumber(101)))
         #expect(reopened.head.sequence == SequenceNumber(100))

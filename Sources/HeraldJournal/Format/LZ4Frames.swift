@@ -89,7 +89,8 @@ final class LZ4FrameDecompressor {
                 }
             }
             if produced != rawLength || consumed != frame.count {
-                failure = "LZ4 frame decoded to \(produced) bytes from \(consumed); expected \(rawLength) from \(frame.count)"
+                failure =
+                    "LZ4 frame decoded to \(produced) bytes from \(consumed); expected \(rawLength) from \(frame.count)"
                 return 0
             }
             return produced

@@ -42,6 +42,6 @@ enum EmbeddedMigrations {
                 publisher   BLOB    NOT NULL
             );
             """####
-        ),
+        )
     ]
 }

@@ -47,7 +47,10 @@ struct IndexedEvent: Hashable, Sendable {
     var priority: UInt8
     var publisher: [UInt8]
 
-    init(sequence: SequenceNumber, time: Nanoseconds, channel: UInt32, descriptor: UInt32, priority: UInt8, publisher: [UInt8]) {
+    init(
+        sequence: SequenceNumber, time: Nanoseconds, channel: UInt32, descriptor: UInt32, priority: UInt8,
+        publisher: [UInt8]
+    ) {
         self.sequence = sequence
         self.time = time
         self.channel = channel

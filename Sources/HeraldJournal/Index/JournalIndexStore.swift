@@ -37,7 +37,8 @@ final class JournalIndexStore: Sendable {
         } catch let error as JournalError {
             throw error
         } catch let error as DatabaseError {
-            throw JournalError.index("\(path ?? ":memory:"): SQLite error \(error.resultCode.rawValue): \(error.message ?? "")")
+            throw JournalError.index(
+                "\(path ?? ":memory:"): SQLite error \(error.resultCode.rawValue): \(error.message ?? "")")
         }
     }
 
@@ -65,7 +66,9 @@ final class JournalIndexStore: Sendable {
                 "it has migrations \(unknown.sorted().joined(separator: ", ")) that this binary does not know")
         }
         if readOnly {
-            guard applied == known else { throw JournalError.index("index.sqlite is not fully migrated (open it read-write once)") }
+            guard applied == known else {
+                throw JournalError.index("index.sqlite is not fully migrated (open it read-write once)")
+            }
             return
         }
         try migrator.migrate(writer)
@@ -97,7 +100,8 @@ final class JournalIndexStore: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             let eventStatement = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO events (seq, time, channel, descriptor, priority, publisher) VALUES (?, ?, ?, ?, ?, ?)"
+                sql:
+                    "INSERT OR REPLACE INTO events (seq, time, channel, descriptor, priority, publisher) VALUES (?, ?, ?, ?, ?, ?)"
             )
             let f = frameStatement.sqliteStatement
             let e = eventStatement.sqliteStatement
@@ -121,7 +125,9 @@ final class JournalIndexStore: Sendable {
                     sqlite3_bind_int64(e, 5, Int64(event.priority))
                     event.publisher.withUnsafeBytes {
                         // A zero-length blob must still be a blob, not NULL.
-                        _ = sqlite3_bind_blob(e, 6, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), SQLITE_TRANSIENT_FN)
+                        _ = sqlite3_bind_blob(
+                            e, 6, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count),
+                            SQLITE_TRANSIENT_FN)
                     }
                     try Self.step(e, db)
                 }
@@ -133,7 +139,8 @@ final class JournalIndexStore: Sendable {
         let code = sqlite3_step(statement)
         sqlite3_reset(statement)
         guard code == SQLITE_DONE else {
-            throw JournalError.index("insert failed: SQLite error \(code): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+            throw JournalError.index(
+                "insert failed: SQLite error \(code): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
         }
     }
 
@@ -250,7 +257,10 @@ final class JournalIndexStore: Sendable {
     func totals() throws -> Totals {
         try writer.read { db in
             let row = try Row.fetchOne(
-                db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(raw_length), 0) AS raw, COALESCE(SUM(last_seq - first_seq + 1), 0) AS events FROM frames")!
+                db,
+                sql:
+                    "SELECT COUNT(*) AS n, COALESCE(SUM(raw_length), 0) AS raw, COALESCE(SUM(last_seq - first_seq + 1), 0) AS events FROM frames"
+            )!
             let eventRows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM events") ?? 0
             return Totals(frames: row["n"], events: row["events"], rawBytes: row["raw"], eventRows: eventRows)
         }

@@ -110,7 +110,8 @@ final class JournalIndexer: @unchecked Sendable {
                 newest = try apply(work)
             } catch let failure {
                 error = failure as? JournalError ?? .index("\(failure)")
-                logger.error("index update failed; the index will catch up on the next open", metadata: ["error": "\(error!)"])
+                logger.error(
+                    "index update failed; the index will catch up on the next open", metadata: ["error": "\(error!)"])
             }
 
             condition.lock()

@@ -219,7 +219,8 @@ final class JournalWriter: @unchecked Sendable {
         if first { failure = error }
         condition.unlock()
         if first {
-            options.logger.error("journal writer failed; refusing appends until reopened", metadata: ["error": "\(error)"])
+            options.logger.error(
+                "journal writer failed; refusing appends until reopened", metadata: ["error": "\(error)"])
         }
     }
 
@@ -282,7 +283,10 @@ final class JournalWriter: @unchecked Sendable {
             let offset = frameStart + Int64(output.count)
             let descriptor = appendFrame(
                 firstSequence: frameFirst, lastSequence: nextSequence.previous, firstTime: frameFirstTime)
-            frames.append(IndexedFrame(location: FrameLocation(segment: active.id, offset: offset, descriptor: descriptor), events: events))
+            frames.append(
+                IndexedFrame(
+                    location: FrameLocation(segment: active.id, offset: offset, descriptor: descriptor), events: events)
+            )
             events = []
             raw.removeAll()
         }
@@ -353,7 +357,10 @@ final class JournalWriter: @unchecked Sendable {
         let start = output.count
         descriptor.encode(into: output)
         let next = chain.bytes.withUnsafeBytes { previous in
-            hasher.hash(previous, output.slice(start + FrameDescriptor.chainedFields.lowerBound, FrameDescriptor.chainedFields.count), compressed.bytes)
+            hasher.hash(
+                previous,
+                output.slice(start + FrameDescriptor.chainedFields.lowerBound, FrameDescriptor.chainedFields.count),
+                compressed.bytes)
         }
         descriptor.chain = next
         output.count = start
@@ -397,7 +404,9 @@ final class JournalWriter: @unchecked Sendable {
     }
 
     /// Creates a segment file holding only its header, durable with its directory entry.
-    static func createSegment(header: SegmentHeader, id: SegmentID, directory: String, fileSystem: any JournalFileSystem)
+    static func createSegment(
+        header: SegmentHeader, id: SegmentID, directory: String, fileSystem: any JournalFileSystem
+    )
         throws -> any JournalFile
     {
         let file = try fileSystem.openFile(joinPath(directory, id.fileName), mode: .createNew)

@@ -65,7 +65,8 @@ public struct PosixFileSystem: JournalFileSystem {
 
     static func errno(of error: any Error, fallback: Int32) -> Int32 {
         let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain
+        {
             return Int32(underlying.code)
         }
         if nsError.domain == NSPOSIXErrorDomain { return Int32(nsError.code) }
@@ -106,7 +107,8 @@ final class PosixFile: JournalFile {
             let got: Int
             do {
                 got = try fd.read(
-                    fromAbsoluteOffset: offset + Int64(total), into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
+                    fromAbsoluteOffset: offset + Int64(total),
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
             } catch let error as Errno {
                 throw JournalError.io(operation: "pread", path: path, errno: error.rawValue)
             }

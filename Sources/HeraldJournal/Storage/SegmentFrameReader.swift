@@ -52,7 +52,8 @@ final class SegmentFrameReader {
     /// `expected` is the sequence number the frame must start with, when known.
     func frame(at offset: Int64, limit: Int64, expected: SequenceNumber?) throws -> Step {
         guard let head = try bytes(at: offset, count: FrameDescriptor.byteCount, limit: limit) else {
-            return offset >= limit ? .end : .damaged(offset: offset, sequence: nil, reason: "truncated frame descriptor")
+            return offset >= limit
+                ? .end : .damaged(offset: offset, sequence: nil, reason: "truncated frame descriptor")
         }
         let descriptor: FrameDescriptor
         do {
@@ -86,7 +87,8 @@ final class SegmentFrameReader {
             let copy = [UInt8](window)
             var index = 0
             while index + 4 <= copy.count {
-                if copy[index] == 0x51 && copy[index + 1] == 0x2A && copy[index + 2] == 0x4D && copy[index + 3] == 0x18 {
+                if copy[index] == 0x51 && copy[index + 1] == 0x2A && copy[index + 2] == 0x4D && copy[index + 3] == 0x18
+                {
                     let candidate = position + Int64(index)
                     if case .frame = try frame(at: candidate, limit: limit, expected: nil) { return candidate }
                 }

@@ -131,10 +131,14 @@ public final class SimulatedFileSystem: JournalFileSystem {
             let parent = normalize(String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]))
             switch mode {
             case .readOnly, .readWrite:
-                guard let node = state.files[path] else { throw JournalError.io(operation: "open", path: path, errno: ENOENT) }
+                guard let node = state.files[path] else {
+                    throw JournalError.io(operation: "open", path: path, errno: ENOENT)
+                }
                 return node
             case .createNew:
-                guard state.files[path] == nil else { throw JournalError.io(operation: "open", path: path, errno: EEXIST) }
+                guard state.files[path] == nil else {
+                    throw JournalError.io(operation: "open", path: path, errno: EEXIST)
+                }
                 guard state.directories.contains(parent) else {
                     throw JournalError.io(operation: "open", path: path, errno: ENOENT)
                 }
