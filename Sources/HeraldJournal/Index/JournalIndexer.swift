@@ -1,5 +1,5 @@
-import Foundation
 import Logging
+import Synchronization
 
 /// Applies committed frames to the SQLite index off the append path, on its own thread:
 /// every queued frame since the last pass goes into one transaction (at most
@@ -8,142 +8,89 @@ import Logging
 ///
 /// If SQLite fails, indexing stops, the failure is logged and reported by `failure`, and
 /// the journal keeps appending: the next open catches the index up from the segments.
-///
-/// `@unchecked Sendable`: all mutable state is guarded by `condition`.
-final class JournalIndexer: @unchecked Sendable {
+final class JournalIndexer: Sendable {
     enum Work {
         case frames([IndexedFrame])
         case segment(IndexedSegment)
         case trim(oldest: SequenceNumber, head: SequenceNumber, segments: [SegmentID])
     }
 
-    private let store: JournalIndexStore
-    private let logger: Logger
-    private let batchFramesMax: Int
-    private let condition = NSCondition()
-    private var queue: [Work] = []
-    private var busy = false
-    private var stopping = false
-    private var stopped = false
-    private var indexed: SequenceNumber
-    private var failed: JournalError?
+    private struct State {
+        var indexed: SequenceNumber
+        var failed: JournalError?
+    }
+
+    /// Shared with the worker's closure (a `Mutex` cannot be captured by itself).
+    private final class Shared: Sendable {
+        let state: Mutex<State>
+        init(_ state: State) { self.state = Mutex(state) }
+    }
+
+    private let shared: Shared
+    private let worker: BatchingWorker<Work>
 
     init(store: JournalIndexStore, indexedThrough: SequenceNumber, batchFramesMax: Int, logger: Logger) {
-        self.store = store
-        self.indexed = indexedThrough
-        self.batchFramesMax = batchFramesMax
-        self.logger = logger
+        let shared = Shared(State(indexed: indexedThrough))
+        self.shared = shared
+        worker = BatchingWorker(
+            name: "herald.journal.indexer",
+            take: { queue in Self.takeBatch(&queue, framesMax: batchFramesMax) },
+            process: { work in
+                // After a failure, what is still queued is dropped as it comes up.
+                guard shared.state.withLock({ $0.failed == nil }) else { return }
+                do {
+                    let newest = try Self.apply(work, to: store)
+                    if let newest { shared.state.withLock { $0.indexed = newest } }
+                } catch {
+                    let failure = error as? JournalError ?? .index("\(error)")
+                    logger.error(
+                        "index update failed; the index will catch up on the next open",
+                        metadata: ["error": "\(failure)"])
+                    shared.state.withLock { $0.failed = failure }
+                }
+            })
     }
 
-    func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "herald.journal.indexer"
-        thread.start()
-    }
+    func start() { worker.start() }
 
     func enqueue(frames: [IndexedFrame]) {
         guard !frames.isEmpty else { return }
-        add(.frames(frames))
+        worker.enqueue(.frames(frames))
     }
 
-    func enqueue(segment: IndexedSegment) { add(.segment(segment)) }
+    func enqueue(segment: IndexedSegment) { worker.enqueue(.segment(segment)) }
 
     func enqueue(trim oldest: SequenceNumber, head: SequenceNumber, segments: [SegmentID]) {
-        add(.trim(oldest: oldest, head: head, segments: segments))
-    }
-
-    private func add(_ work: Work) {
-        condition.lock()
-        if !stopped && failed == nil {
-            queue.append(work)
-            condition.signal()
-        }
-        condition.unlock()
+        worker.enqueue(.trim(oldest: oldest, head: head, segments: segments))
     }
 
     /// The newest sequence number in the index.
-    var indexedThrough: SequenceNumber {
-        condition.lock()
-        defer { condition.unlock() }
-        return indexed
-    }
+    var indexedThrough: SequenceNumber { shared.state.withLock { $0.indexed } }
 
-    var failure: JournalError? {
-        condition.lock()
-        defer { condition.unlock() }
-        return failed
-    }
+    var failure: JournalError? { shared.state.withLock { $0.failed } }
 
     /// Waits until everything queued so far is in the index (or indexing failed).
-    func flush() {
-        condition.lock()
-        while (!queue.isEmpty || busy) && failed == nil && !stopped { condition.wait() }
-        condition.unlock()
-    }
+    func flush() { worker.drain() }
 
     /// Indexes what is queued, then ends the thread.
-    func stop() {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        while !stopped { condition.wait() }
-        condition.unlock()
-    }
-
-    private func run() {
-        while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping {
-                stopped = true
-                condition.broadcast()
-                condition.unlock()
-                return
-            }
-            let work = takeBatch()
-            busy = true
-            condition.unlock()
-
-            var error: JournalError?
-            var newest: SequenceNumber?
-            do {
-                newest = try apply(work)
-            } catch let failure {
-                error = failure as? JournalError ?? .index("\(failure)")
-                logger.error(
-                    "index update failed; the index will catch up on the next open", metadata: ["error": "\(error!)"])
-            }
-
-            condition.lock()
-            busy = false
-            if let newest { indexed = newest }
-            if let error {
-                failed = error
-                queue.removeAll()
-            }
-            condition.broadcast()
-            condition.unlock()
-        }
-    }
+    func stop() { worker.stop() }
 
     /// Takes consecutive frame batches up to the frame limit, or one other item.
-    private func takeBatch() -> [Work] {
-        if case .frames = queue[0] {
-            var frames = 0
-            var taken = 0
-            while taken < queue.count, case .frames(let batch) = queue[taken] {
-                if taken > 0 && frames + batch.count > batchFramesMax { break }
-                frames += batch.count
-                taken += 1
-            }
-            let batch = Array(queue[0..<taken])
-            queue.removeFirst(taken)
-            return batch
+    private static func takeBatch(_ queue: inout [Work], framesMax: Int) -> [Work] {
+        guard case .frames = queue[0] else { return [queue.removeFirst()] }
+        var frames = 0
+        var taken = 0
+        while taken < queue.count, case .frames(let batch) = queue[taken] {
+            if taken > 0 && frames + batch.count > framesMax { break }
+            frames += batch.count
+            taken += 1
         }
-        return [queue.removeFirst()]
+        let batch = Array(queue[0..<taken])
+        queue.removeFirst(taken)
+        return batch
     }
 
-    private func apply(_ work: [Work]) throws -> SequenceNumber? {
+    private static func apply(_ work: [Work], to store: JournalIndexStore) throws -> SequenceNumber? {
         var frames: [IndexedFrame] = []
         var newest: SequenceNumber?
         for item in work {
