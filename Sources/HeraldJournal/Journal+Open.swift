@@ -86,7 +86,9 @@ extension Journal {
 
         if report.droppedAnything {
             options.logger.warning(
-                "journal recovery dropped an incomplete tail",
+                options.readOnly
+                    ? "journal has an incomplete tail (read-only: left in place, hidden from readers)"
+                    : "journal recovery dropped an incomplete tail",
                 metadata: [
                     "segment":
                         "\(report.truncatedSegment?.description ?? report.removedIncompleteSegment?.description ?? "-")",

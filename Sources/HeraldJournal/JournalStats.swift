@@ -12,6 +12,8 @@ public struct JournalStats: Hashable, Sendable, Codable {
     public var indexedThrough: UInt64
     public var indexLag: UInt64
     public var headChain: String
+    /// Bytes of an incomplete last batch that the open found (and, opened read-write, cut).
+    public var tornTailBytes: Int64
 }
 
 extension Journal {
@@ -41,6 +43,7 @@ extension Journal {
             events: head >= first ? head - first + 1 : 0, firstSequence: first, lastSequence: head,
             segments: snapshot.segments.count, frames: frames, rawBytes: raw, diskBytes: disk,
             compressionRatio: disk > 0 ? Double(raw) / Double(disk) : 0, indexedThrough: indexed,
-            indexLag: head - max(indexed, first - 1), headChain: snapshot.head.chain.hex)
+            indexLag: head - max(indexed, first - 1), headChain: snapshot.head.chain.hex,
+            tornTailBytes: recovery.truncatedBytes)
     }
 }

@@ -298,6 +298,7 @@ struct JournalStatsCommand: ParsableCommand {
                 ratio         \(String(format: "%.2f", stats.compressionRatio))
                 indexed to    \(stats.indexedThrough) (lag \(stats.indexLag))
                 head chain    \(stats.headChain)
+                torn tail     \(stats.tornTailBytes) bytes\(stats.tornTailBytes > 0 ? " (cut at the next read-write open)" : "")
 
                 """)
         }
