@@ -13,6 +13,7 @@ let package = Package(
     name: "Herald",
     products: [
         .library(name: "HeraldJournal", targets: ["HeraldJournal"]),
+        .library(name: "HeraldService", targets: ["HeraldService"]),
         .executable(name: "herald", targets: ["herald"]),
     ],
     dependencies: [
@@ -50,6 +51,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 2: the event service of both APIs (channels, filters, subscriptions).
+        .target(
+            name: "HeraldService",
+            dependencies: ["HeraldJournal"],
+            swiftSettings: strict
+        ),
+
         // Leaves: the operators' CLI and the benchmark driver.
         .executableTarget(
             name: "herald",
@@ -78,6 +86,11 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "HeraldServiceTests",
+            dependencies: ["HeraldService", "HeraldJournal"],
             swiftSettings: strict
         ),
     ],

@@ -1,0 +1,97 @@
+public import HeraldJournal
+
+/// Flags of a channel open (SaEvtChannelOpenFlagsT).
+public struct ChannelOpenFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let publisher = ChannelOpenFlags(rawValue: 0x1)
+    public static let subscriber = ChannelOpenFlags(rawValue: 0x2)
+    public static let create = ChannelOpenFlags(rawValue: 0x4)
+    public static let all: ChannelOpenFlags = [.publisher, .subscriber, .create]
+}
+
+/// An event kept for later subscribers of its channel instance.
+public struct RetainedEvent: Hashable, Sendable {
+    public var id: EventID
+    public var sequence: SequenceNumber
+    public var expires: Nanoseconds
+}
+
+/// The channels of the service as a pure state machine: it changes only by applying
+/// journal records, so the same journal always rebuilds the same state (after a restart,
+/// or on another node). No I/O, no clock: expiry compares with the time it is given.
+public struct ChannelRegistry: Sendable {
+    public struct Channel: Hashable, Sendable {
+        /// The instance id, journaled in every record of the channel.
+        public var id: UInt32
+        public var name: [UInt8]
+        /// False once unlinked: the name is free, the instance lives until its last close.
+        public var linked: Bool
+        /// Open handles, by opener id.
+        public var openers: [UInt64: ChannelOpenFlags]
+        /// Retained events in publish order.
+        public var retained: [RetainedEvent]
+    }
+
+    public private(set) var channels: [UInt32: Channel] = [:]
+    public private(set) var byName: [[UInt8]: UInt32] = [:]
+    public private(set) var nextChannelID: UInt32 = 1
+    /// The newest record applied.
+    public private(set) var applied: SequenceNumber = .zero
+
+    public init() {}
+
+    /// The live instance under `name`.
+    public func channel(named name: [UInt8]) -> Channel? { byName[name].flatMap { channels[$0] } }
+
+    /// Retained events of `channel` still in force at `now`.
+    public func retained(in channel: UInt32, at now: Nanoseconds) -> [RetainedEvent] {
+        channels[channel]?.retained.filter { $0.expires > now } ?? []
+    }
+
+    /// Applies the next journal record. Records must come in journal order, each once.
+    public mutating func apply(_ record: JournalRecord) {
+        precondition(record.sequence > applied, "record \(record.sequence) applied after \(applied)")
+        applied = record.sequence
+        guard let kind = ServiceRecordKind(flags: record.flags) else { return }
+        switch kind {
+        case .channelCreate:
+            let id = record.channel
+            channels[id] = Channel(id: id, name: record.data, linked: true, openers: [:], retained: [])
+            byName[record.data] = id
+            nextChannelID = max(nextChannelID, id &+ 1)
+        case .channelUnlink:
+            guard var channel = channels[record.channel] else { return }
+            channel.linked = false
+            if byName[channel.name] == channel.id { byName[channel.name] = nil }
+            channels[channel.id] = channel.openers.isEmpty ? nil : channel
+        case .channelOpen:
+            // The opener id is the open record's own sequence number; `data` is the flags.
+            guard let flags = record.data.first else { return }
+            channels[record.channel]?.openers[record.sequence.rawValue] = ChannelOpenFlags(rawValue: flags)
+        case .channelClose:
+            guard let opener = record.data.leadingUInt64, var channel = channels[record.channel] else { return }
+            channel.openers[opener] = nil
+            // An unlinked instance is deleted at its last close, with its retained events.
+            channels[channel.id] = !channel.linked && channel.openers.isEmpty ? nil : channel
+        case .publish:
+            guard record.retention > 0 else { return }
+            let (expires, overflow) = record.time.addingReportingOverflow(record.retention)
+            channels[record.channel]?.retained.append(
+                RetainedEvent(
+                    id: EventID(sequence: record.sequence), sequence: record.sequence,
+                    expires: overflow ? .max : expires))
+        case .retentionClear:
+            guard let id = record.data.leadingUInt64 else { return }
+            channels[record.channel]?.retained.removeAll { $0.id.rawValue == id }
+        case .system:
+            break
+        }
+    }
+
+    /// Drops retained events expired at `now` (expired ones are already invisible; this
+    /// only frees their memory).
+    public mutating func pruneExpired(at now: Nanoseconds) {
+        for id in channels.keys { channels[id]!.retained.removeAll { $0.expires <= now } }
+    }
+}
