@@ -132,7 +132,18 @@ public final class Journal: Sendable {
         writer?.stop()
         indexer?.stop()
         index?.close()
+        catalog.close()
     }
+
+    /// Returns once a record past `sequence` is readable (durable as promised), or the
+    /// journal is closed: the live tail's wake-up. Cancellation is not observed; close the
+    /// journal to release every waiter.
+    public func waitForAppend(after sequence: SequenceNumber) async {
+        await catalog.wait(beyond: sequence)
+    }
+
+    /// Whether `close` was called.
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     // MARK: Reading
 

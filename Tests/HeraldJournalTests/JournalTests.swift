@@ -284,3 +284,21 @@ import Testing
         }
     }
 }
+
+@Suite struct LiveTailTests {
+    @Test func waitForAppendWakesOnDurableAppendAndOnClose() async throws {
+        let fs = SimulatedFileSystem()
+        let journal = try Journal.open(at: "/j", options: simulatedOptions(fs))
+        async let woke: Void = journal.waitForAppend(after: .zero)
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try await journal.append([JournalEntry(data: [1])])
+        await woke
+        #expect(journal.head.sequence == .first)
+        // Already past: returns at once.
+        await journal.waitForAppend(after: .zero)
+        async let released: Void = journal.waitForAppend(after: .first)
+        journal.close()
+        await released
+        #expect(journal.isClosed)
+    }
+}

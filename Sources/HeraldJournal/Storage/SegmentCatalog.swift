@@ -36,11 +36,49 @@ final class SegmentCatalog: Sendable {
         func next(after segment: SegmentID) -> SegmentID? { segments.first { $0 > segment } }
     }
 
-    private let state: Mutex<Snapshot>
+    private struct State {
+        var snapshot: Snapshot
+        var waiters: [(after: SequenceNumber, continuation: CheckedContinuation<Void, Never>)] = []
+        var closed = false
+    }
 
-    init(_ snapshot: Snapshot) { state = Mutex(snapshot) }
+    private let state: Mutex<State>
 
-    var snapshot: Snapshot { state.withLock { $0 } }
+    init(_ snapshot: Snapshot) { state = Mutex(State(snapshot: snapshot)) }
 
-    func update(_ body: (inout Snapshot) -> Void) { state.withLock { body(&$0) } }
+    var snapshot: Snapshot { state.withLock { $0.snapshot } }
+
+    /// Changes the snapshot; wakes the waiters whose sequence number the head has passed.
+    func update(_ body: (inout Snapshot) -> Void) {
+        let ready = state.withLock { state in
+            body(&state.snapshot)
+            let head = state.snapshot.head.sequence
+            let ready = state.waiters.filter { $0.after < head }.map(\.continuation)
+            state.waiters.removeAll { $0.after < head }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Returns once the head is past `sequence`, or the journal is closed.
+    func wait(beyond sequence: SequenceNumber) async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                if state.closed || state.snapshot.head.sequence > sequence { return true }
+                state.waiters.append((sequence, continuation))
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// Wakes every waiter for good (the journal is closing).
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters.map(\.continuation)
+        }
+        for continuation in waiters { continuation.resume() }
+    }
 }

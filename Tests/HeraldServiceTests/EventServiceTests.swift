@@ -1,0 +1,162 @@
+import Foundation
+import HeraldJournal
+import Testing
+
+@testable import HeraldService
+
+@Suite struct EventServiceTests {
+    let name = Array("cluster/events".utf8)
+
+    func makeJournal(_ fs: SimulatedFileSystem, clock: ManualWallClock) throws -> Journal {
+        var options = JournalOptions()
+        options.fileSystem = fs
+        options.clock = clock
+        options.index = .inMemory
+        return try Journal.open(at: "/j", options: options)
+    }
+
+    func expectError<T>(_ expected: ServiceError, _ body: () async throws(ServiceError) -> T) async {
+        do {
+            _ = try await body()
+            Issue.record("expected \(expected), got success")
+        } catch {
+            #expect(error == expected)
+        }
+    }
+
+    @Test func openRules() async throws {
+        let clock = ManualWallClock()
+        let service = try await EventService.open(
+            journal: try makeJournal(SimulatedFileSystem(), clock: clock), clock: clock)
+        await expectError(.notExist) { () throws(ServiceError) in
+            try await service.openChannel(name, flags: [.subscriber])
+        }
+        await expectError(.badFlags) { () throws(ServiceError) in
+            try await service.openChannel(name, flags: ChannelOpenFlags(rawValue: 0x8))
+        }
+        await expectError(.nameTooLong) { () throws(ServiceError) in
+            try await service.openChannel([UInt8](repeating: 65, count: 257), flags: .all)
+        }
+        let created = try await service.openChannel(name, flags: [.create, .publisher])
+        let second = try await service.openChannel(name, flags: [.subscriber])
+        #expect(created.channel == second.channel)
+        #expect(created.opener != second.opener)
+        await expectError(.notExist) { () throws(ServiceError) in try await service.unlinkChannel(Array("nope".utf8)) }
+    }
+
+    @Test func concurrentCreatesMakeOneInstance() async throws {
+        let clock = ManualWallClock()
+        let service = try await EventService.open(
+            journal: try makeJournal(SimulatedFileSystem(), clock: clock), clock: clock)
+        let name = self.name
+        let handles = try await withThrowingTaskGroup(of: ChannelHandle.self) { group in
+            for _ in 0..<20 { group.addTask { try await service.openChannel(name, flags: .all) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(handles.map(\.channel)).count == 1)
+        #expect(Set(handles.map(\.opener)).count == 20)
+        #expect(await service.registry.channels.count == 1)
+    }
+
+    @Test func channelPersistsAfterLastCloseAndUnlinkMakesANewInstance() async throws {
+        let clock = ManualWallClock()
+        let service = try await EventService.open(
+            journal: try makeJournal(SimulatedFileSystem(), clock: clock), clock: clock)
+        let first = try await service.openChannel(name, flags: .all)
+        try await service.closeChannel(first)
+        await expectError(.badHandle) { () throws(ServiceError) in try await service.closeChannel(first) }
+        // Persists after its last close: opening without CREATE works.
+        let again = try await service.openChannel(name, flags: [.publisher, .subscriber])
+        #expect(again.channel == first.channel)
+        let retained = try await service.publish(again, EventAttributes(retention: 60_000_000_000), data: [1])
+        #expect(await service.retainedEvents(in: again.channel).map(\.id) == [retained])
+
+        try await service.unlinkChannel(name)
+        await expectError(.notExist) { () throws(ServiceError) in
+            try await service.openChannel(name, flags: [.subscriber])
+        }
+        // The old instance still works for its opener.
+        _ = try await service.publish(again, EventAttributes(), data: [2])
+        let fresh = try await service.openChannel(name, flags: .all)
+        #expect(fresh.channel != again.channel)
+        #expect(await service.retainedEvents(in: fresh.channel).isEmpty)
+        try await service.closeChannel(again)
+        #expect(await service.registry.channels[again.channel] == nil, "deleted at its last close")
+    }
+
+    @Test func publishRules() async throws {
+        let clock = ManualWallClock()
+        let service = try await EventService.open(
+            journal: try makeJournal(SimulatedFileSystem(), clock: clock), clock: clock)
+        let subscriber = try await service.openChannel(name, flags: [.create, .subscriber])
+        await expectError(.access) { () throws(ServiceError) in
+            try await service.publish(subscriber, EventAttributes(), data: [1])
+        }
+        let publisher = try await service.openChannel(name, flags: [.publisher])
+        await expectError(.tooBig) { () throws(ServiceError) in
+            try await service.publish(publisher, EventAttributes(), data: [UInt8](repeating: 0, count: 65_537))
+        }
+        await expectError(.tooBig) { () throws(ServiceError) in
+            try await service.publish(
+                publisher, EventAttributes(patterns: Array(repeating: [1], count: 11)), data: [])
+        }
+        let a = try await service.publish(publisher, EventAttributes(), data: [1])
+        let b = try await service.publish(publisher, EventAttributes(priority: 0), data: [2])
+        #expect(a.rawValue > 1000)
+        #expect(b > a)
+        let record = try service.journal.record(a.sequence!)
+        #expect(record?.data == [1])
+        #expect(record?.priority == 3)
+        #expect(record?.descriptor == EventDescriptor.cast.rawValue)
+    }
+
+    @Test func retentionExpiresAndClears() async throws {
+        let clock = ManualWallClock(1_000_000_000)
+        let service = try await EventService.open(
+            journal: try makeJournal(SimulatedFileSystem(), clock: clock), clock: clock)
+        let handle = try await service.openChannel(name, flags: .all)
+        let short = try await service.publish(handle, EventAttributes(retention: 5_000), data: [1])
+        let long = try await service.publish(handle, EventAttributes(retention: 50_000), data: [2])
+        _ = try await service.publish(handle, EventAttributes(), data: [3])
+        #expect(await service.retainedEvents(in: handle.channel).map(\.id) == [short, long])
+        clock.advance(by: 6_000)
+        #expect(await service.retainedEvents(in: handle.channel).map(\.id) == [long])
+        await expectError(.notExist) { () throws(ServiceError) in try await service.clearRetention(handle, short) }
+        await expectError(.invalidParameter) { () throws(ServiceError) in
+            try await service.clearRetention(handle, EventID(rawValue: 1000))
+        }
+        try await service.clearRetention(handle, long)
+        #expect(await service.retainedEvents(in: handle.channel).isEmpty)
+        await expectError(.notExist) { () throws(ServiceError) in try await service.clearRetention(handle, long) }
+    }
+
+    @Test func restartRebuildsStateAndClosesStaleOpens() async throws {
+        let fs = SimulatedFileSystem()
+        let clock = ManualWallClock()
+        var journal = try makeJournal(fs, clock: clock)
+        var service = try await EventService.open(journal: journal, clock: clock)
+        let kept = try await service.openChannel(name, flags: .all)
+        let retained = try await service.publish(kept, EventAttributes(retention: 1_000_000_000_000), data: [1])
+        let doomed = try await service.openChannel(Array("doomed".utf8), flags: .all)
+        try await service.unlinkChannel(Array("doomed".utf8))
+        let before = await service.registry
+        journal.close()
+
+        journal = try makeJournal(fs, clock: clock)
+        service = try await EventService.open(journal: journal, clock: clock)
+        let after = await service.registry
+        #expect(after.channel(named: name)?.id == kept.channel)
+        #expect(after.channel(named: name)?.openers.isEmpty == true, "opens of the previous run are closed")
+        #expect(after.channels[doomed.channel] == nil, "an unlinked instance dies with its last opener")
+        #expect(before.channels[doomed.channel] != nil)
+        #expect(await service.retainedEvents(in: kept.channel).map(\.id) == [retained])
+        await expectError(.badHandle) { () throws(ServiceError) in try await service.closeChannel(kept) }
+
+        // Replaying the whole journal again gives the same state as the live service.
+        var replayed = ChannelRegistry()
+        let reader = try journal.reader(from: .oldest)
+        while let record = try reader.next() { replayed.apply(record) }
+        #expect(replayed.channels == after.channels)
+        #expect(replayed.byName == after.byName)
+    }
+}
