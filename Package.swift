@@ -54,7 +54,7 @@ let package = Package(
         // Layer 2: the event service of both APIs (channels, filters, subscriptions).
         .target(
             name: "HeraldService",
-            dependencies: ["HeraldJournal"],
+            dependencies: ["HeraldJournal", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
 

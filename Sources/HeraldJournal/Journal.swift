@@ -135,9 +135,8 @@ public final class Journal: Sendable {
         catalog.close()
     }
 
-    /// Returns once a record past `sequence` is readable (durable as promised), or the
-    /// journal is closed: the live tail's wake-up. Cancellation is not observed; close the
-    /// journal to release every waiter.
+    /// Returns once a record past `sequence` is readable (durable as promised), the journal
+    /// is closed, or the calling task is cancelled: the live tail's wake-up.
     public func waitForAppend(after sequence: SequenceNumber) async {
         await catalog.wait(beyond: sequence)
     }

@@ -13,28 +13,52 @@ public actor EventService {
     private let clock: any WallClock
     public private(set) var registry = ChannelRegistry()
     private var tail: JournalReader
+    private let cursors: CursorStore?
+    private var subscribers: [UInt64: Subscriber] = [:]
+    private var flusher: Task<Void, Never>?
     private var gateHeld = false
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// Opens the service over `journal`: replays it to rebuild the channels, then closes
     /// every channel open left by the previous run (its clients are gone), journaling the
     /// closes so that replay and live state agree.
+    /// - Parameter cursors: where durable subscribers' cursors live; nil keeps them in memory.
+    /// - Parameter cursorFlushMilliseconds: how often acknowledged positions are persisted
+    ///   (one transaction for all subscribers); `flushCursors()` forces it.
     public static func open(
-        journal: Journal, limits: ServiceLimits = ServiceLimits(), clock: any WallClock = SystemWallClock()
+        journal: Journal, cursors: CursorStore? = nil, limits: ServiceLimits = ServiceLimits(),
+        clock: any WallClock = SystemWallClock(), cursorFlushMilliseconds: Int = 5
     ) async throws -> EventService {
-        let service = try EventService(journal: journal, limits: limits, clock: clock)
-        try await service.start()
+        let service = try EventService(
+            journal: journal, cursors: cursors ?? CursorStore(path: nil), limits: limits, clock: clock)
+        try await service.start(flushEvery: cursorFlushMilliseconds)
         return service
     }
 
-    private init(journal: Journal, limits: ServiceLimits, clock: any WallClock) throws {
+    /// Opens the journal in `directory` and the cursors beside it (`cursors.sqlite`).
+    public static func open(
+        at directory: String, journalOptions: JournalOptions = JournalOptions(), limits: ServiceLimits = ServiceLimits()
+    ) async throws -> EventService {
+        let journal = try Journal.open(at: directory, options: journalOptions)
+        let cursors = try CursorStore(path: directory + "/" + CursorStore.fileName)
+        return try await open(journal: journal, cursors: cursors, limits: limits, clock: journalOptions.clock)
+    }
+
+    private init(journal: Journal, cursors: CursorStore, limits: ServiceLimits, clock: any WallClock) throws {
         self.journal = journal
+        self.cursors = cursors
         self.limits = limits
         self.clock = clock
         self.tail = try journal.reader(from: .oldest)
     }
 
-    private func start() async throws {
+    private func start(flushEvery milliseconds: Int) async throws {
+        flusher = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                try? await self?.flushCursors()
+            }
+        }
         try applyAvailable()
         var stale: [JournalEntry] = []
         for channel in registry.channels.values.sorted(by: { $0.id < $1.id }) {
@@ -73,6 +97,10 @@ public actor EventService {
     public func closeChannel(_ handle: ChannelHandle) async throws(ServiceError) {
         try await serialized { () throws(ServiceError) in
             guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
+            if let subscriber = subscribers.removeValue(forKey: handle.opener) {
+                subscriber.cancel()
+                try persist([subscriber])
+            }
             try await appendAndApply([
                 record(.channelClose, channel: handle.channel, data: [UInt8](littleEndian: handle.opener))
             ])
@@ -133,6 +161,103 @@ public actor EventService {
     /// Retained, unexpired events of a channel instance, oldest first.
     public func retainedEvents(in channel: UInt32) -> [RetainedEvent] {
         registry.retained(in: channel, at: clock.now())
+    }
+
+    // MARK: Subscribers
+
+    /// The deliveries of a channel open: one subscriber per open, created here with its
+    /// start position, window and (optionally) durable name. Needs the subscriber flag.
+    public func subscriber(for handle: ChannelHandle, options: SubscriberOptions = SubscriberOptions())
+        throws(ServiceError) -> Subscriber
+    {
+        guard handle.flags.contains(.subscriber) else { throw .access }
+        guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
+        guard subscribers[handle.opener] == nil else { throw .exist }
+        guard options.window > 0 else { throw .invalidParameter }
+        if options.durableName != nil && options.lagMax != nil { throw .invalidParameter }
+        var cursor: CursorStore.Cursor?
+        if let name = options.durableName {
+            guard subscribers.values.allSatisfy({ $0.options.durableName != name }) else { throw .exist }
+            do { cursor = try cursors?.cursor(named: name) } catch { throw .library }
+        }
+        let position: ReadPosition
+        switch options.start {
+        case .oldest: position = .oldest
+        case .sequence(let sequence): position = .sequence(Swift.max(sequence, journal.oldestSequence))
+        case .time(let time): position = .time(time)
+        // Fixed now, not when the delivery task first runs: nothing published after this
+        // call may be missed.
+        case .now: position = .sequence(journal.head.sequence.next)
+        case .cursor: position = cursor.map { .sequence($0.acknowledged.next) } ?? .oldest
+        }
+        let subscriber = Subscriber(
+            handle: handle, options: options, journal: journal,
+            cursor: options.start == .cursor ? cursor : nil)
+        subscribers[handle.opener] = subscriber
+        subscriber.start(at: position)
+        return subscriber
+    }
+
+    /// Adds a subscription (SaEvtEventSubscribe) to the open's subscriber, creating a
+    /// non-durable one starting now if there is none. Matching retained events of the
+    /// channel are delivered first.
+    @discardableResult
+    public func subscribe(_ handle: ChannelHandle, id: UInt32, filters: [EventFilter]) throws(ServiceError)
+        -> Subscriber
+    {
+        guard handle.flags.contains(.subscriber) else { throw .access }
+        let subscriber: Subscriber
+        if let existing = subscribers[handle.opener] {
+            subscriber = existing
+        } else {
+            subscriber = try self.subscriber(for: handle)
+        }
+        let retained = registry.retained(in: handle.channel, at: clock.now()).map(\.sequence)
+        try subscriber.add(subscription: id, filters: filters, retained: retained)
+        return subscriber
+    }
+
+    /// Removes a subscription (SaEvtEventUnsubscribe).
+    public func unsubscribe(_ handle: ChannelHandle, id: UInt32) throws(ServiceError) {
+        guard let subscriber = subscribers[handle.opener] else { throw .notExist }
+        try subscriber.remove(subscription: id)
+    }
+
+    /// Persists every durable subscriber's acknowledged position now, in one transaction.
+    public func flushCursors() throws(ServiceError) {
+        try persist(Array(subscribers.values))
+    }
+
+    /// Durable cursors as stored.
+    public func storedCursors() throws(ServiceError) -> [CursorStore.Cursor] {
+        do { return try cursors?.all() ?? [] } catch { throw .library }
+    }
+
+    private func persist(_ candidates: [Subscriber]) throws(ServiceError) {
+        var batch: [CursorStore.Cursor] = []
+        var flushed: [Subscriber] = []
+        for subscriber in candidates {
+            guard let name = subscriber.options.durableName else { continue }
+            let snapshot = subscriber.cursorSnapshot
+            guard snapshot.dirty else { continue }
+            batch.append(
+                CursorStore.Cursor(
+                    name: name, acknowledged: snapshot.acknowledged, deliveredThrough: snapshot.deliveredThrough,
+                    updated: clock.now()))
+            flushed.append(subscriber)
+        }
+        do { try cursors?.save(batch) } catch { throw .library }
+        for subscriber in flushed { subscriber.markClean() }
+    }
+
+    /// Stops every subscriber, persists cursors and closes the journal.
+    public func shutdown() {
+        flusher?.cancel()
+        for subscriber in subscribers.values { subscriber.cancel() }
+        try? persist(Array(subscribers.values))
+        subscribers.removeAll()
+        cursors?.close()
+        journal.close()
     }
 
     // MARK: Journal

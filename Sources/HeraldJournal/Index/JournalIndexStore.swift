@@ -74,18 +74,12 @@ final class JournalIndexStore: Sendable {
         try migrator.migrate(writer)
     }
 
-    /// Checkpoints the WAL into `index.sqlite` (so the file alone is a complete index) and
-    /// closes every connection. Later calls throw SQLite's "connection closed" error.
-    /// Idempotent.
+    /// Checkpoints the WAL into `index.sqlite`, so the file alone is a complete index.
+    /// Connections stay open until the store is released: readers still running after the
+    /// journal closes (a subscriber winding down) must not meet a closed connection.
     func close() {
-        if let pool = writer as? DatabasePool {
-            // GRDB closes the pool's writer before its readers, so the writer is not the last
-            // connection and SQLite would not checkpoint on its own.
-            if path != nil { _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
-            try? pool.close()
-        } else if let queue = writer as? DatabaseQueue {
-            try? queue.close()
-        }
+        guard path != nil else { return }
+        _ = try? writer.writeWithoutTransaction { try $0.checkpoint(.truncate) }
     }
 
     // MARK: Writes

@@ -38,7 +38,8 @@ final class SegmentCatalog: Sendable {
 
     private struct State {
         var snapshot: Snapshot
-        var waiters: [(after: SequenceNumber, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters: [UInt64: (after: SequenceNumber, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var nextWaiter: UInt64 = 0
         var closed = false
     }
 
@@ -53,22 +54,31 @@ final class SegmentCatalog: Sendable {
         let ready = state.withLock { state in
             body(&state.snapshot)
             let head = state.snapshot.head.sequence
-            let ready = state.waiters.filter { $0.after < head }.map(\.continuation)
-            state.waiters.removeAll { $0.after < head }
-            return ready
+            guard !state.waiters.isEmpty else { return [CheckedContinuation<Void, Never>]() }
+            let keys = state.waiters.filter { $0.value.after < head }.map(\.key)
+            return keys.map { state.waiters.removeValue(forKey: $0)!.continuation }
         }
         for continuation in ready { continuation.resume() }
     }
 
-    /// Returns once the head is past `sequence`, or the journal is closed.
+    /// Returns once the head is past `sequence`, the journal is closed, or the task is
+    /// cancelled.
     func wait(beyond sequence: SequenceNumber) async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state in
-                if state.closed || state.snapshot.head.sequence > sequence { return true }
-                state.waiters.append((sequence, continuation))
-                return false
+        let key = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.closed || state.snapshot.head.sequence > sequence || Task.isCancelled { return true }
+                    state.waiters[key] = (sequence, continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: key) }?.continuation.resume()
         }
     }
 
@@ -77,7 +87,7 @@ final class SegmentCatalog: Sendable {
         let waiters = state.withLock { state in
             state.closed = true
             defer { state.waiters.removeAll() }
-            return state.waiters.map(\.continuation)
+            return state.waiters.values.map(\.continuation)
         }
         for continuation in waiters { continuation.resume() }
     }

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+public import HeraldJournal
+
+/// Durable cursors: for each durable subscriber name, the last acknowledged sequence number
+/// (everything at or before it is done) and how far deliveries had gone. Unlike the index
+/// this is not derivable from the segments, so it has its own file, `cursors.sqlite` (WAL),
+/// never rebuilt. Updates are batched: many acks, one transaction.
+public final class CursorStore: Sendable {
+    public struct Cursor: Hashable, Sendable {
+        public var name: String
+        public var acknowledged: SequenceNumber
+        public var deliveredThrough: SequenceNumber
+        public var updated: Nanoseconds
+    }
+
+    private let queue: DatabaseQueue
+
+    public static let fileName = "cursors.sqlite"
+
+    /// Opens `path` (nil: in memory), creating the table if needed.
+    public init(path: String?) throws {
+        var configuration = Configuration()
+        configuration.label = "herald.cursors"
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        queue =
+            try path.map { try DatabaseQueue(path: $0, configuration: configuration) }
+            ?? DatabaseQueue(configuration: configuration)
+        if path != nil { try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = WAL") } }
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("0001_cursors") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE cursors (
+                        name              TEXT    PRIMARY KEY,
+                        acknowledged      INTEGER NOT NULL,
+                        delivered_through INTEGER NOT NULL,
+                        updated_ns        INTEGER NOT NULL
+                    )
+                    """)
+        }
+        try migrator.migrate(queue)
+    }
+
+    public func cursor(named name: String) throws -> Cursor? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM cursors WHERE name = ?", arguments: [name]).map(Self.cursor)
+        }
+    }
+
+    public func all() throws -> [Cursor] {
+        try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM cursors ORDER BY name").map(Self.cursor) }
+    }
+
+    /// Writes every cursor in one transaction.
+    public func save(_ cursors: [Cursor]) throws {
+        guard !cursors.isEmpty else { return }
+        try queue.write { db in
+            let statement = try db.cachedStatement(
+                sql:
+                    "INSERT OR REPLACE INTO cursors (name, acknowledged, delivered_through, updated_ns) VALUES (?, ?, ?, ?)"
+            )
+            for cursor in cursors {
+                try statement.execute(arguments: [
+                    cursor.name, Int64(bitPattern: cursor.acknowledged.rawValue),
+                    Int64(bitPattern: cursor.deliveredThrough.rawValue), cursor.updated,
+                ])
+            }
+        }
+    }
+
+    public func remove(named name: String) throws {
+        try queue.write { db in try db.execute(sql: "DELETE FROM cursors WHERE name = ?", arguments: [name]) }
+    }
+
+    /// Checkpoints the WAL (connections close when the store is released).
+    public func close() { _ = try? queue.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+
+    private static func cursor(_ row: Row) -> Cursor {
+        Cursor(
+            name: row["name"], acknowledged: SequenceNumber(UInt64(bitPattern: row["acknowledged"])),
+            deliveredThrough: SequenceNumber(UInt64(bitPattern: row["delivered_through"])), updated: row["updated_ns"])
+    }
+}

@@ -1,0 +1,291 @@
+public import HeraldJournal
+import Synchronization
+
+/// Where a subscriber starts reading the journal.
+public enum StartPosition: Hashable, Sendable {
+    case oldest
+    case sequence(SequenceNumber)
+    case time(Nanoseconds)
+    /// After the durable subscriber's last acknowledged event (`.oldest` for a new name).
+    case cursor
+    /// Only events published from now on.
+    case now
+}
+
+public struct SubscriberOptions: Hashable, Sendable {
+    public var start: StartPosition = .now
+    /// A durable subscriber's name: its cursor survives restarts.
+    public var durableName: String?
+    /// Deliveries that may be outstanding (not yet `done`) at once. 1 gives OCF's rule:
+    /// the next event only after the previous one is done.
+    public var window = 64
+    /// For a non-durable subscriber that accepts losing events: when it falls further than
+    /// this behind the head, it skips to the head and receives one SAF lost event.
+    public var lagMax: UInt64?
+
+    public init(start: StartPosition = .now, durableName: String? = nil, window: Int = 64, lagMax: UInt64? = nil) {
+        self.start = start
+        self.durableName = durableName
+        self.window = window
+        self.lagMax = lagMax
+    }
+}
+
+/// One event handed to a subscriber. Call `done()` when it is processed (SAF/OCF's
+/// `callback_done`): that frees a window slot and advances a durable cursor.
+public struct Delivery: Sendable {
+    /// SAF's lost-event pattern.
+    public static let lostEventPattern = Array("SA_EVT_LOST_EVENT_PATTERN".utf8)
+
+    public var sequence: SequenceNumber
+    public var eventID: EventID
+    /// The subscription (of this channel open) whose filters matched; the lowest id if several.
+    public var subscriptionID: UInt32
+    public var attributes: EventAttributes
+    public var publishTime: Nanoseconds
+    public var data: [UInt8]
+    /// Delivered before a restart and not acknowledged then.
+    public var redelivered: Bool
+    /// Delivered because it was retained when the subscription was made.
+    public var retained: Bool
+    /// A lost-event notice: events were skipped.
+    public var isLostEvent: Bool { eventID == .lost }
+    let subscriber: Subscriber
+
+    /// Acknowledges the delivery. Harmless when called twice.
+    public func done() { subscriber.acknowledge(sequence) }
+}
+
+/// The deliveries of one channel open: its subscriptions' filters, a journal reader, a
+/// window of outstanding deliveries and (for a durable subscriber) its cursor.
+/// Iterate it with `for await delivery in subscriber`.
+public final class Subscriber: AsyncSequence, Sendable {
+    public typealias Element = Delivery
+
+    struct State {
+        var subscriptions: [UInt32: [EventFilter]] = [:]
+        var outstanding = Set<UInt64>()
+        /// The reader has looked at every record up to here.
+        var scanned = SequenceNumber.zero
+        var deliveredThrough = SequenceNumber.zero
+        /// Persisted deliveries before a restart: events up to here are redeliveries.
+        var redeliverThrough = SequenceNumber.zero
+        var acknowledged = SequenceNumber.zero
+        var dirty = false
+        var windowWaiter: CheckedContinuation<Void, Never>?
+        /// Retained events to deliver before live ones (sequence numbers).
+        var retainedQueue: [SequenceNumber] = []
+        var retainedSent = Set<UInt64>()
+        var cancelled = false
+    }
+
+    public let handle: ChannelHandle
+    public let options: SubscriberOptions
+    let state: Mutex<State>
+    private let journal: Journal
+    private let stream: AsyncStream<Delivery>
+    private let continuation: AsyncStream<Delivery>.Continuation
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(handle: ChannelHandle, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?) {
+        self.handle = handle
+        self.options = options
+        self.journal = journal
+        var initial = State()
+        if let cursor {
+            initial.acknowledged = cursor.acknowledged
+            initial.scanned = cursor.acknowledged
+            initial.redeliverThrough = cursor.deliveredThrough
+        }
+        state = Mutex(initial)
+        (stream, continuation) = AsyncStream.makeStream(of: Delivery.self)
+    }
+
+    public func makeAsyncIterator() -> AsyncStream<Delivery>.Iterator { stream.makeAsyncIterator() }
+
+    /// The cursor a durable subscriber would persist now.
+    var cursorSnapshot: (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool) {
+        state.withLock { ($0.acknowledged, $0.deliveredThrough, $0.dirty) }
+    }
+
+    func markClean() { state.withLock { $0.dirty = false } }
+
+    // MARK: Subscriptions
+
+    func add(subscription id: UInt32, filters: [EventFilter], retained: [SequenceNumber]) throws(ServiceError) {
+        try state.withLock { state throws(ServiceError) in
+            guard state.subscriptions[id] == nil else { throw .exist }
+            state.subscriptions[id] = filters
+            state.retainedQueue += retained.filter { !state.retainedSent.contains($0.rawValue) }
+        }
+        wakeWindow()
+    }
+
+    func remove(subscription id: UInt32) throws(ServiceError) {
+        try state.withLock { state throws(ServiceError) in
+            guard state.subscriptions.removeValue(forKey: id) != nil else { throw .notExist }
+        }
+    }
+
+    // MARK: Acknowledgement
+
+    func acknowledge(_ sequence: SequenceNumber) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.outstanding.remove(sequence.rawValue) != nil else { return nil }
+            let floor = state.outstanding.min().map { SequenceNumber($0 - 1) } ?? state.scanned
+            if floor > state.acknowledged {
+                state.acknowledged = floor
+                state.dirty = true
+            }
+            defer { state.windowWaiter = nil }
+            return state.windowWaiter
+        }
+        waiter?.resume()
+    }
+
+    private func wakeWindow() {
+        let waiter = state.withLock { state in
+            defer { state.windowWaiter = nil }
+            return state.windowWaiter
+        }
+        waiter?.resume()
+    }
+
+    // MARK: The delivery loop
+
+    func start(at position: ReadPosition) {
+        let loop = Task.detached { [self] in
+            do {
+                try await run(from: position)
+            } catch {
+                // A damaged journal ends the subscription; the stream simply finishes.
+            }
+            continuation.finish()
+        }
+        task.withLock { $0 = loop }
+    }
+
+    /// Stops deliveries and ends the stream.
+    public func cancel() {
+        state.withLock { $0.cancelled = true }
+        wakeWindow()
+        task.withLock { $0 }?.cancel()
+        continuation.finish()
+    }
+
+    /// Returns when fewer than `window` deliveries are outstanding (or on cancel).
+    private func waitForWindow() async {
+        while true {
+            let open = state.withLock { $0.cancelled || $0.outstanding.count < options.window }
+            if open { return }
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.cancelled || state.outstanding.count < options.window { return true }
+                    state.windowWaiter = waiter
+                    return false
+                }
+                if ready { waiter.resume() }
+            }
+        }
+    }
+
+    private func run(from position: ReadPosition) async throws {
+        var reader = try journal.reader(from: position)
+        while !Task.isCancelled {
+            await waitForWindow()
+            if state.withLock({ $0.cancelled }) { return }
+            if try deliverRetained() { continue }
+            if let lagMax = options.lagMax, journal.head.sequence.rawValue > reader.nextSequence.rawValue + lagMax {
+                reader = try journal.reader(from: .end)
+                deliverLost(before: reader.nextSequence)
+                continue
+            }
+            var delivered = false
+            try reader.nextView { view in
+                delivered = offer(view)
+                return !delivered
+            }
+            if !delivered {
+                let through = reader.nextSequence.previous
+                state.withLock { state in
+                    if through > state.scanned { state.scanned = through }
+                    if state.outstanding.isEmpty && through > state.acknowledged {
+                        state.acknowledged = through
+                        state.dirty = true
+                    }
+                }
+                await journal.waitForAppend(after: through)
+            }
+        }
+    }
+
+    /// Delivers the record if it is an event of this channel that a subscription matches.
+    private func offer(_ view: RecordView) -> Bool {
+        guard ServiceRecordKind(flags: view.flags) == .publish, view.channel == handle.channel else {
+            state.withLock { if view.sequence > $0.scanned { $0.scanned = view.sequence } }
+            return false
+        }
+        let patterns = view.patterns
+        let delivery = state.withLock { state -> Delivery? in
+            if view.sequence > state.scanned { state.scanned = view.sequence }
+            guard !state.retainedSent.contains(view.sequence.rawValue),
+                let id = Self.match(state.subscriptions, patterns: patterns)
+            else { return nil }
+            state.outstanding.insert(view.sequence.rawValue)
+            state.deliveredThrough = Swift.max(state.deliveredThrough, view.sequence)
+            state.dirty = true
+            return Delivery(
+                sequence: view.sequence, eventID: EventID(sequence: view.sequence), subscriptionID: id,
+                attributes: EventAttributes(
+                    patterns: patterns, priority: view.priority, retention: view.retention,
+                    publisherName: Array(view.publisher)),
+                publishTime: view.time, data: Array(view.data), redelivered: view.sequence <= state.redeliverThrough,
+                retained: false, subscriber: self)
+        }
+        guard let delivery else { return false }
+        continuation.yield(delivery)
+        return true
+    }
+
+    private func deliverRetained() throws -> Bool {
+        guard let next = state.withLock({ $0.retainedQueue.isEmpty ? nil : $0.retainedQueue.removeFirst() }) else {
+            return false
+        }
+        guard let record = try journal.record(next) else { return true }
+        let delivery = state.withLock { state -> Delivery? in
+            // Passed by the live reader already (delivered then if it matched).
+            guard next > state.scanned || state.outstanding.isEmpty && state.scanned == .zero,
+                let id = Self.match(state.subscriptions, patterns: record.patterns),
+                state.retainedSent.insert(next.rawValue).inserted
+            else { return nil }
+            state.outstanding.insert(next.rawValue)
+            return Delivery(
+                sequence: next, eventID: EventID(sequence: next), subscriptionID: id,
+                attributes: EventAttributes(
+                    patterns: record.patterns, priority: record.priority, retention: record.retention,
+                    publisherName: record.publisher),
+                publishTime: record.time, data: record.data, redelivered: false, retained: true, subscriber: self)
+        }
+        if let delivery { continuation.yield(delivery) }
+        return true
+    }
+
+    private func deliverLost(before sequence: SequenceNumber) {
+        let marker = sequence.previous
+        state.withLock { state in
+            state.scanned = Swift.max(state.scanned, marker)
+            state.outstanding.insert(marker.rawValue)
+        }
+        continuation.yield(
+            Delivery(
+                sequence: marker, eventID: .lost, subscriptionID: 0,
+                attributes: EventAttributes(
+                    patterns: [Delivery.lostEventPattern], priority: EventAttributes.highestPriority),
+                publishTime: 0, data: [], redelivered: false, retained: false, subscriber: self))
+    }
+
+    /// The lowest subscription id whose filters accept `patterns`.
+    static func match(_ subscriptions: [UInt32: [EventFilter]], patterns: [[UInt8]]) -> UInt32? {
+        subscriptions.filter { EventFilter.matches($0.value, patterns: patterns) }.keys.min()
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import HeraldJournal
+import Synchronization
+import Testing
+
+@testable import HeraldService
+
+/// Collects a subscriber's deliveries in the background, acknowledging them if asked.
+final class Collector: Sendable {
+    final class Received: Sendable {
+        let list = Mutex<[Delivery]>([])
+    }
+
+    let received = Received()
+    let task: Task<Void, Never>
+
+    init(_ subscriber: Subscriber, acknowledge: Bool = true) {
+        let received = self.received
+        task = Task {
+            for await delivery in subscriber {
+                received.list.withLock { $0.append(delivery) }
+                if acknowledge { delivery.done() }
+            }
+        }
+    }
+
+    var deliveries: [Delivery] { received.list.withLock { $0 } }
+
+    /// Waits (up to 5 s) until at least `count` deliveries arrived; returns them.
+    func wait(for count: Int) async -> [Delivery] {
+        for _ in 0..<500 {
+            let now = deliveries
+            if now.count >= count { return now }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return deliveries
+    }
+}
+
+@Suite struct SubscriberTests {
+    let channel = Array("cluster".utf8)
+
+    func service(_ fs: SimulatedFileSystem = SimulatedFileSystem(), clock: ManualWallClock = ManualWallClock())
+        async throws -> EventService
+    {
+        var options = JournalOptions()
+        options.fileSystem = fs
+        options.clock = clock
+        options.index = .inMemory
+        return try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
+    }
+
+    func publish(_ service: EventService, _ handle: ChannelHandle, _ pattern: String, retention: Nanoseconds = 0)
+        async throws -> EventID
+    {
+        try await service.publish(
+            handle, EventAttributes(patterns: [Array(pattern.utf8)], retention: retention), data: Array(pattern.utf8))
+    }
+
+    @Test func filtersSelectAndThePublisherReceivesItsOwnEvents() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscribe(handle, id: 7, filters: [EventFilter(.prefix, "link")])
+        let collector = Collector(subscriber)
+        _ = try await publish(service, handle, "link-up")
+        _ = try await publish(service, handle, "member-join")
+        let last = try await publish(service, handle, "link-down")
+        let got = await collector.wait(for: 2)
+        #expect(got.map(\.data) == [Array("link-up".utf8), Array("link-down".utf8)])
+        #expect(got.allSatisfy { $0.subscriptionID == 7 && !$0.redelivered && !$0.retained })
+        #expect(got.last?.eventID == last)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(collector.deliveries.count == 2)
+        await service.shutdown()
+    }
+
+    @Test func atMostOncePerOpenAndOncePerEachOpen() async throws {
+        let service = try await service()
+        let first = try await service.openChannel(channel, flags: .all)
+        let second = try await service.openChannel(channel, flags: [.subscriber])
+        try await service.subscribe(first, id: 5, filters: [EventFilter(.passAll)])
+        let subscriber = try await service.subscribe(first, id: 2, filters: [EventFilter(.prefix, "li")])
+        let other = try await service.subscribe(second, id: 1, filters: [])
+        let a = Collector(subscriber)
+        let b = Collector(other)
+        _ = try await publish(service, first, "link")
+        _ = try await publish(service, first, "zzz")
+        let got = await a.wait(for: 2)
+        #expect(got.map(\.subscriptionID) == [2, 5], "one delivery each, naming the lowest matching subscription")
+        #expect(await b.wait(for: 2).count == 2)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(a.deliveries.count == 2)
+        await service.shutdown()
+    }
+
+    @Test func subscriptionErrors() async throws {
+        let service = try await service()
+        let publisher = try await service.openChannel(channel, flags: [.create, .publisher])
+        let subscriberHandle = try await service.openChannel(channel, flags: [.subscriber])
+        await #expect(throws: ServiceError.access) { try await service.subscribe(publisher, id: 1, filters: []) }
+        try await service.subscribe(subscriberHandle, id: 1, filters: [])
+        await #expect(throws: ServiceError.exist) { try await service.subscribe(subscriberHandle, id: 1, filters: []) }
+        await #expect(throws: ServiceError.notExist) { try await service.unsubscribe(subscriberHandle, id: 9) }
+        try await service.unsubscribe(subscriberHandle, id: 1)
+        await service.shutdown()
+    }
+
+    @Test func retainedEventsReachALateSubscriberFirst() async throws {
+        let clock = ManualWallClock(1_000_000_000)
+        let service = try await service(clock: clock)
+        let handle = try await service.openChannel(channel, flags: .all)
+        let kept = try await publish(service, handle, "link-1", retention: 60_000_000_000)
+        _ = try await publish(service, handle, "link-2")  // not retained
+        _ = try await publish(service, handle, "link-3", retention: 1_000)  // expires
+        _ = try await publish(service, handle, "other", retention: 60_000_000_000)  // filtered out
+        clock.advance(by: 10_000)
+        let late = try await service.openChannel(channel, flags: [.subscriber])
+        let collector = Collector(try await service.subscribe(late, id: 1, filters: [EventFilter(.prefix, "link")]))
+        let live = try await publish(service, handle, "link-4")
+        let got = await collector.wait(for: 2)
+        #expect(got.map(\.eventID) == [kept, live])
+        #expect(got.map(\.retained) == [true, false])
+        await service.shutdown()
+    }
+
+    @Test func windowOfOneDeliversTheNextEventOnlyAfterDone() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 1))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber, acknowledge: false)
+        for i in 0..<3 { _ = try await publish(service, handle, "e\(i)") }
+        _ = await collector.wait(for: 1)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(collector.deliveries.count == 1)
+        collector.deliveries[0].done()
+        collector.deliveries[0].done()  // harmless twice
+        _ = await collector.wait(for: 2)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(collector.deliveries.count == 2)
+        collector.deliveries[1].done()
+        #expect(await collector.wait(for: 3).map(\.data) == ["e0", "e1", "e2"].map { Array($0.utf8) })
+        await service.shutdown()
+    }
+
+    @Test func durableCursorSurvivesARestartAndMarksRedeliveries() async throws {
+        let fs = SimulatedFileSystem()
+        let clock = ManualWallClock()
+        let cursorDirectory = NSTemporaryDirectory() + "herald-cursors-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: cursorDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: cursorDirectory) }
+        var options = JournalOptions()
+        options.fileSystem = fs
+        options.clock = clock
+        options.index = .inMemory
+        let durable = SubscriberOptions(start: .cursor, durableName: "audit", window: 10)
+
+        var service = try await EventService.open(
+            journal: try Journal.open(at: "/j", options: options),
+            cursors: try CursorStore(path: cursorDirectory + "/cursors.sqlite"), clock: clock)
+        var handle = try await service.openChannel(channel, flags: .all)
+        var subscriber = try await service.subscriber(for: handle, options: durable)
+        try await service.subscribe(handle, id: 1, filters: [])
+        var collector = Collector(subscriber, acknowledge: false)
+        for i in 0..<5 { _ = try await publish(service, handle, "e\(i)") }
+        let first = await collector.wait(for: 5)
+        for delivery in first.prefix(3) { delivery.done() }
+        try await service.flushCursors()
+        let stored = try await service.storedCursors()
+        #expect(stored.first?.acknowledged == first[2].sequence)
+        await service.shutdown()
+
+        service = try await EventService.open(
+            journal: try Journal.open(at: "/j", options: options),
+            cursors: try CursorStore(path: cursorDirectory + "/cursors.sqlite"), clock: clock)
+        handle = try await service.openChannel(channel, flags: .all)
+        subscriber = try await service.subscriber(for: handle, options: durable)
+        try await service.subscribe(handle, id: 1, filters: [])
+        collector = Collector(subscriber)
+        _ = try await publish(service, handle, "e5")
+        let second = await collector.wait(for: 3)
+        #expect(second.map(\.data) == ["e3", "e4", "e5"].map { Array($0.utf8) })
+        #expect(second.map(\.redelivered) == [true, true, false])
+        try await Task.sleep(for: .milliseconds(30))
+        try await service.flushCursors()
+        #expect(try await service.storedCursors().first?.acknowledged == second[2].sequence)
+        await service.shutdown()
+    }
+
+    @Test func aSubscriberThatFallsTooFarBehindGetsOneLostEvent() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(window: 1, lagMax: 5))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber, acknowledge: false)
+        _ = try await publish(service, handle, "first")
+        _ = await collector.wait(for: 1)
+        for i in 0..<20 { _ = try await publish(service, handle, "burst \(i)") }
+        collector.deliveries[0].done()
+        let got = await collector.wait(for: 2)
+        #expect(got.count == 2)
+        #expect(got[1].isLostEvent)
+        #expect(got[1].attributes.patterns == [Delivery.lostEventPattern])
+        #expect(got[1].attributes.priority == 0)
+        got[1].done()
+        let after = try await publish(service, handle, "after")
+        #expect(await collector.wait(for: 3).last?.eventID == after, "resumes after the lost event")
+        await service.shutdown()
+    }
+}
