@@ -173,14 +173,18 @@ public final class Subscriber: AsyncSequence, Sendable {
         continuation.finish()
     }
 
-    /// Returns when fewer than `window` deliveries are outstanding (or on cancel).
+    /// Returns when there is a subscription and fewer than `window` deliveries are
+    /// outstanding (or on cancel). Without a subscription the reader does not move, so a
+    /// subscriber that starts in the past misses nothing before its first subscribe.
     private func waitForWindow() async {
+        func open(_ state: State) -> Bool {
+            state.cancelled || (!state.subscriptions.isEmpty && state.outstanding.count < options.window)
+        }
         while true {
-            let open = state.withLock { $0.cancelled || $0.outstanding.count < options.window }
-            if open { return }
+            if state.withLock({ open($0) }) { return }
             await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
-                    if state.cancelled || state.outstanding.count < options.window { return true }
+                    if open(state) { return true }
                     state.windowWaiter = waiter
                     return false
                 }
@@ -200,12 +204,22 @@ public final class Subscriber: AsyncSequence, Sendable {
                 deliverLost(before: reader.nextSequence)
                 continue
             }
-            var delivered = false
+            // Take what is ready now, up to the free window, and hand it out higher
+            // priority first (publish order within a priority).
+            let free = state.withLock { options.window - $0.outstanding.count }
+            var ready: [Delivery] = []
             try reader.nextView { view in
-                delivered = offer(view)
-                return !delivered
+                if let delivery = offer(view) { ready.append(delivery) }
+                return ready.count < free
             }
-            if !delivered {
+            if !ready.isEmpty {
+                if ready.count > 1 {
+                    ready = ready.enumerated().sorted {
+                        ($0.element.attributes.priority, $0.offset) < ($1.element.attributes.priority, $1.offset)
+                    }.map(\.element)
+                }
+                for delivery in ready { continuation.yield(delivery) }
+            } else {
                 let through = reader.nextSequence.previous
                 state.withLock { state in
                     if through > state.scanned { state.scanned = through }
@@ -219,11 +233,12 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    /// Delivers the record if it is an event of this channel that a subscription matches.
-    private func offer(_ view: RecordView) -> Bool {
+    /// The delivery of the record, if it is an event of this channel that a subscription
+    /// matches (counted as outstanding from here).
+    private func offer(_ view: RecordView) -> Delivery? {
         guard ServiceRecordKind(flags: view.flags) == .publish, view.channel == handle.channel else {
             state.withLock { if view.sequence > $0.scanned { $0.scanned = view.sequence } }
-            return false
+            return nil
         }
         let patterns = view.patterns
         let delivery = state.withLock { state -> Delivery? in
@@ -242,9 +257,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 publishTime: view.time, data: Array(view.data), redelivered: view.sequence <= state.redeliverThrough,
                 retained: false, subscriber: self)
         }
-        guard let delivery else { return false }
-        continuation.yield(delivery)
-        return true
+        return delivery
     }
 
     private func deliverRetained() throws -> Bool {

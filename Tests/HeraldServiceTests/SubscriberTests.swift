@@ -208,4 +208,19 @@ final class Collector: Sendable {
         #expect(await collector.wait(for: 3).last?.eventID == after, "resumes after the lost event")
         await service.shutdown()
     }
+
+    @Test func readyEventsGoHigherPriorityFirstAndInOrderWithinAPriority() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        for (name, priority) in [("a", 3), ("b", 1), ("c", 0), ("d", 3), ("e", 1)] as [(String, UInt8)] {
+            _ = try await service.publish(handle, EventAttributes(priority: priority), data: Array(name.utf8))
+        }
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, window: 10))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber)
+        let got = await collector.wait(for: 5)
+        #expect(got.map { String(decoding: $0.data, as: UTF8.self) } == ["c", "b", "e", "a", "d"])
+        await service.shutdown()
+    }
 }
