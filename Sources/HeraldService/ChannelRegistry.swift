@@ -38,6 +38,8 @@ public struct ChannelRegistry: Sendable {
     public private(set) var nextChannelID: UInt32 = 1
     /// The newest record applied.
     public private(set) var applied: SequenceNumber = .zero
+    /// The newest membership event's payload (nil before the first).
+    public private(set) var membership: MembershipEvent?
 
     public init() {}
 
@@ -85,7 +87,11 @@ public struct ChannelRegistry: Sendable {
             guard let id = record.data.leadingUInt64 else { return }
             channels[record.channel]?.retained.removeAll { $0.id.rawValue == id }
         case .system:
-            break
+            if EventDescriptor(rawValue: record.descriptor).eventClass == .membership,
+                let event = MembershipEvent(decoding: record.data)
+            {
+                membership = event
+            }
         }
     }
 

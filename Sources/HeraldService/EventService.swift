@@ -1,3 +1,4 @@
+import Foundation
 public import HeraldJournal
 
 /// The event service of both APIs, embedded: channels, events, retention, on top of a
@@ -15,6 +16,7 @@ public actor EventService {
     private var tail: JournalReader
     private let cursors: CursorStore?
     private var subscribers: [UInt64: Subscriber] = [:]
+    private var classSubscribers: [Subscriber] = []
     private var flusher: Task<Void, Never>?
     private var gateHeld = false
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
@@ -25,14 +27,25 @@ public actor EventService {
     /// - Parameter cursors: where durable subscribers' cursors live; nil keeps them in memory.
     /// - Parameter cursorFlushMilliseconds: how often acknowledged positions are persisted
     ///   (one transaction for all subscribers); `flushCursors()` forces it.
+    /// - Parameter localNode: the node's name for the membership event the service journals
+    ///   at start (the node as the only member, one instance after the last); nil announces
+    ///   nothing (a cluster layer reports membership instead).
     public static func open(
         journal: Journal, cursors: CursorStore? = nil, limits: ServiceLimits = ServiceLimits(),
-        clock: any WallClock = SystemWallClock(), cursorFlushMilliseconds: Int = 5
+        clock: any WallClock = SystemWallClock(), cursorFlushMilliseconds: Int = 5,
+        localNode: String? = EventService.hostName
     ) async throws -> EventService {
         let service = try EventService(
             journal: journal, cursors: cursors ?? CursorStore(path: nil), limits: limits, clock: clock)
-        try await service.start(flushEvery: cursorFlushMilliseconds)
+        try await service.start(flushEvery: cursorFlushMilliseconds, localNode: localNode)
         return service
+    }
+
+    /// This machine's host name.
+    public static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Opens the journal in `directory` and the cursors beside it (`cursors.sqlite`).
@@ -52,7 +65,7 @@ public actor EventService {
         self.tail = try journal.reader(from: .oldest)
     }
 
-    private func start(flushEvery milliseconds: Int) async throws {
+    private func start(flushEvery milliseconds: Int, localNode: String?) async throws {
         flusher = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(milliseconds))
@@ -62,11 +75,33 @@ public actor EventService {
         try applyAvailable()
         var stale: [JournalEntry] = []
         for channel in registry.channels.values.sorted(by: { $0.id < $1.id }) {
-            for opener in channel.openers.keys.sorted() {
-                stale.append(record(.channelClose, channel: channel.id, data: [UInt8](littleEndian: opener)))
+            for (opener, flags) in channel.openers.sorted(by: { $0.key < $1.key }) {
+                var close = record(.channelClose, channel: channel.id, data: [UInt8](littleEndian: opener))
+                if !flags.contains(.subscriber) { close.descriptor = EventDescriptor.groupInvalid.rawValue }
+                stale.append(close)
             }
         }
         if !stale.isEmpty { try await appendAndApply(stale) }
+        if let localNode {
+            let instance = (registry.membership?.instance ?? 0) + 1
+            let node = ClusterNode(name: localNode, id: 1, bornOn: instance)
+            let event = MembershipEvent(instance: instance, members: [node], left: [], joined: [node])
+            try await publishSystemEvent(.newMembership, data: event.encoded())
+        }
+    }
+
+    /// Journals a membership or connectivity event produced by the node or the cluster
+    /// layer; OCF subscribers of its class receive it in journal order.
+    @discardableResult
+    public func publishSystemEvent(_ descriptor: EventDescriptor, data: [UInt8]) async throws(ServiceError) -> EventID {
+        guard descriptor.eventClass == .membership || descriptor.eventClass == .connectivity else {
+            throw .invalidParameter
+        }
+        return try await serialized { () throws(ServiceError) -> EventID in
+            var entry = record(.system, channel: 0, data: data)
+            entry.descriptor = descriptor.rawValue
+            return EventID(sequence: try await appendAndApply([entry]).last)
+        }
     }
 
     // MARK: Channels
@@ -78,16 +113,19 @@ public actor EventService {
         guard name.count <= limits.channelNameBytesMax else { throw .nameTooLong }
         return try await serialized { () throws(ServiceError) -> ChannelHandle in
             let flagByte = [flags.subtracting(.create).rawValue]
+            // A subscriber's open is an OCF GROUP join; a publisher-only open is no event.
+            var open = record(.channelOpen, channel: 0, data: flagByte)
+            if !flags.contains(.subscriber) { open.descriptor = EventDescriptor.groupInvalid.rawValue }
             if let channel = registry.channel(named: name) {
-                let range = try await appendAndApply([record(.channelOpen, channel: channel.id, data: flagByte)])
+                open.channel = channel.id
+                let range = try await appendAndApply([open])
                 return ChannelHandle(channel: channel.id, opener: range.last.rawValue, flags: flags)
             }
             guard flags.contains(.create) else { throw .notExist }
             guard registry.channels.count < limits.channelsMax else { throw .noResources }
             let id = registry.nextChannelID
-            let range = try await appendAndApply([
-                record(.channelCreate, channel: id, data: name), record(.channelOpen, channel: id, data: flagByte),
-            ])
+            open.channel = id
+            let range = try await appendAndApply([record(.channelCreate, channel: id, data: name), open])
             return ChannelHandle(channel: id, opener: range.last.rawValue, flags: flags)
         }
     }
@@ -96,14 +134,14 @@ public actor EventService {
     /// last close.
     public func closeChannel(_ handle: ChannelHandle) async throws(ServiceError) {
         try await serialized { () throws(ServiceError) in
-            guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
+            guard let flags = registry.channels[handle.channel]?.openers[handle.opener] else { throw .badHandle }
             if let subscriber = subscribers.removeValue(forKey: handle.opener) {
                 subscriber.cancel()
                 try persist([subscriber])
             }
-            try await appendAndApply([
-                record(.channelClose, channel: handle.channel, data: [UInt8](littleEndian: handle.opener))
-            ])
+            var close = record(.channelClose, channel: handle.channel, data: [UInt8](littleEndian: handle.opener))
+            if !flags.contains(.subscriber) { close.descriptor = EventDescriptor.groupInvalid.rawValue }
+            try await appendAndApply([close])
         }
     }
 
@@ -175,9 +213,37 @@ public actor EventService {
         guard subscribers[handle.opener] == nil else { throw .exist }
         guard options.window > 0 else { throw .invalidParameter }
         if options.durableName != nil && options.lagMax != nil { throw .invalidParameter }
+        let subscriber = try makeSubscriber(.channel(handle), options: options)
+        subscribers[handle.opener] = subscriber
+        return subscriber
+    }
+
+    /// An OCF-style subscriber to whole event classes (MEMB, COMM, GROUP), with no channel
+    /// open. A window of 1 gives OCF's rule: the next event only after every callback
+    /// called `done()` on the previous one. End it with `removeClassSubscriber`.
+    public func classSubscriber(_ classes: Set<EventClass>, options: SubscriberOptions = SubscriberOptions())
+        throws(ServiceError) -> Subscriber
+    {
+        guard !classes.isEmpty, options.window > 0 else { throw .invalidParameter }
+        if options.durableName != nil && options.lagMax != nil { throw .invalidParameter }
+        let subscriber = try makeSubscriber(.classes(classes), options: options)
+        classSubscribers.append(subscriber)
+        return subscriber
+    }
+
+    public func removeClassSubscriber(_ subscriber: Subscriber) throws(ServiceError) {
+        guard let index = classSubscribers.firstIndex(where: { $0 === subscriber }) else { throw .badHandle }
+        classSubscribers.remove(at: index)
+        subscriber.cancel()
+        try persist([subscriber])
+    }
+
+    private func makeSubscriber(_ selection: SubscriberSelection, options: SubscriberOptions) throws(ServiceError)
+        -> Subscriber
+    {
         var cursor: CursorStore.Cursor?
         if let name = options.durableName {
-            guard subscribers.values.allSatisfy({ $0.options.durableName != name }) else { throw .exist }
+            guard allSubscribers.allSatisfy({ $0.options.durableName != name }) else { throw .exist }
             do { cursor = try cursors?.cursor(named: name) } catch { throw .library }
         }
         let position: ReadPosition
@@ -191,12 +257,12 @@ public actor EventService {
         case .cursor: position = cursor.map { .sequence($0.acknowledged.next) } ?? .oldest
         }
         let subscriber = Subscriber(
-            handle: handle, options: options, journal: journal,
-            cursor: options.start == .cursor ? cursor : nil)
-        subscribers[handle.opener] = subscriber
+            selection: selection, options: options, journal: journal, cursor: options.start == .cursor ? cursor : nil)
         subscriber.start(at: position)
         return subscriber
     }
+
+    private var allSubscribers: [Subscriber] { Array(subscribers.values) + classSubscribers }
 
     /// Adds a subscription (SaEvtEventSubscribe) to the open's subscriber, creating a
     /// non-durable one starting now if there is none. Matching retained events of the
@@ -225,7 +291,7 @@ public actor EventService {
 
     /// Persists every durable subscriber's acknowledged position now, in one transaction.
     public func flushCursors() throws(ServiceError) {
-        try persist(Array(subscribers.values))
+        try persist(allSubscribers)
     }
 
     /// Durable cursors as stored.
@@ -253,9 +319,10 @@ public actor EventService {
     /// Stops every subscriber, persists cursors and closes the journal.
     public func shutdown() {
         flusher?.cancel()
-        for subscriber in subscribers.values { subscriber.cancel() }
-        try? persist(Array(subscribers.values))
+        for subscriber in allSubscribers { subscriber.cancel() }
+        try? persist(allSubscribers)
         subscribers.removeAll()
+        classSubscribers.removeAll()
         cursors?.close()
         journal.close()
     }

@@ -31,6 +31,15 @@ public struct SubscriberOptions: Hashable, Sendable {
     }
 }
 
+/// What a subscriber receives.
+public enum SubscriberSelection: Hashable, Sendable {
+    /// SAF: events published on the channel of this open that its subscriptions' filters match.
+    case channel(ChannelHandle)
+    /// OCF: every event of these classes — MEMB and COMM events from the node or cluster,
+    /// GROUP events from channel activity (open = join, close = leave, publish = cast).
+    case classes(Set<EventClass>)
+}
+
 /// One event handed to a subscriber. Call `done()` when it is processed (SAF/OCF's
 /// `callback_done`): that frees a window slot and advances a durable cursor.
 public struct Delivery: Sendable {
@@ -38,6 +47,8 @@ public struct Delivery: Sendable {
     public static let lostEventPattern = Array("SA_EVT_LOST_EVENT_PATTERN".utf8)
 
     public var sequence: SequenceNumber
+    /// The OCF event descriptor (GROUP CAST for a published event).
+    public var descriptor: EventDescriptor
     public var eventID: EventID
     /// The subscription (of this channel open) whose filters matched; the lowest id if several.
     public var subscriptionID: UInt32
@@ -79,7 +90,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         var cancelled = false
     }
 
-    public let handle: ChannelHandle
+    public let selection: SubscriberSelection
     public let options: SubscriberOptions
     let state: Mutex<State>
     private let journal: Journal
@@ -87,8 +98,8 @@ public final class Subscriber: AsyncSequence, Sendable {
     private let continuation: AsyncStream<Delivery>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(handle: ChannelHandle, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?) {
-        self.handle = handle
+    init(selection: SubscriberSelection, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?) {
+        self.selection = selection
         self.options = options
         self.journal = journal
         var initial = State()
@@ -177,8 +188,11 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// outstanding (or on cancel). Without a subscription the reader does not move, so a
     /// subscriber that starts in the past misses nothing before its first subscribe.
     private func waitForWindow() async {
+        let needsSubscription: Bool
+        if case .channel = selection { needsSubscription = true } else { needsSubscription = false }
         func open(_ state: State) -> Bool {
-            state.cancelled || (!state.subscriptions.isEmpty && state.outstanding.count < options.window)
+            state.cancelled
+                || ((!needsSubscription || !state.subscriptions.isEmpty) && state.outstanding.count < options.window)
         }
         while true {
             if state.withLock({ open($0) }) { return }
@@ -233,31 +247,43 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    /// The delivery of the record, if it is an event of this channel that a subscription
-    /// matches (counted as outstanding from here).
+    /// The delivery of the record, if this subscriber wants it (counted as outstanding from
+    /// here).
     private func offer(_ view: RecordView) -> Delivery? {
-        guard ServiceRecordKind(flags: view.flags) == .publish, view.channel == handle.channel else {
-            state.withLock { if view.sequence > $0.scanned { $0.scanned = view.sequence } }
-            return nil
+        let subscriptionID: UInt32?
+        let patterns: [[UInt8]]
+        let kind = ServiceRecordKind(flags: view.flags)
+        switch selection {
+        case .channel(let handle):
+            guard kind == .publish, view.channel == handle.channel else {
+                subscriptionID = nil
+                patterns = []
+                break
+            }
+            patterns = view.patterns
+            subscriptionID = state.withLock { Self.match($0.subscriptions, patterns: patterns) }
+        case .classes(let classes):
+            let descriptor = EventDescriptor(rawValue: view.descriptor)
+            let isEvent = kind == .system || kind == .publish || kind == .channelOpen || kind == .channelClose
+            let wanted = descriptor.eventClass.map(classes.contains) == true && descriptor.event != 0
+            subscriptionID = isEvent && wanted ? 0 : nil
+            patterns = subscriptionID == nil ? [] : view.patterns
         }
-        let patterns = view.patterns
-        let delivery = state.withLock { state -> Delivery? in
+        return state.withLock { state -> Delivery? in
             if view.sequence > state.scanned { state.scanned = view.sequence }
-            guard !state.retainedSent.contains(view.sequence.rawValue),
-                let id = Self.match(state.subscriptions, patterns: patterns)
-            else { return nil }
+            guard let subscriptionID, !state.retainedSent.contains(view.sequence.rawValue) else { return nil }
             state.outstanding.insert(view.sequence.rawValue)
             state.deliveredThrough = Swift.max(state.deliveredThrough, view.sequence)
             state.dirty = true
             return Delivery(
-                sequence: view.sequence, eventID: EventID(sequence: view.sequence), subscriptionID: id,
+                sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
+                eventID: EventID(sequence: view.sequence), subscriptionID: subscriptionID,
                 attributes: EventAttributes(
                     patterns: patterns, priority: view.priority, retention: view.retention,
                     publisherName: Array(view.publisher)),
                 publishTime: view.time, data: Array(view.data), redelivered: view.sequence <= state.redeliverThrough,
                 retained: false, subscriber: self)
         }
-        return delivery
     }
 
     private func deliverRetained() throws -> Bool {
@@ -273,7 +299,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             else { return nil }
             state.outstanding.insert(next.rawValue)
             return Delivery(
-                sequence: next, eventID: EventID(sequence: next), subscriptionID: id,
+                sequence: next, descriptor: EventDescriptor(rawValue: record.descriptor),
+                eventID: EventID(sequence: next), subscriptionID: id,
                 attributes: EventAttributes(
                     patterns: record.patterns, priority: record.priority, retention: record.retention,
                     publisherName: record.publisher),
@@ -291,7 +318,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
         continuation.yield(
             Delivery(
-                sequence: marker, eventID: .lost, subscriptionID: 0,
+                sequence: marker, descriptor: .cast, eventID: .lost, subscriptionID: 0,
                 attributes: EventAttributes(
                     patterns: [Delivery.lostEventPattern], priority: EventAttributes.highestPriority),
                 publishTime: 0, data: [], redelivered: false, retained: false, subscriber: self))

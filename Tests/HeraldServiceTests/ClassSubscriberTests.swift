@@ -1,0 +1,89 @@
+import HeraldJournal
+import Testing
+
+@testable import HeraldService
+
+@Suite struct ClassSubscriberTests {
+    func openService(_ fs: SimulatedFileSystem) async throws -> EventService {
+        var options = JournalOptions()
+        options.fileSystem = fs
+        options.index = .inMemory
+        return try await EventService.open(journal: try Journal.open(at: "/j", options: options), localNode: "node-a")
+    }
+
+    @Test func payloadsRoundTripAndRejectGarbage() {
+        let a = ClusterNode(name: "a", id: 2, bornOn: 1)
+        let b = ClusterNode(name: "bé", id: 1, bornOn: 3)
+        let membership = MembershipEvent(instance: 3, members: [b, a], left: [], joined: [b])
+        #expect(membership.members == [a, b], "sorted by (born-on, id)")
+        #expect(MembershipEvent(decoding: membership.encoded()) == membership)
+        #expect(MembershipEvent(decoding: Array(membership.encoded().dropLast())) == nil)
+        #expect(MembershipEvent(decoding: membership.encoded() + [0]) == nil)
+        #expect(MembershipEvent(decoding: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]) == nil)
+        let link = ConnectivityEvent(
+            change: .connectionLost, node: ClusterNode(name: "b", id: 1, bornOn: 0), interface: "knet0")
+        #expect(ConnectivityEvent(decoding: link.encoded()) == link)
+        #expect(ConnectivityEvent(decoding: [9]) == nil)
+        #expect(ConnectivityChange.interfaceAdded.descriptor == .interface)
+        #expect(!ConnectivityChange.connectionLost.isUp)
+    }
+
+    @Test func membershipIsAnnouncedAtEachStartWithAGrowingInstance() async throws {
+        let fs = SimulatedFileSystem()
+        var service = try await openService(fs)
+        await service.shutdown()
+        service = try await openService(fs)
+        let subscriber = try await service.classSubscriber([.membership], options: SubscriberOptions(start: .oldest))
+        let collector = Collector(subscriber)
+        let got = await collector.wait(for: 2)
+        #expect(got.map(\.descriptor) == [.newMembership, .newMembership])
+        let events = got.compactMap { MembershipEvent(decoding: $0.data) }
+        #expect(events.map(\.instance) == [1, 2])
+        #expect(events[1].members.map(\.name) == ["node-a"])
+        #expect(events[1].joined == events[1].members, "on the first event every member counts as joined")
+        await service.shutdown()
+    }
+
+    @Test func groupEventsFollowChannelActivityAndWindowOneWaitsForDone() async throws {
+        let service = try await openService(SimulatedFileSystem())
+        let subscriber = try await service.classSubscriber([.group], options: SubscriberOptions(window: 1))
+        let collector = Collector(subscriber, acknowledge: false)
+        let name = Array("grp".utf8)
+        let listener = try await service.openChannel(name, flags: [.create, .subscriber])
+        let talker = try await service.openChannel(name, flags: [.publisher])  // not a join
+        _ = try await service.publish(talker, EventAttributes(), data: [7])
+        try await service.closeChannel(listener)
+        try await service.publishSystemEvent(
+            .connect,
+            data: ConnectivityEvent(
+                change: .connectionLost, node: ClusterNode(name: "b", id: 2, bornOn: 0), interface: "l0"
+            )
+            .encoded())
+        var got = await collector.wait(for: 1)
+        #expect(got.count == 1)
+        for expected in 2...3 {
+            got.last!.done()
+            got = await collector.wait(for: expected)
+        }
+        got.last!.done()
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(collector.deliveries.map(\.descriptor) == [.join, .cast, .leave])
+        #expect(collector.deliveries[1].data == [7])
+        await service.shutdown()
+    }
+
+    @Test func connectivityEventsReachConnectivitySubscribersOnly() async throws {
+        let service = try await openService(SimulatedFileSystem())
+        let comm = Collector(try await service.classSubscriber([.connectivity]))
+        let memb = Collector(try await service.classSubscriber([.membership]))
+        let event = ConnectivityEvent(
+            change: .interfaceFailed, node: ClusterNode(name: "node-a", id: 1, bornOn: 0), interface: "eth0")
+        try await service.publishSystemEvent(.interface, data: event.encoded())
+        let got = await comm.wait(for: 1)
+        #expect(got.first.flatMap { ConnectivityEvent(decoding: $0.data) } == event)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(memb.deliveries.isEmpty)
+        await #expect(throws: ServiceError.invalidParameter) { try await service.publishSystemEvent(.cast, data: []) }
+        await service.shutdown()
+    }
+}
