@@ -33,13 +33,13 @@ public struct ChannelRegistry: Sendable {
         public var retained: [RetainedEvent]
     }
 
-    public private(set) var channels: [UInt32: Channel] = [:]
-    public private(set) var byName: [[UInt8]: UInt32] = [:]
-    public private(set) var nextChannelID: UInt32 = 1
+    public internal(set) var channels: [UInt32: Channel] = [:]
+    public internal(set) var byName: [[UInt8]: UInt32] = [:]
+    public internal(set) var nextChannelID: UInt32 = 1
     /// The newest record applied.
     public private(set) var applied: SequenceNumber = .zero
     /// The newest membership event's payload (nil before the first).
-    public private(set) var membership: MembershipEvent?
+    public internal(set) var membership: MembershipEvent?
 
     public init() {}
 
@@ -86,6 +86,9 @@ public struct ChannelRegistry: Sendable {
         case .retentionClear:
             guard let id = record.data.leadingUInt64 else { return }
             channels[record.channel]?.retained.removeAll { $0.id.rawValue == id }
+        case .snapshot:
+            // Authoritative at its position: what came before it is already in it.
+            _ = adopt(snapshot: record.data)
         case .system:
             if EventDescriptor(rawValue: record.descriptor).eventClass == .membership,
                 let event = MembershipEvent(decoding: record.data)

@@ -18,6 +18,8 @@ public actor EventService {
     private var subscribers: [UInt64: Subscriber] = [:]
     private var classSubscribers: [Subscriber] = []
     private var flusher: Task<Void, Never>?
+    /// The segment the last state snapshot went into.
+    private var snapshotSegment: SegmentID?
     private var gateHeld = false
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -88,6 +90,13 @@ public actor EventService {
             let event = MembershipEvent(instance: instance, members: [node], left: [], joined: [node])
             try await publishSystemEvent(.newMembership, data: event.encoded())
         }
+        try await serialized { () throws(ServiceError) in try await writeSnapshot() }
+    }
+
+    /// Journals the whole state (see `ServiceRecordKind.snapshot`).
+    private func writeSnapshot() async throws(ServiceError) {
+        snapshotSegment = journal.segments.last
+        try await appendAndApply([record(.snapshot, channel: 0, data: registry.snapshot())], snapshotting: false)
     }
 
     /// Journals a membership or connectivity event produced by the node or the cluster
@@ -335,9 +344,12 @@ public actor EventService {
             flags: kind.rawValue, data: data)
     }
 
-    /// Appends, then applies every record up to the appended ones, in journal order.
+    /// Appends, then applies every record up to the appended ones, in journal order. When
+    /// the journal has moved to a new segment since the last snapshot, writes one there.
     @discardableResult
-    private func appendAndApply(_ entries: [JournalEntry]) async throws(ServiceError) -> SequenceRange {
+    private func appendAndApply(_ entries: [JournalEntry], snapshotting: Bool = true) async throws(ServiceError)
+        -> SequenceRange
+    {
         let range: SequenceRange
         do {
             range = try await journal.append(entries)
@@ -352,6 +364,7 @@ public actor EventService {
             throw .library
         }
         precondition(registry.applied >= range.last, "applied \(registry.applied) < appended \(range.last)")
+        if snapshotting && journal.segments.last != snapshotSegment { try await writeSnapshot() }
         return range
     }
 

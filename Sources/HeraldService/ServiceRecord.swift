@@ -20,6 +20,10 @@ public enum ServiceRecordKind: UInt8, Hashable, Sendable, CaseIterable {
     case retentionClear = 5
     /// A membership or connectivity event produced by the node (`descriptor` says which).
     case system = 6
+    /// The whole service state (`ChannelRegistry.snapshot()`), written near the start of
+    /// every segment so that retention, which removes whole old segments, never removes
+    /// the only record of a channel: replay adopts the first snapshot it meets.
+    case snapshot = 7
 
     static let mask: UInt8 = 0x0F
 

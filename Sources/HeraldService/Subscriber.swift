@@ -290,7 +290,15 @@ public final class Subscriber: AsyncSequence, Sendable {
         guard let next = state.withLock({ $0.retainedQueue.isEmpty ? nil : $0.retainedQueue.removeFirst() }) else {
             return false
         }
-        guard let record = try journal.record(next) else { return true }
+        // The journal's own retention may have removed it (a journal kept shorter than an
+        // event's retention time): nothing to deliver.
+        let found: JournalRecord?
+        do {
+            found = try journal.record(next)
+        } catch JournalError.notRetained {
+            found = nil
+        }
+        guard let record = found else { return true }
         let delivery = state.withLock { state -> Delivery? in
             // Passed by the live reader already (delivered then if it matched).
             guard next > state.scanned || state.outstanding.isEmpty && state.scanned == .zero,

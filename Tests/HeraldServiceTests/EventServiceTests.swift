@@ -159,4 +159,51 @@ import Testing
         #expect(replayed.channels == after.channels)
         #expect(replayed.byName == after.byName)
     }
+
+    @Test func channelsSurviveRetentionOfTheSegmentsThatCreatedThem() async throws {
+        let fs = SimulatedFileSystem()
+        let clock = ManualWallClock()
+        var options = JournalOptions()
+        options.fileSystem = fs
+        options.clock = clock
+        options.index = .inMemory
+        options.segmentBytesMax = 4096
+        options.retentionBytes = 12_000
+        var service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
+        let handle = try await service.openChannel(name, flags: .all)
+        let retained = try await service.publish(
+            handle, EventAttributes(retention: 1_000_000_000_000), data: Array("keep me".utf8))
+        for i in 0..<300 { _ = try await service.publish(handle, EventAttributes(), data: Array("filler \(i)".utf8)) }
+        try service.journal.applyRetention()
+        #expect(service.journal.oldestSequence > retained.sequence!, "the create and the retained event are gone")
+        let before = await service.registry
+        await service.shutdown()
+
+        service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
+        let after = await service.registry
+        #expect(after.channel(named: name)?.id == handle.channel)
+        #expect(after.nextChannelID == before.nextChannelID)
+        #expect(await service.retainedEvents(in: handle.channel).map(\.id) == [retained])
+        await service.shutdown()
+    }
+
+    @Test func snapshotsRoundTripAndRejectDamage() {
+        var registry = ChannelRegistry()
+        var log = ChannelRegistryTests.Log()
+        _ = log.add(.channelCreate, channel: 4, data: name)
+        _ = log.add(.channelOpen, channel: 4, data: [ChannelOpenFlags.all.rawValue])
+        _ = log.add(.publish, channel: 4, retention: 99)
+        for record in log.records { registry.apply(record) }
+        var copy = ChannelRegistry()
+        let adopted = copy.adopt(snapshot: registry.snapshot())
+        #expect(adopted)
+        #expect(copy.channels == registry.channels)
+        #expect(copy.byName == registry.byName)
+        #expect(copy.nextChannelID == registry.nextChannelID)
+        var damaged = ChannelRegistry()
+        let truncated = damaged.adopt(snapshot: Array(registry.snapshot().dropLast()))
+        let garbage = damaged.adopt(snapshot: [9])
+        #expect(!truncated && !garbage)
+        #expect(damaged.channels.isEmpty)
+    }
 }
