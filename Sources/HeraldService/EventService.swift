@@ -20,6 +20,11 @@ public actor EventService {
     private var flusher: Task<Void, Never>?
     /// The segment the last state snapshot went into.
     private var snapshotSegment: SegmentID?
+    /// Appends between their start and their apply; a snapshot waits for none to be left.
+    private var appendsInFlight = 0
+    private var snapshotInProgress = false
+    private var drainedWaiter: CheckedContinuation<Void, Never>?
+    private var afterSnapshotWaiters: [CheckedContinuation<Void, Never>] = []
     private var gateHeld = false
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -90,13 +95,26 @@ public actor EventService {
             let event = MembershipEvent(instance: instance, members: [node], left: [], joined: [node])
             try await publishSystemEvent(.newMembership, data: event.encoded())
         }
-        try await serialized { () throws(ServiceError) in try await writeSnapshot() }
+        try await writeSnapshot()
     }
 
-    /// Journals the whole state (see `ServiceRecordKind.snapshot`).
+    /// Journals the whole state (see `ServiceRecordKind.snapshot`). Exclusive: new appends
+    /// wait and the ones in flight are applied first, so the snapshot at sequence P is the
+    /// state after exactly the records before P.
     private func writeSnapshot() async throws(ServiceError) {
+        snapshotInProgress = true
         snapshotSegment = journal.segments.last
-        try await appendAndApply([record(.snapshot, channel: 0, data: registry.snapshot())], snapshotting: false)
+        defer {
+            snapshotInProgress = false
+            for waiter in afterSnapshotWaiters { waiter.resume() }
+            afterSnapshotWaiters.removeAll()
+        }
+        while appendsInFlight > 0 { await withCheckedContinuation { drainedWaiter = $0 } }
+        do { try applyAvailable() } catch { throw .library }
+        precondition(registry.applied == journal.head.sequence, "snapshot with unapplied records")
+        let range = try await append([record(.snapshot, channel: 0, data: registry.snapshot())])
+        do { try applyAvailable() } catch { throw .library }
+        precondition(registry.applied == range.last, "snapshot not applied")
     }
 
     /// Journals a membership or connectivity event produced by the node or the cluster
@@ -166,28 +184,43 @@ public actor EventService {
     // MARK: Events
 
     /// Publishes an event (SaEvtEventPublish): needs the publisher flag; returns its id.
+    /// Publishes do not wait for one another: concurrent ones share the journal's commits.
     public func publish(_ handle: ChannelHandle, _ attributes: EventAttributes, data: [UInt8])
-        async throws(ServiceError)
-        -> EventID
+        async throws(ServiceError) -> EventID
+    {
+        try await publish(handle, [(attributes, data)])[0]
+    }
+
+    /// Publishes several events on one channel as one journal append (one commit); returns
+    /// their ids in order. All are checked before any is written.
+    public func publish(_ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])]) async throws(ServiceError)
+        -> [EventID]
     {
         guard handle.flags.contains(.publisher) else { throw .access }
-        guard data.count <= limits.eventDataBytesMax else { throw .tooBig }
-        guard attributes.patterns.count <= limits.patternsMax,
-            attributes.patterns.allSatisfy({ $0.count <= limits.patternBytesMax })
-        else { throw .tooBig }
-        guard attributes.publisherName.count <= limits.publisherNameBytesMax else { throw .nameTooLong }
-        guard attributes.priority <= EventAttributes.lowestPriority else { throw .invalidParameter }
-        guard attributes.retention >= 0 else { throw .invalidParameter }
-        let retention = min(attributes.retention, limits.retentionMax)
-        return try await serialized { () throws(ServiceError) -> EventID in
-            guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
-            let entry = JournalEntry(
-                time: clock.now(), descriptor: EventDescriptor.cast.rawValue, channel: handle.channel,
-                priority: attributes.priority, flags: ServiceRecordKind.publish.rawValue, retention: retention,
-                publisher: attributes.publisherName, patterns: attributes.patterns, data: data)
-            let range = try await appendAndApply([entry])
-            return EventID(sequence: range.last)
+        guard !events.isEmpty else { throw .invalidParameter }
+        var entries: [JournalEntry] = []
+        entries.reserveCapacity(events.count)
+        let now = clock.now()
+        for (attributes, data) in events {
+            guard data.count <= limits.eventDataBytesMax else { throw .tooBig }
+            guard attributes.patterns.count <= limits.patternsMax,
+                attributes.patterns.allSatisfy({ $0.count <= limits.patternBytesMax })
+            else { throw .tooBig }
+            guard attributes.publisherName.count <= limits.publisherNameBytesMax else { throw .nameTooLong }
+            guard attributes.priority <= EventAttributes.lowestPriority else { throw .invalidParameter }
+            guard attributes.retention >= 0 else { throw .invalidParameter }
+            entries.append(
+                JournalEntry(
+                    time: now, descriptor: EventDescriptor.cast.rawValue, channel: handle.channel,
+                    priority: attributes.priority, flags: ServiceRecordKind.publish.rawValue,
+                    retention: min(attributes.retention, limits.retentionMax), publisher: attributes.publisherName,
+                    patterns: attributes.patterns, data: data))
         }
+        // No gate: a publish creates no name, so it cannot race a create; the handle check
+        // and the append keep the actor's order.
+        guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
+        let range = try await appendAndApply(entries)
+        return (range.first.rawValue...range.last.rawValue).map { EventID(sequence: SequenceNumber($0)) }
     }
 
     /// Ends a retained event's retention (SaEvtEventRetentionTimeClear).
@@ -347,25 +380,38 @@ public actor EventService {
     /// Appends, then applies every record up to the appended ones, in journal order. When
     /// the journal has moved to a new segment since the last snapshot, writes one there.
     @discardableResult
-    private func appendAndApply(_ entries: [JournalEntry], snapshotting: Bool = true) async throws(ServiceError)
-        -> SequenceRange
-    {
-        let range: SequenceRange
+    private func appendAndApply(_ entries: [JournalEntry]) async throws(ServiceError) -> SequenceRange {
+        while snapshotInProgress { await withCheckedContinuation { afterSnapshotWaiters.append($0) } }
+        appendsInFlight += 1
+        let outcome: Result<SequenceRange, ServiceError>
         do {
-            range = try await journal.append(entries)
+            let range = try await append(entries)
+            try applyAvailable()
+            precondition(registry.applied >= range.last, "applied \(registry.applied) < appended \(range.last)")
+            outcome = .success(range)
+        } catch let error as ServiceError {
+            outcome = .failure(error)
+        } catch {
+            outcome = .failure(.library)
+        }
+        appendsInFlight -= 1
+        if appendsInFlight == 0, let waiter = drainedWaiter {
+            drainedWaiter = nil
+            waiter.resume()
+        }
+        let range = try outcome.get()
+        if !snapshotInProgress && journal.segments.last != snapshotSegment { try await writeSnapshot() }
+        return range
+    }
+
+    private func append(_ entries: [JournalEntry]) async throws(ServiceError) -> SequenceRange {
+        do {
+            return try await journal.append(entries)
         } catch let error as JournalError {
             throw ServiceError(error)
         } catch {
             throw .library
         }
-        do {
-            try applyAvailable()
-        } catch {
-            throw .library
-        }
-        precondition(registry.applied >= range.last, "applied \(registry.applied) < appended \(range.last)")
-        if snapshotting && journal.segments.last != snapshotSegment { try await writeSnapshot() }
-        return range
     }
 
     private func applyAvailable() throws {

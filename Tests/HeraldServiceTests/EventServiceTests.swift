@@ -206,4 +206,51 @@ import Testing
         #expect(!truncated && !garbage)
         #expect(damaged.channels.isEmpty)
     }
+
+    /// Snapshots taken while publishes and opens run concurrently are exact: replaying the
+    /// journal, which adopts every snapshot it meets, ends in the live state.
+    @Test func snapshotsUnderConcurrentLoadAreExact() async throws {
+        let fs = SimulatedFileSystem()
+        let clock = ManualWallClock()
+        var options = JournalOptions()
+        options.fileSystem = fs
+        options.clock = clock
+        options.index = .inMemory
+        options.segmentBytesMax = 4096
+        let service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
+        let base = try await service.openChannel(name, flags: .all)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for i in 0..<60 {
+                        _ = try await service.publish(
+                            base, EventAttributes(retention: i % 3 == 0 ? 1_000_000_000_000 : 0),
+                            data: Array("w\(worker) \(i)".utf8))
+                    }
+                }
+                group.addTask {
+                    for i in 0..<15 {
+                        let handle = try await service.openChannel(Array("ch-\(worker)-\(i % 4)".utf8), flags: .all)
+                        if i % 2 == 0 { try await service.closeChannel(handle) }
+                        if i % 5 == 0 { try await service.unlinkChannel(Array("ch-\(worker)-\(i % 4)".utf8)) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let live = await service.registry
+        #expect(service.journal.segments.count > 5)
+        var replayed = ChannelRegistry()
+        let reader = try service.journal.reader(from: .oldest)
+        var snapshots = 0
+        while let record = try reader.next() {
+            if ServiceRecordKind(flags: record.flags) == .snapshot { snapshots += 1 }
+            replayed.apply(record)
+        }
+        #expect(snapshots > 5)
+        #expect(replayed.channels == live.channels)
+        #expect(replayed.byName == live.byName)
+        #expect(replayed.nextChannelID == live.nextChannelID)
+        await service.shutdown()
+    }
 }
