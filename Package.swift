@@ -71,6 +71,7 @@ let package = Package(
             name: "herald-bench",
             dependencies: [
                 "HeraldJournal",
+                "HeraldService",
                 "CLZ4",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -75,7 +75,7 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     struct State {
         var subscriptions: [UInt32: [EventFilter]] = [:]
-        var outstanding = Set<UInt64>()
+        var outstanding = OutstandingSet()
         /// The reader has looked at every record up to here.
         var scanned = SequenceNumber.zero
         var deliveredThrough = SequenceNumber.zero
@@ -85,9 +85,14 @@ public final class Subscriber: AsyncSequence, Sendable {
         var dirty = false
         var windowWaiter: CheckedContinuation<Void, Never>?
         /// Retained events to deliver before live ones (sequence numbers).
-        var retainedQueue: [SequenceNumber] = []
+        /// Retained events to deliver before live ones, each with the subscriptions that
+        /// existed before it was queued: if the live reader already passed the event and one
+        /// of those matched, it was delivered then.
+        var retainedQueue: [(sequence: SequenceNumber, earlier: [UInt32: [EventFilter]])] = []
         var retainedSent = Set<UInt64>()
         var cancelled = false
+        /// The live-tail wait while caught up; cancelled to wake the loop.
+        var idleWait: Task<Void, Never>?
     }
 
     public let selection: SubscriberSelection
@@ -127,9 +132,11 @@ public final class Subscriber: AsyncSequence, Sendable {
         try state.withLock { state throws(ServiceError) in
             guard state.subscriptions[id] == nil else { throw .exist }
             state.subscriptions[id] = filters
-            state.retainedQueue += retained.filter { !state.retainedSent.contains($0.rawValue) }
+            let earlier = state.subscriptions.filter { $0.key != id }
+            state.retainedQueue += retained.filter { !state.retainedSent.contains($0.rawValue) }.map { ($0, earlier) }
         }
         wakeWindow()
+        state.withLock { $0.idleWait }?.cancel()
     }
 
     func remove(subscription id: UInt32) throws(ServiceError) {
@@ -142,8 +149,8 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     func acknowledge(_ sequence: SequenceNumber) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.outstanding.remove(sequence.rawValue) != nil else { return nil }
-            let floor = state.outstanding.min().map { SequenceNumber($0 - 1) } ?? state.scanned
+            guard state.outstanding.remove(sequence.rawValue) else { return nil }
+            let floor = state.outstanding.lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
             if floor > state.acknowledged {
                 state.acknowledged = floor
                 state.dirty = true
@@ -179,6 +186,7 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// Stops deliveries and ends the stream.
     public func cancel() {
         state.withLock { $0.cancelled = true }
+        state.withLock { $0.idleWait }?.cancel()
         wakeWindow()
         task.withLock { $0 }?.cancel()
         continuation.finish()
@@ -242,7 +250,17 @@ public final class Subscriber: AsyncSequence, Sendable {
                         state.dirty = true
                     }
                 }
-                await journal.waitForAppend(after: through)
+                // Wait for an append, or for `add` to queue retained events.
+                let journal = self.journal
+                let wait = Task { await journal.waitForAppend(after: through) }
+                let queued = state.withLock { state -> Bool in
+                    if !state.retainedQueue.isEmpty || state.cancelled { return true }
+                    state.idleWait = wait
+                    return false
+                }
+                if queued { wait.cancel() }
+                await wait.value
+                state.withLock { $0.idleWait = nil }
             }
         }
     }
@@ -287,7 +305,8 @@ public final class Subscriber: AsyncSequence, Sendable {
     }
 
     private func deliverRetained() throws -> Bool {
-        guard let next = state.withLock({ $0.retainedQueue.isEmpty ? nil : $0.retainedQueue.removeFirst() }) else {
+        guard let (next, earlier) = state.withLock({ $0.retainedQueue.isEmpty ? nil : $0.retainedQueue.removeFirst() })
+        else {
             return false
         }
         // The journal's own retention may have removed it (a journal kept shorter than an
@@ -300,9 +319,9 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
         guard let record = found else { return true }
         let delivery = state.withLock { state -> Delivery? in
-            // Passed by the live reader already (delivered then if it matched).
-            guard next > state.scanned || state.outstanding.isEmpty && state.scanned == .zero,
-                let id = Self.match(state.subscriptions, patterns: record.patterns),
+            // Passed by the live reader already, and delivered then: at most once per open.
+            let deliveredLive = next <= state.scanned && Self.match(earlier, patterns: record.patterns) != nil
+            guard !deliveredLive, let id = Self.match(state.subscriptions, patterns: record.patterns),
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }
             state.outstanding.insert(next.rawValue)

@@ -4,11 +4,11 @@ import GRDB
 import HeraldJournal
 
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald-bench",
         abstract: "Herald's benchmarks (run through tools/bench).",
-        subcommands: [JournalBench.self, ReplayChild.self])
+        subcommands: [JournalBench.self, ServiceBench.self, ReplayChild.self])
 }
 
 /// Wall-clock seconds of `body`.
@@ -30,9 +30,10 @@ func formatRate(_ value: Double) -> String {
     return String(format: "%.0f", value)
 }
 
-func residentMegabytes() -> Double {
+/// Peak (`VmHWM`) or current (`VmRSS`) resident memory of this process, in MB.
+func residentMegabytes(current: Bool = false) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    for line in text.split(separator: "\n") where line.hasPrefix(current ? "VmRSS:" : "VmHWM:") {
         let digits = line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
         return digits / 1024
     }

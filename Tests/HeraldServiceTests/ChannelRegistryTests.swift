@@ -115,3 +115,34 @@ import Testing
         #expect(ServiceError.badFlags.aisName == "SA_AIS_ERR_BAD_FLAGS")
     }
 }
+
+@Suite struct OutstandingSetTests {
+    @Test func lowestFollowsAcknowledgementsInAnyOrder() {
+        var set = OutstandingSet()
+        for value in [5, 6, 7, 9] as [UInt64] { set.insert(value) }
+        set.insert(2)  // an older retained event
+        #expect(set.lowest == 2)
+        var removed = [set.remove(6), set.remove(6)]
+        #expect(removed == [true, false])
+        #expect(set.lowest == 2)
+        removed = [set.remove(2)]
+        #expect(set.lowest == 5)
+        removed += [set.remove(5)]
+        #expect(set.lowest == 7)
+        removed += [set.remove(9), set.remove(7)]
+        #expect(removed == [true, true, true, true])
+        #expect(set.lowest == nil && set.isEmpty)
+        var random = SplitMix64(seed: 3)
+        var reference = Set<UInt64>()
+        for value in 1...5000 as ClosedRange<UInt64> {
+            set.insert(value)
+            reference.insert(value)
+            if random.next() % 2 == 0, let victim = reference.randomElement(using: &random) {
+                let removed = set.remove(victim)
+                #expect(removed)
+                reference.remove(victim)
+            }
+            #expect(set.lowest == reference.min())
+        }
+    }
+}

@@ -223,4 +223,20 @@ final class Collector: Sendable {
         #expect(got.map { String(decoding: $0.data, as: UTF8.self) } == ["c", "b", "e", "a", "d"])
         await service.shutdown()
     }
+
+    @Test func aLaterSubscriptionGetsOlderRetainedEventsAfterLiveOnes() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscribe(handle, id: 1, filters: [EventFilter(.prefix, "a")])
+        let collector = Collector(subscriber, acknowledge: false)
+        let old = try await publish(service, handle, "b-old", retention: 1_000_000_000_000)
+        _ = try await publish(service, handle, "a-live")
+        _ = await collector.wait(for: 1)
+        try await service.subscribe(handle, id: 2, filters: [EventFilter(.prefix, "b")])
+        let got = await collector.wait(for: 2)
+        #expect(got.map(\.subscriptionID) == [1, 2])
+        #expect(got[1].eventID == old && got[1].retained)
+        for delivery in got { delivery.done() }
+        await service.shutdown()
+    }
 }

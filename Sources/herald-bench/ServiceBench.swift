@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import HeraldJournal
+import HeraldService
+import Synchronization
+
+/// `herald-bench service`: the embedded event service — publish→deliver throughput with
+/// 1/10/100 subscribers, ack throughput, publish→delivery latency at a fixed rate, and
+/// memory with a subscriber far behind.
+struct ServiceBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "service", abstract: "The event service table.")
+
+    @Option(help: "Events per throughput run.") var events = 100_000
+    @Option(help: "Events for the ack run.") var ackEvents = 1_000_000
+    @Option(help: "Seconds of the latency run.") var latencySeconds = 3
+    @Option(help: "Publish rate of the latency run (events/s).") var rate = 50_000
+    @Option(help: "Events in the journal for the memory run (0 skips it).") var memoryEvents = 10_000_000
+    @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: workDirectory)
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        var rows: [(String, String)] = []
+        for subscribers in [1, 10, 100] {
+            for selective in [false, true] {
+                let (eventRate, deliveryRate) = try await throughput(subscribers: subscribers, selective: selective)
+                let label =
+                    "publish→deliver, \(subscribers) subscriber\(subscribers > 1 ? "s" : ""), "
+                    + (selective ? "selective filter (1 in 10)" : "pass-all")
+                rows.append(
+                    (label, "\(formatRate(eventRate)) ev/s published, \(formatRate(deliveryRate)) deliveries/s"))
+                log("\(label): \(formatRate(eventRate)) events/s")
+            }
+        }
+        let (endToEnd, ackOnly) = try await ackThroughput()
+        rows.append(("acks alone, durable cursor persisted in batches", "\(formatRate(ackOnly)) acks/s"))
+        rows.append(("deliver + ack, durable subscriber, window 4096", "\(formatRate(endToEnd)) events/s"))
+        log("acks: \(formatRate(ackOnly))/s alone, \(formatRate(endToEnd))/s with delivery")
+        let (p50, p99, count) = try await latency()
+        rows.append(
+            (
+                "publish→delivery latency at \(formatRate(Double(rate))) ev/s (batch durability, 5 ms)",
+                String(format: "p50 %.0f µs, p99 %.0f µs (%d events)", p50, p99, count)
+            ))
+        if memoryEvents > 0 {
+            let (before, after, peak) = try await memoryBehind()
+            rows.append(
+                (
+                    "RSS, \(memoryEvents / 1_000_000) M events, subscriber \(memoryEvents / 2_000_000) M behind reading 1 M",
+                    String(format: "%.0f MB → %.0f MB (peak %.0f MB)", before, after, peak)
+                ))
+        }
+        print("")
+        print("| workload | Herald |")
+        print("|---|---|")
+        for row in rows { print("| \(row.0) | \(row.1) |") }
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    func log(_ text: String) { FileHandle.standardError.write(Data("bench: \(text)\n".utf8)) }
+
+    func openService(_ name: String, durability: JournalOptions.Durability = .fsync) async throws -> EventService {
+        var options = JournalOptions()
+        options.durability = durability
+        return try await EventService.open(at: "\(workDirectory)/\(name)", journalOptions: options)
+    }
+
+    /// Counts deliveries and acknowledges each.
+    final class Counter: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    func consume(_ subscriber: Subscriber, counter: Counter, latencies: LatencyLog? = nil) -> Task<Void, Never> {
+        Task.detached {
+            for await delivery in subscriber {
+                if let latencies, delivery.data.count >= 8 {
+                    let sent = delivery.data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                    latencies.add(DispatchTime.now().uptimeNanoseconds - sent)
+                }
+                delivery.done()
+                counter.count.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    func waitFor(_ counters: [Counter], each expected: Int, timeout: Double = 300) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while counters.contains(where: { $0.count.load(ordering: .relaxed) < expected }) {
+            guard Date() < deadline else { throw ValidationError("deliveries timed out") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    func throughput(subscribers: Int, selective: Bool) async throws -> (Double, Double) {
+        let service = try await openService("throughput-\(subscribers)-\(selective)")
+        let channel = Array("bench".utf8)
+        let publisher = try await service.openChannel(channel, flags: [.create, .publisher])
+        var counters: [Counter] = []
+        var tasks: [Task<Void, Never>] = []
+        for _ in 0..<subscribers {
+            let handle = try await service.openChannel(channel, flags: [.subscriber])
+            let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 1024))
+            try await service.subscribe(
+                handle, id: 1, filters: selective ? [EventFilter(.exact, "kind-0")] : [EventFilter(.passAll)])
+            let counter = Counter()
+            counters.append(counter)
+            tasks.append(consume(subscriber, counter: counter))
+        }
+        var bodies = EventBodies(seed: 7)
+        let batches = (0..<(events / 100)).map { batch in
+            (0..<100).map { i in
+                (EventAttributes(patterns: [Array("kind-\((batch * 100 + i) % 10)".utf8)]), bodies.body())
+            }
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        // Four publishers share the journal's commits.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for index in stride(from: worker, to: batches.count, by: 4) {
+                        _ = try await service.publish(publisher, batches[index])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let expected = selective ? events / 10 : events
+        try await waitFor(counters, each: expected)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        for task in tasks { task.cancel() }
+        await service.shutdown()
+        return (Double(events) / seconds, Double(expected * subscribers) / seconds)
+    }
+
+    final class Held: Sendable {
+        let deliveries = Mutex<[Delivery]>([])
+    }
+
+    /// Returns (deliver + ack rate end to end, ack-only rate). The ack-only run holds every
+    /// delivery, then times acknowledging them all and persisting the cursor.
+    func ackThroughput() async throws -> (Double, Double) {
+        let service = try await openService("acks")
+        let channel = Array("acks".utf8)
+        let handle = try await service.openChannel(channel, flags: .all)
+        var bodies = EventBodies(seed: 8)
+        for _ in 0..<(ackEvents / 1000) {
+            _ = try await service.publish(handle, (0..<1000).map { _ in (EventAttributes(), bodies.body()) })
+        }
+        // End to end: deliveries acknowledged as they arrive.
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, durableName: "bench", window: 4096))
+        let counter = Counter()
+        var start = DispatchTime.now().uptimeNanoseconds
+        try await service.subscribe(handle, id: 1, filters: [])
+        let task = consume(subscriber, counter: counter)
+        try await waitFor([counter], each: ackEvents)
+        try await service.flushCursors()
+        let endToEnd = Double(ackEvents) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        task.cancel()
+        try await service.closeChannel(handle)
+
+        // Acks alone.
+        let second = try await service.openChannel(channel, flags: .all)
+        let holder = try await service.subscriber(
+            for: second, options: SubscriberOptions(start: .oldest, durableName: "held", window: ackEvents))
+        try await service.subscribe(second, id: 1, filters: [])
+        let held = Held()
+        let collect = Task.detached {
+            for await delivery in holder { held.deliveries.withLock { $0.append(delivery) } }
+        }
+        while held.deliveries.withLock({ $0.count }) < ackEvents { try await Task.sleep(for: .milliseconds(5)) }
+        let deliveries = held.deliveries.withLock { $0 }
+        start = DispatchTime.now().uptimeNanoseconds
+        for delivery in deliveries { delivery.done() }
+        try await service.flushCursors()
+        let ackOnly = Double(ackEvents) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let stored = try await service.storedCursors().first { $0.name == "held" }
+        guard stored?.acknowledged.rawValue ?? 0 >= UInt64(ackEvents) else {
+            throw ValidationError("cursor not persisted: \(String(describing: stored))")
+        }
+        collect.cancel()
+        await service.shutdown()
+        return (endToEnd, ackOnly)
+    }
+
+    final class LatencyLog: Sendable {
+        let values = Mutex<[UInt64]>([])
+        func add(_ value: UInt64) { values.withLock { $0.append(value) } }
+    }
+
+    func latency() async throws -> (Double, Double, Int) {
+        let service = try await openService("latency", durability: .batch(intervalMilliseconds: 5))
+        let channel = Array("latency".utf8)
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 4096))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let log = LatencyLog()
+        let counter = Counter()
+        let task = consume(subscriber, counter: counter, latencies: log)
+        let perMillisecond = max(1, rate / 1000)
+        let total = rate * latencySeconds
+        var sent = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var tick: UInt64 = 0
+        while sent < total {
+            tick += 1
+            let due = start + tick * 1_000_000
+            let now = DispatchTime.now().uptimeNanoseconds
+            if due > now { try await Task.sleep(for: .nanoseconds(Int(due - now))) }
+            let stamp = DispatchTime.now().uptimeNanoseconds
+            var data = withUnsafeBytes(of: stamp.littleEndian) { [UInt8]($0) }
+            data += [UInt8](repeating: 0x41, count: 120)
+            _ = try await service.publish(handle, (0..<perMillisecond).map { _ in (EventAttributes(), data) })
+            sent += perMillisecond
+        }
+        try await waitFor([counter], each: sent)
+        task.cancel()
+        await service.shutdown()
+        let values = log.values.withLock { $0 }.sorted()
+        let p50 = Double(values[values.count / 2]) / 1000
+        let p99 = Double(values[min(values.count - 1, values.count * 99 / 100)]) / 1000
+        return (p50, p99, values.count)
+    }
+
+    func memoryBehind() async throws -> (Double, Double, Double) {
+        let service = try await openService("memory")
+        let channel = Array("memory".utf8)
+        let handle = try await service.openChannel(channel, flags: .all)
+        var bodies = EventBodies(seed: 9)
+        let batch = (0..<1000).map { _ in (EventAttributes(), bodies.body()) }
+        for index in 0..<(memoryEvents / 1000) {
+            _ = try await service.publish(handle, batch)
+            if index % 1000 == 999 { log("memory: \((index + 1) / 1000) M events") }
+        }
+        let before = residentMegabytes(current: true)
+        let behind = service.journal.head.sequence.rawValue - UInt64(memoryEvents / 2)
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .sequence(SequenceNumber(behind)), window: 1024))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let counter = Counter()
+        let task = consume(subscriber, counter: counter)
+        try await waitFor([counter], each: 1_000_000)
+        let after = residentMegabytes(current: true)
+        task.cancel()
+        await service.shutdown()
+        return (before, after, residentMegabytes())
+    }
+}
