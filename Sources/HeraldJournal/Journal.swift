@@ -141,6 +141,14 @@ public final class Journal: Sendable {
         await catalog.wait(beyond: sequence)
     }
 
+    /// Calls `wake` once, from the thread that makes the append visible (keep it short), when
+    /// a record past `sequence` is readable or the journal closes — at once if that is
+    /// already so. The callback form of `waitForAppend`, for loops that also wait on other
+    /// things. Returns a watch to cancel, or nil if `wake` already ran.
+    public func watchAppend(after sequence: SequenceNumber, _ wake: @escaping @Sendable () -> Void) -> AppendWatch? {
+        catalog.watch(beyond: sequence, wake).map { AppendWatch(key: $0, catalog: catalog) }
+    }
+
     /// Whether `close` was called.
     public var isClosed: Bool { closed.load(ordering: .acquiring) }
 
@@ -157,6 +165,16 @@ public final class Journal: Sendable {
         guard let record = try reader.next(), record.sequence == sequence else { return nil }
         return record
     }
+}
+
+/// A pending `watchAppend`.
+public struct AppendWatch: Sendable {
+    let key: UInt64
+    let catalog: SegmentCatalog
+
+    /// Forgets the watch; true if it had not fired (its callback will never run).
+    @discardableResult
+    public func cancel() -> Bool { catalog.cancelWatch(key) }
 }
 
 /// Where a reader starts.

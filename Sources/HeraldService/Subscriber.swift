@@ -91,8 +91,8 @@ public final class Subscriber: AsyncSequence, Sendable {
         var retainedQueue: [(sequence: SequenceNumber, earlier: [UInt32: [EventFilter]])] = []
         var retainedSent = Set<UInt64>()
         var cancelled = false
-        /// The live-tail wait while caught up; cancelled to wake the loop.
-        var idleWait: Task<Void, Never>?
+        /// The loop, parked while caught up; resumed by an append, `add` or `cancel`.
+        var idle: CheckedContinuation<Void, Never>?
     }
 
     public let selection: SubscriberSelection
@@ -136,7 +136,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             state.retainedQueue += retained.filter { !state.retainedSent.contains($0.rawValue) }.map { ($0, earlier) }
         }
         wakeWindow()
-        state.withLock { $0.idleWait }?.cancel()
+        wakeIdle()
     }
 
     func remove(subscription id: UInt32) throws(ServiceError) {
@@ -186,10 +186,37 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// Stops deliveries and ends the stream.
     public func cancel() {
         state.withLock { $0.cancelled = true }
-        state.withLock { $0.idleWait }?.cancel()
+        wakeIdle()
         wakeWindow()
         task.withLock { $0 }?.cancel()
         continuation.finish()
+    }
+
+    /// Parks the loop until a record past `sequence` is readable, retained events are
+    /// queued, or the subscriber is cancelled.
+    private func waitIdle(after sequence: SequenceNumber) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if !state.retainedQueue.isEmpty || state.cancelled { return true }
+                state.idle = continuation
+                return false
+            }
+            if ready {
+                continuation.resume()
+                return
+            }
+            let watch = journal.watchAppend(after: sequence) { [self] in wakeIdle() }
+            // Woken some other way first: drop the watch (it cannot resume twice: wakeIdle
+            // takes the continuation under the lock).
+            if let watch, state.withLock({ $0.idle == nil }) { watch.cancel() }
+        }
+    }
+
+    private func wakeIdle() {
+        state.withLock { state in
+            defer { state.idle = nil }
+            return state.idle
+        }?.resume()
     }
 
     /// Returns when there is a subscription and fewer than `window` deliveries are
@@ -250,17 +277,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                         state.dirty = true
                     }
                 }
-                // Wait for an append, or for `add` to queue retained events.
-                let journal = self.journal
-                let wait = Task { await journal.waitForAppend(after: through) }
-                let queued = state.withLock { state -> Bool in
-                    if !state.retainedQueue.isEmpty || state.cancelled { return true }
-                    state.idleWait = wait
-                    return false
-                }
-                if queued { wait.cancel() }
-                await wait.value
-                state.withLock { $0.idleWait = nil }
+                await waitIdle(after: through)
             }
         }
     }

@@ -38,7 +38,7 @@ final class SegmentCatalog: Sendable {
 
     private struct State {
         var snapshot: Snapshot
-        var waiters: [UInt64: (after: SequenceNumber, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var waiters: [UInt64: (after: SequenceNumber, wake: @Sendable () -> Void)] = [:]
         var nextWaiter: UInt64 = 0
         var closed = false
     }
@@ -54,11 +54,30 @@ final class SegmentCatalog: Sendable {
         let ready = state.withLock { state in
             body(&state.snapshot)
             let head = state.snapshot.head.sequence
-            guard !state.waiters.isEmpty else { return [CheckedContinuation<Void, Never>]() }
+            guard !state.waiters.isEmpty else { return [@Sendable () -> Void]() }
             let keys = state.waiters.filter { $0.value.after < head }.map(\.key)
-            return keys.map { state.waiters.removeValue(forKey: $0)!.continuation }
+            return keys.map { state.waiters.removeValue(forKey: $0)!.wake }
         }
-        for continuation in ready { continuation.resume() }
+        for wake in ready { wake() }
+    }
+
+    /// Calls `wake` once, when the head passes `sequence` or the journal closes (at once if
+    /// it already has). Returns a key for `cancelWatch`, or nil if `wake` already ran.
+    func watch(beyond sequence: SequenceNumber, _ wake: @escaping @Sendable () -> Void) -> UInt64? {
+        let key: UInt64? = state.withLock { state in
+            if state.closed || state.snapshot.head.sequence > sequence { return nil }
+            state.nextWaiter += 1
+            state.waiters[state.nextWaiter] = (sequence, wake)
+            return state.nextWaiter
+        }
+        if key == nil { wake() }
+        return key
+    }
+
+    /// Forgets a watch; true if it had not fired (then `wake` will never run).
+    @discardableResult
+    func cancelWatch(_ key: UInt64) -> Bool {
+        state.withLock { $0.waiters.removeValue(forKey: key) } != nil
     }
 
     /// Returns once the head is past `sequence`, the journal is closed, or the task is
@@ -72,13 +91,13 @@ final class SegmentCatalog: Sendable {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
                     if state.closed || state.snapshot.head.sequence > sequence || Task.isCancelled { return true }
-                    state.waiters[key] = (sequence, continuation)
+                    state.waiters[key] = (sequence, { continuation.resume() })
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: key) }?.continuation.resume()
+            state.withLock { $0.waiters.removeValue(forKey: key) }?.wake()
         }
     }
 
@@ -87,8 +106,8 @@ final class SegmentCatalog: Sendable {
         let waiters = state.withLock { state in
             state.closed = true
             defer { state.waiters.removeAll() }
-            return state.waiters.values.map(\.continuation)
+            return state.waiters.values.map(\.wake)
         }
-        for continuation in waiters { continuation.resume() }
+        for wake in waiters { wake() }
     }
 }
