@@ -20,11 +20,27 @@ extension Journal {
         }
         let fs = options.fileSystem
         let segmentsDirectory = joinPath(directory, "segments")
+        var lock: Int32?
         if options.readOnly {
             guard fs.directoryExists(segmentsDirectory) else { throw JournalError.notFound(directory) }
         } else {
             try fs.createDirectory(segmentsDirectory)
+            if fs is PosixFileSystem {
+                lock = try PosixFileSystem.lockExclusively(joinPath(directory, "LOCK"), journal: directory)
+            }
         }
+        do {
+            return try openLocked(directory: directory, segmentsDirectory: segmentsDirectory, options: options, lock: lock)
+        } catch {
+            if let lock { Glibc.close(lock) }
+            throw error
+        }
+    }
+
+    private static func openLocked(
+        directory: String, segmentsDirectory: String, options: JournalOptions, lock: Int32?
+    ) throws -> Journal {
+        let fs = options.fileSystem
 
         var report = RecoveryReport()
         var (ids, headers) = try readHeaders(segmentsDirectory, options: options, report: &report)
@@ -98,7 +114,7 @@ extension Journal {
         }
         return Journal(
             directory: directory, options: options, recovery: report, catalog: catalog, index: index, writer: writer,
-            indexer: indexer)
+            indexer: indexer, lock: lock)
     }
 
     // MARK: Steps

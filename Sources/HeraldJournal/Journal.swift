@@ -18,13 +18,16 @@ public final class Journal: Sendable {
     private let writer: JournalWriter?
     private let indexer: JournalIndexer?
     private let closed = Atomic<Bool>(false)
+    /// The descriptor holding `<data-dir>/LOCK` (read-write opens on the real file system).
+    private let lock: Int32?
 
     var segmentsDirectory: String { joinPath(directory, "segments") }
 
     init(
         directory: String, options: JournalOptions, recovery: RecoveryReport, catalog: SegmentCatalog,
-        index: JournalIndexStore?, writer: JournalWriter?, indexer: JournalIndexer?
+        index: JournalIndexStore?, writer: JournalWriter?, indexer: JournalIndexer?, lock: Int32?
     ) {
+        self.lock = lock
         self.directory = directory
         self.options = options
         self.recovery = recovery
@@ -133,6 +136,7 @@ public final class Journal: Sendable {
         indexer?.stop()
         index?.close()
         catalog.close()
+        if let lock { Glibc.close(lock) }
     }
 
     /// Returns once a record past `sequence` is readable (durable as promised), the journal

@@ -458,6 +458,7 @@ extension ServiceError {
         case .io(_, _, let errno) where errno == 28: self = .noSpace
         case .writerFailed, .io, .corrupt, .index: self = .failedOperation
         case .closed, .readOnly: self = .unavailable
+        case .locked: self = .busy
         case .notFound, .notRetained: self = .notExist
         case .formatTooNew, .indexTooNew: self = .version
         }

@@ -10,6 +10,7 @@ enum ExitStatus: Int32 {
     case damaged = 65
     case notFound = 66
     case io = 74
+    case busy = 75
     case tooNew = 78
 
     static func of(_ error: JournalError) -> ExitStatus {
@@ -19,6 +20,7 @@ enum ExitStatus: Int32 {
         case .io, .writerFailed: return .io
         case .formatTooNew, .indexTooNew: return .tooNew
         case .invalidOptions, .recordTooLarge, .emptyAppend: return .usage
+        case .locked: return .busy
         case .index, .closed, .readOnly: return .failure
         }
     }

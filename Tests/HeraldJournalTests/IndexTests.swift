@@ -140,3 +140,18 @@ import Testing
                 })
     }
 }
+
+@Suite struct LockTests {
+    @Test func aSecondWriterIsRefusedUntilTheFirstCloses() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let first = try Journal.open(at: directory.path)
+        #expect(throws: JournalError.locked(directory.path)) { try Journal.open(at: directory.path) }
+        var readOnly = JournalOptions()
+        readOnly.readOnly = true
+        _ = try Journal.open(at: directory.path, options: readOnly)  // readers are welcome
+        first.close()
+        let second = try Journal.open(at: directory.path)
+        second.close()
+    }
+}

@@ -239,4 +239,27 @@ final class Collector: Sendable {
         for delivery in got { delivery.done() }
         await service.shutdown()
     }
+
+    @Test func aStuckSubscriberDoesNotHoldUpTheOthers() async throws {
+        let service = try await service()
+        let publisher = try await service.openChannel(channel, flags: [.create, .publisher])
+        var collectors: [Collector] = []
+        for index in 0..<5 {
+            let handle = try await service.openChannel(channel, flags: [.subscriber])
+            let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 16))
+            try await service.subscribe(handle, id: 1, filters: [])
+            collectors.append(Collector(subscriber, acknowledge: index != 0))  // the first never acks
+        }
+        for batch in 0..<20 {
+            _ = try await service.publish(
+                publisher, (0..<50).map { (EventAttributes(), Array("event \(batch * 50 + $0)".utf8)) })
+        }
+        for collector in collectors.dropFirst() {
+            let got = await collector.wait(for: 1000)
+            #expect(got.count == 1000)
+            #expect(got.last?.data == Array("event 999".utf8))
+        }
+        #expect(collectors[0].deliveries.count == 16, "the stuck one stops at its window")
+        await service.shutdown()
+    }
 }

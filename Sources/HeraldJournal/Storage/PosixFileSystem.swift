@@ -63,6 +63,20 @@ public struct PosixFileSystem: JournalFileSystem {
         if fsync(fd) != 0 { throw JournalError.io(operation: "fsync", path: path, errno: Glibc.errno) }
     }
 
+    /// Takes an exclusive, non-blocking `flock` on `path` (created if missing) for the
+    /// life of the returned descriptor; throws `.locked` if another process holds it.
+    static func lockExclusively(_ path: String, journal: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw JournalError.io(operation: "open", path: path, errno: Glibc.errno) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = Glibc.errno
+            Glibc.close(fd)
+            if code == EWOULDBLOCK { throw JournalError.locked(journal) }
+            throw JournalError.io(operation: "flock", path: path, errno: code)
+        }
+        return fd
+    }
+
     static func errno(of error: any Error, fallback: Int32) -> Int32 {
         let nsError = error as NSError
         if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain

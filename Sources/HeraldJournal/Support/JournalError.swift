@@ -49,6 +49,8 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
     case index(String)
     /// The requested position was removed by retention.
     case notRetained(requested: SequenceNumber, oldest: SequenceNumber)
+    /// Another process has the journal open for writing (`<data-dir>/LOCK` is held).
+    case locked(String)
     /// The journal was closed, or opened read-only and asked to write.
     case closed
     case readOnly
@@ -71,6 +73,8 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
         case .index(let text): return "index error: \(text)"
         case .notRetained(let requested, let oldest):
             return "sequence \(requested) was removed by retention; the oldest retained is \(oldest)"
+        case .locked(let path):
+            return "another process has the journal at \(path) open for writing (its LOCK file is held)"
         case .closed: return "the journal is closed"
         case .readOnly: return "the journal is open read-only"
         }
