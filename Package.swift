@@ -63,6 +63,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldJournal",
+                "HeraldService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -30,7 +30,8 @@ extension Journal {
             }
         }
         do {
-            return try openLocked(directory: directory, segmentsDirectory: segmentsDirectory, options: options, lock: lock)
+            return try openLocked(
+                directory: directory, segmentsDirectory: segmentsDirectory, options: options, lock: lock)
         } catch {
             if let lock { Glibc.close(lock) }
             throw error

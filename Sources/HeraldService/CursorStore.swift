@@ -52,7 +52,8 @@ public final class CursorStore: Sendable {
         try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM cursors ORDER BY name").map(Self.cursor) }
     }
 
-    /// Writes every cursor in one transaction.
+    /// Writes every cursor in one transaction. Positions only move forward: a write with an
+    /// older position than the stored one (two writers racing) keeps the newer.
     public func save(_ cursors: [Cursor]) throws {
         guard !cursors.isEmpty else { return }
         try queue.write { db in

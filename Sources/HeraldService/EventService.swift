@@ -298,8 +298,19 @@ public actor EventService {
         case .now: position = .sequence(journal.head.sequence.next)
         case .cursor: position = cursor.map { .sequence($0.acknowledged.next) } ?? .oldest
         }
+        var persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
+        if let name = options.durableName, let cursors {
+            let clock = self.clock
+            persistHorizon = { acknowledged, horizon in
+                try cursors.save([
+                    CursorStore.Cursor(
+                        name: name, acknowledged: acknowledged, deliveredThrough: horizon, updated: clock.now())
+                ])
+            }
+        }
         let subscriber = Subscriber(
-            selection: selection, options: options, journal: journal, cursor: options.start == .cursor ? cursor : nil)
+            selection: selection, options: options, journal: journal, cursor: options.start == .cursor ? cursor : nil,
+            persistHorizon: persistHorizon)
         subscriber.start(at: position)
         return subscriber
     }

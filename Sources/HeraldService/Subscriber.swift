@@ -78,13 +78,16 @@ public final class Subscriber: AsyncSequence, Sendable {
         var outstanding = OutstandingSet()
         /// The reader has looked at every record up to here.
         var scanned = SequenceNumber.zero
-        var deliveredThrough = SequenceNumber.zero
-        /// Persisted deliveries before a restart: events up to here are redeliveries.
+        /// The delivery horizon: persisted (durable subscribers) before any event past it is
+        /// handed out, so after a crash every event that may have been delivered and was not
+        /// acknowledged comes back marked as redelivered. It runs ahead of actual deliveries
+        /// (to the journal's head), so the mark means "possibly delivered before".
+        var horizon = SequenceNumber.zero
+        /// The horizon persisted by the previous run: events up to here are redeliveries.
         var redeliverThrough = SequenceNumber.zero
         var acknowledged = SequenceNumber.zero
         var dirty = false
         var windowWaiter: CheckedContinuation<Void, Never>?
-        /// Retained events to deliver before live ones (sequence numbers).
         /// Retained events to deliver before live ones, each with the subscriptions that
         /// existed before it was queued: if the live reader already passed the event and one
         /// of those matched, it was delivered then.
@@ -102,16 +105,23 @@ public final class Subscriber: AsyncSequence, Sendable {
     private let stream: AsyncStream<Delivery>
     private let continuation: AsyncStream<Delivery>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
+    /// Persists (acknowledged, horizon) for a durable subscriber; nil otherwise.
+    private let persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
 
-    init(selection: SubscriberSelection, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?) {
+    init(
+        selection: SubscriberSelection, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?,
+        persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
+    ) {
         self.selection = selection
         self.options = options
         self.journal = journal
+        self.persistHorizon = persistHorizon
         var initial = State()
         if let cursor {
             initial.acknowledged = cursor.acknowledged
             initial.scanned = cursor.acknowledged
             initial.redeliverThrough = cursor.deliveredThrough
+            initial.horizon = cursor.deliveredThrough
         }
         state = Mutex(initial)
         (stream, continuation) = AsyncStream.makeStream(of: Delivery.self)
@@ -121,7 +131,7 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// The cursor a durable subscriber would persist now.
     var cursorSnapshot: (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool) {
-        state.withLock { ($0.acknowledged, $0.deliveredThrough, $0.dirty) }
+        state.withLock { ($0.acknowledged, $0.horizon, $0.dirty) }
     }
 
     func markClean() { state.withLock { $0.dirty = false } }
@@ -262,6 +272,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 return ready.count < free
             }
             if !ready.isEmpty {
+                try extendHorizon(to: ready.map(\.sequence).max()!)
                 if ready.count > 1 {
                     ready = ready.enumerated().sorted {
                         ($0.element.attributes.priority, $0.offset) < ($1.element.attributes.priority, $1.offset)
@@ -308,7 +319,6 @@ public final class Subscriber: AsyncSequence, Sendable {
             if view.sequence > state.scanned { state.scanned = view.sequence }
             guard let subscriptionID, !state.retainedSent.contains(view.sequence.rawValue) else { return nil }
             state.outstanding.insert(view.sequence.rawValue)
-            state.deliveredThrough = Swift.max(state.deliveredThrough, view.sequence)
             state.dirty = true
             return Delivery(
                 sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
@@ -350,8 +360,21 @@ public final class Subscriber: AsyncSequence, Sendable {
                     publisherName: record.publisher),
                 publishTime: record.time, data: record.data, redelivered: false, retained: true, subscriber: self)
         }
-        if let delivery { continuation.yield(delivery) }
+        if let delivery {
+            try extendHorizon(to: delivery.sequence)
+            continuation.yield(delivery)
+        }
         return true
+    }
+
+    /// Makes sure the persisted horizon covers `sequence` before it is handed out.
+    private func extendHorizon(to sequence: SequenceNumber) throws {
+        guard let persistHorizon else { return }
+        let current = state.withLock { ($0.horizon, $0.acknowledged) }
+        guard sequence > current.0 else { return }
+        let horizon = Swift.max(sequence, journal.head.sequence)
+        try persistHorizon(current.1, horizon)
+        state.withLock { $0.horizon = Swift.max($0.horizon, horizon) }
     }
 
     private func deliverLost(before sequence: SequenceNumber) {

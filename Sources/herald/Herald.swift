@@ -1,15 +1,15 @@
 import ArgumentParser
 
 @main
-struct Herald: ParsableCommand {
+struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "Herald: a cluster event service with a durable, replayable journal.",
         discussion: """
             Exit codes: 0 ok, 1 other failure, 64 usage, 65 journal damaged, 66 no journal or \
-            input, 74 I/O error, 78 written by a newer Herald.
+            input, 74 I/O error, 75 journal in use by another writer, 78 written by a newer Herald.
             """,
-        subcommands: [JournalCommand.self]
+        subcommands: [JournalCommand.self, ServiceCommand.self]
     )
 }
 
