@@ -1,4 +1,5 @@
 import HeraldJournal
+import Synchronization
 import Testing
 
 @testable import HeraldService
@@ -84,6 +85,37 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         #expect(memb.deliveries.isEmpty)
         await #expect(throws: ServiceError.invalidParameter) { try await service.publishSystemEvent(.cast, data: []) }
+        await service.shutdown()
+    }
+}
+
+@Suite struct InterfaceMonitorTests {
+    final class Interfaces: Sendable {
+        let up = Mutex<Set<String>>(["lo", "eth0"])
+    }
+
+    @Test func interfacesGoingUpAndDownBecomeCommEvents() async throws {
+        var options = JournalOptions()
+        options.fileSystem = SimulatedFileSystem()
+        options.index = .inMemory
+        let service = try await EventService.open(
+            journal: try Journal.open(at: "/j", options: options), localNode: "n1")
+        let comm = Collector(try await service.classSubscriber([.connectivity]))
+        let interfaces = Interfaces()
+        let node = ClusterNode(name: "n1", id: 1, bornOn: 1)
+        let monitor = InterfaceMonitor(service: service, node: node, interval: .milliseconds(5)) {
+            interfaces.up.withLock { $0 }
+        }
+        var got = await comm.wait(for: 2)
+        #expect(got.compactMap { ConnectivityEvent(decoding: $0.data) }.map(\.interface) == ["eth0", "lo"])
+        interfaces.up.withLock { $0 = ["lo", "eth1"] }
+        got = await comm.wait(for: 4)
+        let changes = got.dropFirst(2).compactMap { ConnectivityEvent(decoding: $0.data) }
+        #expect(changes.map(\.change) == [.interfaceAdded, .interfaceFailed])
+        #expect(changes.map(\.interface) == ["eth1", "eth0"])
+        #expect(got.dropFirst(2).map(\.descriptor) == [.interface, .interface])
+        #expect(!InterfaceMonitor.interfacesUp().isEmpty, "this machine has at least loopback up")
+        monitor.stop()
         await service.shutdown()
     }
 }
