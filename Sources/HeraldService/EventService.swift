@@ -15,6 +15,7 @@ public actor EventService {
     public private(set) var registry = ChannelRegistry()
     private var tail: JournalReader
     private let cursors: CursorStore?
+    private let sequencer: any Sequencer
     private var subscribers: [UInt64: Subscriber] = [:]
     private var classSubscribers: [Subscriber] = []
     private var flusher: Task<Void, Never>?
@@ -34,16 +35,19 @@ public actor EventService {
     /// - Parameter cursors: where durable subscribers' cursors live; nil keeps them in memory.
     /// - Parameter cursorFlushMilliseconds: how often acknowledged positions are persisted
     ///   (one transaction for all subscribers); `flushCursors()` forces it.
+    /// - Parameter sequencer: orders the service's records; `LocalSequencer(journal:)` by
+    ///   default. It must append to `journal`, which the service tails to apply them.
     /// - Parameter localNode: the node's name for the membership event the service journals
     ///   at start (the node as the only member, one instance after the last); nil announces
     ///   nothing (a cluster layer reports membership instead).
     public static func open(
         journal: Journal, cursors: CursorStore? = nil, limits: ServiceLimits = ServiceLimits(),
         clock: any WallClock = SystemWallClock(), cursorFlushMilliseconds: Int = 5,
-        localNode: String? = EventService.hostName
+        localNode: String? = EventService.hostName, sequencer: (any Sequencer)? = nil
     ) async throws -> EventService {
         let service = try EventService(
-            journal: journal, cursors: cursors ?? CursorStore(path: nil), limits: limits, clock: clock)
+            journal: journal, cursors: cursors ?? CursorStore(path: nil), limits: limits, clock: clock,
+            sequencer: sequencer ?? LocalSequencer(journal: journal))
         try await service.start(flushEvery: cursorFlushMilliseconds, localNode: localNode)
         return service
     }
@@ -64,8 +68,11 @@ public actor EventService {
         return try await open(journal: journal, cursors: cursors, limits: limits, clock: journalOptions.clock)
     }
 
-    private init(journal: Journal, cursors: CursorStore, limits: ServiceLimits, clock: any WallClock) throws {
+    private init(
+        journal: Journal, cursors: CursorStore, limits: ServiceLimits, clock: any WallClock, sequencer: any Sequencer
+    ) throws {
         self.journal = journal
+        self.sequencer = sequencer
         self.cursors = cursors
         self.limits = limits
         self.clock = clock
@@ -417,7 +424,7 @@ public actor EventService {
 
     private func append(_ entries: [JournalEntry]) async throws(ServiceError) -> SequenceRange {
         do {
-            return try await journal.append(entries)
+            return try await sequencer.sequence(entries)
         } catch let error as JournalError {
             throw ServiceError(error)
         } catch {

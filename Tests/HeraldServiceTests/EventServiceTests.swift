@@ -1,5 +1,6 @@
 import Foundation
 import HeraldJournal
+import Synchronization
 import Testing
 
 @testable import HeraldService
@@ -252,5 +253,35 @@ import Testing
         #expect(replayed.byName == live.byName)
         #expect(replayed.nextChannelID == live.nextChannelID)
         await service.shutdown()
+    }
+}
+
+/// A sequencer that records what passes through it, to show the service orders every
+/// record through its sequencer.
+final class CountingSequencer: Sequencer {
+    let inner: LocalSequencer
+    let batches = Mutex<[Int]>([])
+
+    init(journal: Journal) { inner = LocalSequencer(journal: journal) }
+
+    func sequence(_ entries: [JournalEntry]) async throws -> SequenceRange {
+        batches.withLock { $0.append(entries.count) }
+        return try await inner.sequence(entries)
+    }
+}
+
+@Suite struct SequencerTests {
+    @Test func everyRecordGoesThroughTheSequencer() async throws {
+        var options = JournalOptions()
+        options.fileSystem = SimulatedFileSystem()
+        options.index = .inMemory
+        let journal = try Journal.open(at: "/j", options: options)
+        let sequencer = CountingSequencer(journal: journal)
+        let service = try await EventService.open(journal: journal, localNode: "n1", sequencer: sequencer)
+        let handle = try await service.openChannel(Array("c".utf8), flags: .all)
+        _ = try await service.publish(handle, [(EventAttributes(), [1]), (EventAttributes(), [2])])
+        await service.shutdown()
+        let sequenced = sequencer.batches.withLock { $0 }.reduce(0, +)
+        #expect(UInt64(sequenced) == journal.head.sequence.rawValue)
     }
 }
