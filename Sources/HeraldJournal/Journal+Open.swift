@@ -90,13 +90,14 @@ extension Journal {
                 logger: options.logger)
         }
 
+        let cache = FrameCache(capacityBytes: options.readOnly ? 0 : options.tailCacheBytes)
         var writer: JournalWriter?
         if let activeFile, let last = ids.last, let header = headers[last] {
             writer = JournalWriter(
                 segmentsDirectory: segmentsDirectory, options: options, catalog: catalog, indexer: indexer,
                 active: ActiveSegment(
                     id: last, file: activeFile, size: activeEnd, created: header.created, frames: activeFrames),
-                sealed: sealed, head: head)
+                sealed: sealed, head: head, cache: cache)
         }
         indexer?.start()
         writer?.start()
@@ -115,7 +116,7 @@ extension Journal {
         }
         return Journal(
             directory: directory, options: options, recovery: report, catalog: catalog, index: index, writer: writer,
-            indexer: indexer, lock: lock)
+            indexer: indexer, lock: lock, cache: cache)
     }
 
     // MARK: Steps

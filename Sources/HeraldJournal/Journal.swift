@@ -15,6 +15,8 @@ public final class Journal: Sendable {
     public let recovery: RecoveryReport
     let catalog: SegmentCatalog
     let index: JournalIndexStore?
+    /// The newest frames, decompressed, for readers that keep up.
+    let cache: FrameCache
     private let writer: JournalWriter?
     private let indexer: JournalIndexer?
     private let closed = Atomic<Bool>(false)
@@ -25,9 +27,11 @@ public final class Journal: Sendable {
 
     init(
         directory: String, options: JournalOptions, recovery: RecoveryReport, catalog: SegmentCatalog,
-        index: JournalIndexStore?, writer: JournalWriter?, indexer: JournalIndexer?, lock: Int32?
+        index: JournalIndexStore?, writer: JournalWriter?, indexer: JournalIndexer?, lock: Int32?,
+        cache: FrameCache
     ) {
         self.lock = lock
+        self.cache = cache
         self.directory = directory
         self.options = options
         self.recovery = recovery

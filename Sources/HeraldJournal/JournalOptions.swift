@@ -50,6 +50,9 @@ public struct JournalOptions: Sendable {
     public var frameRawBytesMax: Int = 4 << 20
     /// Bytes of records taken into one commit group (one write, one fsync).
     public var groupBytesMax: Int = 32 << 20
+    /// Decompressed bytes of the newest frames kept in memory for readers that keep up
+    /// (0 disables the tail cache).
+    public var tailCacheBytes: Int = 64 << 20
     /// Frames handed to SQLite per index transaction, at most.
     public var indexBatchFramesMax: Int = 256
     /// Open without writing anything: no recovery truncation, no appends, no index repair.

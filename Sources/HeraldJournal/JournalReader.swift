@@ -75,6 +75,19 @@ public final class JournalReader {
     private func loadFrame() throws -> Bool {
         while true {
             guard let segment, let frameReader else { return false }
+            // A reader that keeps up finds the next frame in the tail cache.
+            if let cached = journal.cache.frame(startingAt: expected), cached.segment == segment,
+                cached.offset == offset
+            {
+                offset = cached.end
+                expected = cached.descriptor.lastSequence.next
+                if cached.descriptor.lastSequence < skipBefore { continue }
+                if let skipTimeBefore, cached.descriptor.lastTime < skipTimeBefore { continue }
+                decoder.load(cached)
+                recordIndex = 0
+                loaded = true
+                return true
+            }
             let snapshot = journal.catalog.snapshot
             let limit = snapshot.isActive(segment) ? snapshot.activeEnd : try frameReader.file.size()
             switch try frameReader.frame(at: offset, limit: limit, expected: expected) {

@@ -236,10 +236,18 @@ struct HeraldCLI {
             process.standardOutput = stdout
             process.standardError = FileHandle.nullDevice
             try process.run()
+            // Drain its output as it comes, so the tail is running flat out when it dies.
+            let output = Mutex<Data>(Data())
+            let drain = Thread {
+                let data = stdout.fileHandleForReading.readDataToEndOfFile()
+                output.withLock { $0 = data }
+            }
+            drain.start()
             usleep(useconds_t(100_000 + random.next() % 300_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            let lines = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            while !drain.isFinished { usleep(5_000) }
+            let lines = String(decoding: output.withLock { $0 }, as: UTF8.self)
                 .split(separator: "\n").filter { $0.contains(" event-") }
             let printed = lines.map { line -> (index: Int, redelivered: Bool) in
                 let fields = line.split(separator: " ")
@@ -276,7 +284,7 @@ struct HeraldCLI {
         usleep(3_000_000)
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        while reader.isExecuting || !reader.isFinished { usleep(10_000) }
+        while !reader.isFinished { usleep(10_000) }
         seen.formUnion(lastRun.withLock { $0 })
         let missing = Set(0..<total).subtracting(seen)
         #expect(missing.isEmpty, "\(missing.count) events never shown, from \(missing.min() ?? -1)")

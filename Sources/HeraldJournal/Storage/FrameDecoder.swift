@@ -7,13 +7,22 @@ final class FrameDecoder {
     private let buffer = GrowableBuffer(capacity: 1 << 20)
     private var offsets: [Int] = []
     private(set) var descriptor: FrameDescriptor?
+    /// A frame served from the tail cache instead of decoded here.
+    private var cached: CachedFrame?
 
-    var count: Int { offsets.count }
+    var count: Int { cached?.offsets.count ?? offsets.count }
+
+    /// Serves the records of an already verified, cached frame.
+    func load(_ frame: CachedFrame) {
+        cached = frame
+        descriptor = frame.descriptor
+    }
 
     /// Decodes `frame`; on damage returns why (and which sequence, when known).
     func decode(_ frame: SegmentFrameReader.Frame) -> (reason: String, sequence: SequenceNumber?)? {
         offsets.removeAll(keepingCapacity: true)
         descriptor = nil
+        cached = nil
         let d = frame.descriptor
         if let failure = decompressor.decompress(frame.data, rawLength: Int(d.rawLength), into: buffer) {
             return (failure, d.firstSequence)
@@ -49,6 +58,7 @@ final class FrameDecoder {
 
     /// The `index`th record of the decoded frame; valid until the next `decode`.
     func record(_ index: Int) -> RecordView {
+        if let cached { return cached.record(index) }
         let start = offsets[index]
         let end = index + 1 < offsets.count ? offsets[index + 1] : buffer.count
         // Already validated by decode(): re-derive the view without re-checking the CRC.

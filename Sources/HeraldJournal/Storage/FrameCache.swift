@@ -1,0 +1,80 @@
+import Synchronization
+
+/// One committed frame's decompressed records, kept in memory for readers that keep up.
+/// Immutable after creation; owns its bytes, so views into them stay valid while it lives.
+final class CachedFrame: @unchecked Sendable {
+    // @unchecked Sendable: every stored property is immutable; `base` is written only in init.
+    let segment: SegmentID
+    let offset: Int64
+    let end: Int64
+    let descriptor: FrameDescriptor
+    let base: UnsafeMutableRawPointer
+    let count: Int
+    let offsets: [Int]
+
+    init(
+        segment: SegmentID, offset: Int64, descriptor: FrameDescriptor, records: UnsafeRawBufferPointer, offsets: [Int]
+    ) {
+        self.segment = segment
+        self.offset = offset
+        self.end = offset + Int64(descriptor.frameLength)
+        self.descriptor = descriptor
+        self.count = records.count
+        self.base = UnsafeMutableRawPointer.allocate(byteCount: max(records.count, 1), alignment: 16)
+        if let source = records.baseAddress { base.copyMemory(from: source, byteCount: records.count) }
+        self.offsets = offsets
+    }
+
+    deinit { base.deallocate() }
+
+    func record(_ index: Int) -> RecordView {
+        let start = offsets[index]
+        let stop = index + 1 < offsets.count ? offsets[index + 1] : count
+        return RecordCodec.viewUnchecked(UnsafeRawBufferPointer(start: base + start, count: stop - start))
+    }
+}
+
+/// The newest committed frames, decompressed, shared by every reader of the journal: a
+/// subscriber that keeps up reads from here instead of reading and decompressing segment
+/// bytes again. Filled by the writer as frames become durable; oldest frames leave first
+/// once `capacityBytes` is exceeded.
+final class FrameCache: Sendable {
+    private struct State {
+        var frames: [UInt64: CachedFrame] = [:]
+        var order: [UInt64] = []
+        var head = 0
+        var bytes = 0
+    }
+
+    private let state = Mutex(State())
+    let capacityBytes: Int
+
+    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
+
+    func insert(_ frames: [CachedFrame]) {
+        guard capacityBytes > 0 else { return }
+        state.withLock { state in
+            for frame in frames {
+                state.frames[frame.descriptor.firstSequence.rawValue] = frame
+                state.order.append(frame.descriptor.firstSequence.rawValue)
+                state.bytes += frame.count
+            }
+            while state.bytes > capacityBytes && state.head < state.order.count {
+                if let evicted = state.frames.removeValue(forKey: state.order[state.head]) {
+                    state.bytes -= evicted.count
+                }
+                state.head += 1
+            }
+            if state.head > 4096 && state.head * 2 > state.order.count {
+                state.order.removeFirst(state.head)
+                state.head = 0
+            }
+        }
+    }
+
+    /// The cached frame whose first record is `sequence`.
+    func frame(startingAt sequence: SequenceNumber) -> CachedFrame? {
+        guard capacityBytes > 0 else { return nil }
+        return state.withLock { $0.frames[sequence.rawValue] }
+    }
+}
