@@ -97,7 +97,7 @@ extension Journal {
                 segmentsDirectory: segmentsDirectory, options: options, catalog: catalog, indexer: indexer,
                 active: ActiveSegment(
                     id: last, file: activeFile, size: activeEnd, created: header.created, frames: activeFrames),
-                sealed: sealed, head: head, cache: cache)
+                sealed: sealed, head: head)
         }
         indexer?.start()
         writer?.start()

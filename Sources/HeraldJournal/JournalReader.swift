@@ -102,6 +102,12 @@ public final class JournalReader {
                             file: "segments/\(segment.fileName)", offset: frame.offset, sequence: damage.sequence,
                             reason: damage.reason))
                 }
+                // Frames of the active segment are what readers that keep up want next.
+                if journal.cache.capacityBytes > 0, snapshot.isActive(segment),
+                    let copy = decoder.cachedCopy(segment: segment, offset: frame.offset)
+                {
+                    journal.cache.insert(copy)
+                }
                 recordIndex = 0
                 loaded = true
                 return true

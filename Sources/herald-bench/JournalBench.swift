@@ -17,6 +17,7 @@ struct JournalBench: ParsableCommand {
     @Option(help: "Durability of the append workloads: fsync (the figures quoted), batch, none (CPU cost only).")
     var durability = "fsync"
     @Flag(help: "Only the append workloads (for profiling).") var appendOnly = false
+    @Option(help: "The journal's tail cache in MiB (0: off).") var tailCacheMiB = 64
 
     func run() throws {
         try? FileManager.default.removeItem(atPath: workDirectory)
@@ -164,6 +165,7 @@ struct JournalBench: ParsableCommand {
     /// Appends all entries in batches from `appenders` threads; returns seconds.
     var journalOptions: JournalOptions {
         var options = JournalOptions()
+        options.tailCacheBytes = tailCacheMiB << 20
         switch durability {
         case "none": options.durability = .none
         case "batch": options.durability = .batch(intervalMilliseconds: 10)

@@ -236,14 +236,20 @@ struct HeraldCLI {
             process.standardOutput = stdout
             process.standardError = FileHandle.nullDevice
             try process.run()
-            // Drain its output as it comes, so the tail is running flat out when it dies.
+            // Drain its output as it comes, so the tail is running flat out when it dies, and
+            // kill it only once it is printing (its start-up replays the journal first).
             let output = Mutex<Data>(Data())
             let drain = Thread {
-                let data = stdout.fileHandleForReading.readDataToEndOfFile()
-                output.withLock { $0 = data }
+                let handle = stdout.fileHandleForReading
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    output.withLock { $0.append(chunk) }
+                }
             }
             drain.start()
-            usleep(useconds_t(100_000 + random.next() % 300_000))
+            for _ in 0..<2000 where output.withLock({ $0.count }) < 2048 { usleep(5_000) }
+            usleep(useconds_t(random.next() % 100_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             while !drain.isFinished { usleep(5_000) }

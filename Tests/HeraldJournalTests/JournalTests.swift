@@ -304,8 +304,9 @@ import Testing
 }
 
 @Suite struct TailCacheTests {
-    /// A reader that keeps up is served from memory: damage the segment bytes behind the
-    /// journal's back and it still reads the records; with the cache off it meets the damage.
+    /// A reader that keeps up is served from memory: once a first reader has decoded the
+    /// frames, damage the segment bytes behind the journal's back and a second reader still
+    /// reads the records; with the cache off it meets the damage.
     @Test func readersThatKeepUpAreServedFromMemory() throws {
         for cacheBytes in [64 << 20, 0] {
             let fs = SimulatedFileSystem()
@@ -315,6 +316,7 @@ import Testing
             var generator = EventGenerator(seed: 9)
             let entries = generator.entries(50)
             _ = try journal.appendAndWait(entries)
+            #expect(try readAll(journal).count == 50)
             let path = "/j/segments/" + SegmentID(firstSequence: .first).fileName
             fs.flipBit(path, byte: fs.contents(path)!.count - 20, bit: 1)
             if cacheBytes > 0 {
@@ -332,6 +334,7 @@ import Testing
         let journal = try Journal.open(at: "/j", options: options)
         var generator = EventGenerator(seed: 10)
         for _ in 0..<20 { _ = try journal.appendAndWait(generator.entries(10)) }
+        #expect(try readAll(journal).count == 200)
         #expect(journal.cache.frame(startingAt: .first) == nil, "evicted")
         #expect(journal.cache.frame(startingAt: SequenceNumber(191)) != nil)
         #expect(try readAll(journal).count == 200, "older frames come from the segments")

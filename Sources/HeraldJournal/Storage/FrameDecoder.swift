@@ -56,6 +56,13 @@ final class FrameDecoder {
         return nil
     }
 
+    /// A copy of the decoded frame for the tail cache.
+    func cachedCopy(segment: SegmentID, offset: Int64) -> CachedFrame? {
+        guard cached == nil, let descriptor else { return nil }
+        return CachedFrame(
+            segment: segment, offset: offset, descriptor: descriptor, records: buffer.bytes, offsets: offsets)
+    }
+
     /// The `index`th record of the decoded frame; valid until the next `decode`.
     func record(_ index: Int) -> RecordView {
         if let cached { return cached.record(index) }

@@ -35,7 +35,6 @@ final class JournalWriter: @unchecked Sendable {
     private let options: JournalOptions
     private let catalog: SegmentCatalog
     private let indexer: JournalIndexer?
-    private let cache: FrameCache
     private var active: ActiveSegment
     private var sealed: [SegmentID: SealedSegmentInfo]
     private var nextSequence: SequenceNumber
@@ -54,9 +53,8 @@ final class JournalWriter: @unchecked Sendable {
 
     init(
         segmentsDirectory: String, options: JournalOptions, catalog: SegmentCatalog, indexer: JournalIndexer?,
-        active: ActiveSegment, sealed: [SegmentID: SealedSegmentInfo], head: JournalHead, cache: FrameCache
+        active: ActiveSegment, sealed: [SegmentID: SealedSegmentInfo], head: JournalHead
     ) {
-        self.cache = cache
         self.segmentsDirectory = segmentsDirectory
         self.options = options
         self.catalog = catalog
@@ -273,8 +271,6 @@ final class JournalWriter: @unchecked Sendable {
         output.removeAll()
         raw.removeAll()
         var frames: [IndexedFrame] = []
-        var cached: [CachedFrame] = []
-        var recordOffsets: [Int] = []
         var events: [IndexedEvent] = []
         var ranges: [SequenceRange] = []
         ranges.reserveCapacity(requests.count)
@@ -291,14 +287,7 @@ final class JournalWriter: @unchecked Sendable {
                 IndexedFrame(
                     location: FrameLocation(segment: active.id, offset: offset, descriptor: descriptor), events: events)
             )
-            if cache.capacityBytes > 0 {
-                cached.append(
-                    CachedFrame(
-                        segment: active.id, offset: offset, descriptor: descriptor, records: raw.bytes,
-                        offsets: recordOffsets))
-            }
             events = []
-            recordOffsets.removeAll(keepingCapacity: true)
             raw.removeAll()
         }
 
@@ -311,7 +300,6 @@ final class JournalWriter: @unchecked Sendable {
                     frameFirst = nextSequence
                     frameFirstTime = time
                 }
-                recordOffsets.append(raw.count)
                 RecordCodec.encode(entry, sequence: nextSequence, time: time, size: size, into: raw)
                 if indexer != nil {
                     events.append(
@@ -344,11 +332,9 @@ final class JournalWriter: @unchecked Sendable {
         let end = active.size
         let catalog = self.catalog
         let indexer = self.indexer
-        let tailCache = self.cache
         return JournalSyncer.Written(
             file: active.file, requests: requests, ranges: ranges,
             publish: {
-                tailCache.insert(cached)
                 catalog.update { snapshot in
                     // Groups publish in order, so the newest head wins.
                     snapshot.activeEnd = end
