@@ -75,12 +75,6 @@ public struct FrameDescriptor: Hashable, Sendable {
         return Array(buffer.bytes)
     }
 
-    /// The chained fields of a descriptor, for hashing before the chain value is known.
-    func chainedFieldBytes() -> [UInt8] {
-        let bytes = encoded()
-        return Array(bytes[Self.chainedFields])
-    }
-
     /// Why a descriptor did not decode.
     public enum DecodeError: Error, Hashable, Sendable {
         case truncated

@@ -205,16 +205,6 @@ final class JournalIndexStore: Sendable {
         }
     }
 
-    /// Frames with `first_seq` in [from, to], in order, in pages (for verify).
-    func frames(from: SequenceNumber, limit: Int) throws -> [FrameLocation] {
-        try writer.read { db in
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM frames WHERE first_seq >= ? ORDER BY first_seq LIMIT ?",
-                arguments: [Int64(bitPattern: from.rawValue), limit])
-            return rows.map(Self.location)
-        }
-    }
-
     func events(from: SequenceNumber, through: SequenceNumber) throws -> [IndexedEvent] {
         try writer.read { db in
             let rows = try Row.fetchAll(
