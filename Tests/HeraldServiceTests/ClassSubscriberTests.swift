@@ -6,9 +6,7 @@ import Testing
 
 @Suite struct ClassSubscriberTests {
     func openService(_ fs: SimulatedFileSystem) async throws -> EventService {
-        var options = JournalOptions()
-        options.fileSystem = fs
-        options.index = .inMemory
+        let options = simulatedOptions(fs)
         return try await EventService.open(journal: try Journal.open(at: "/j", options: options), localNode: "node-a")
     }
 
@@ -95,9 +93,7 @@ import Testing
     }
 
     @Test func interfacesGoingUpAndDownBecomeCommEvents() async throws {
-        var options = JournalOptions()
-        options.fileSystem = SimulatedFileSystem()
-        options.index = .inMemory
+        let options = simulatedOptions(SimulatedFileSystem())
         let service = try await EventService.open(
             journal: try Journal.open(at: "/j", options: options), localNode: "n1")
         let comm = Collector(try await service.classSubscriber([.connectivity]))

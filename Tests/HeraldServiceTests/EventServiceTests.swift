@@ -9,10 +9,7 @@ import Testing
     let name = Array("cluster/events".utf8)
 
     func makeJournal(_ fs: SimulatedFileSystem, clock: ManualWallClock) throws -> Journal {
-        var options = JournalOptions()
-        options.fileSystem = fs
-        options.clock = clock
-        options.index = .inMemory
+        let options = simulatedOptions(fs, clock: clock)
         return try Journal.open(at: "/j", options: options)
     }
 
@@ -164,10 +161,7 @@ import Testing
     @Test func channelsSurviveRetentionOfTheSegmentsThatCreatedThem() async throws {
         let fs = SimulatedFileSystem()
         let clock = ManualWallClock()
-        var options = JournalOptions()
-        options.fileSystem = fs
-        options.clock = clock
-        options.index = .inMemory
+        var options = simulatedOptions(fs, clock: clock)
         options.segmentBytesMax = 4096
         options.retentionBytes = 12_000
         var service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
@@ -213,10 +207,7 @@ import Testing
     @Test func snapshotsUnderConcurrentLoadAreExact() async throws {
         let fs = SimulatedFileSystem()
         let clock = ManualWallClock()
-        var options = JournalOptions()
-        options.fileSystem = fs
-        options.clock = clock
-        options.index = .inMemory
+        var options = simulatedOptions(fs, clock: clock)
         options.segmentBytesMax = 4096
         let service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
         let base = try await service.openChannel(name, flags: .all)
@@ -272,9 +263,7 @@ final class CountingSequencer: Sequencer {
 
 @Suite struct SequencerTests {
     @Test func everyRecordGoesThroughTheSequencer() async throws {
-        var options = JournalOptions()
-        options.fileSystem = SimulatedFileSystem()
-        options.index = .inMemory
+        let options = simulatedOptions(SimulatedFileSystem())
         let journal = try Journal.open(at: "/j", options: options)
         let sequencer = CountingSequencer(journal: journal)
         let service = try await EventService.open(journal: journal, localNode: "n1", sequencer: sequencer)

@@ -43,10 +43,7 @@ final class Collector: Sendable {
     func service(_ fs: SimulatedFileSystem = SimulatedFileSystem(), clock: ManualWallClock = ManualWallClock())
         async throws -> EventService
     {
-        var options = JournalOptions()
-        options.fileSystem = fs
-        options.clock = clock
-        options.index = .inMemory
+        let options = simulatedOptions(fs, clock: clock)
         return try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
     }
 
@@ -149,10 +146,7 @@ final class Collector: Sendable {
         let cursorDirectory = NSTemporaryDirectory() + "herald-cursors-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: cursorDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: cursorDirectory) }
-        var options = JournalOptions()
-        options.fileSystem = fs
-        options.clock = clock
-        options.index = .inMemory
+        let options = simulatedOptions(fs, clock: clock)
         let durable = SubscriberOptions(start: .cursor, durableName: "audit", window: 10)
 
         var service = try await EventService.open(
