@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "HeraldJournal", targets: ["HeraldJournal"]),
         .library(name: "HeraldService", targets: ["HeraldService"]),
+        .library(name: "HeraldWire", targets: ["HeraldWire"]),
         .executable(name: "herald", targets: ["herald"]),
     ],
     dependencies: [
@@ -58,6 +59,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The wire protocol between clients and heraldd: pure frame codec, no I/O.
+        .target(name: "HeraldWire", swiftSettings: strict),
+
         // Leaves: the operators' CLI and the benchmark driver.
         .executableTarget(
             name: "herald",
@@ -90,6 +94,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"], swiftSettings: strict),
         .testTarget(
             name: "HeraldServiceTests",
             dependencies: ["HeraldService", "HeraldJournal"],

@@ -1,0 +1,214 @@
+/// A reply or push from the server. Replies carry the request's correlation id; pushes
+/// (`deliveries`, `streamEnded`) carry 0.
+public enum ServerMessage: Hashable, Sendable {
+    case welcome(WireWelcome)
+    case ok
+    /// `code` is an SaAisErrorT value (docs/protocol.md has the table).
+    case error(code: UInt32, message: String)
+    case channelOpened(handle: UInt64, channel: UInt32)
+    /// Event ids of a publish: consecutive, `first` ..< `first + count`.
+    case published(first: UInt64, count: UInt32)
+    case attached(stream: UInt32)
+    case channels([WireChannelInfo])
+    case cursors([WireCursor])
+    case status(WireStatus)
+    case pong
+    case deliveries(stream: UInt32, [WireDelivery])
+    /// The stream will deliver nothing more (`code` 0: detached or channel closed).
+    case streamEnded(stream: UInt32, code: UInt32)
+
+    public var type: FrameType {
+        switch self {
+        case .welcome: return .welcome
+        case .ok: return .ok
+        case .error: return .error
+        case .channelOpened: return .channelOpened
+        case .published: return .published
+        case .attached: return .attached
+        case .channels: return .channels
+        case .cursors: return .cursors
+        case .status: return .statusReply
+        case .pong: return .pong
+        case .deliveries: return .deliveries
+        case .streamEnded: return .streamEnded
+        }
+    }
+
+    public func frame(correlation: UInt32) -> WireFrame {
+        var writer = WireWriter()
+        switch self {
+        case .welcome(let welcome):
+            writer.u16(welcome.version)
+            writer.string(welcome.serverName)
+            writer.string(welcome.nodeName)
+            writer.origin(welcome.peer)
+            writer.u32(welcome.frameBytesMax)
+            writer.u32(welcome.dataBytesMax)
+            writer.u16(welcome.patternsMax)
+            writer.u16(welcome.patternBytesMax)
+            writer.u32(welcome.batchMax)
+            writer.u16(welcome.streamsMax)
+        case .ok, .pong:
+            break
+        case .error(let code, let message):
+            writer.u32(code)
+            writer.bytes16(Array(message.utf8.prefix(4096)))
+        case .channelOpened(let handle, let channel):
+            writer.u64(handle)
+            writer.u32(channel)
+        case .published(let first, let count):
+            writer.u64(first)
+            writer.u32(count)
+        case .attached(let stream):
+            writer.u32(stream)
+        case .channels(let rows):
+            writer.u32(UInt32(rows.count))
+            for row in rows {
+                writer.u32(row.id)
+                writer.bytes16(row.name)
+                writer.u8(row.linked ? 1 : 0)
+                writer.u32(row.openers)
+                writer.u32(row.retained)
+            }
+        case .cursors(let rows):
+            writer.u32(UInt32(rows.count))
+            for row in rows {
+                writer.string(row.name)
+                writer.u64(row.acknowledged)
+                writer.u64(row.deliveredThrough)
+                writer.i64(row.updated)
+            }
+        case .status(let status):
+            writer.u64(status.headSequence)
+            writer.u64(status.oldestSequence)
+            writer.i64(status.headTime)
+            writer.string(status.headChain)
+            writer.u32(status.segments)
+            writer.u32(status.connections)
+        case .deliveries(let stream, let deliveries):
+            writer.u32(stream)
+            writer.u32(UInt32(deliveries.count))
+            for delivery in deliveries {
+                writer.u64(delivery.sequence)
+                writer.u64(delivery.eventID)
+                writer.u32(delivery.descriptor)
+                writer.u32(delivery.subscriptionID)
+                writer.u8(delivery.flags.rawValue)
+                writer.i64(delivery.publishTime)
+                writer.origin(delivery.origin)
+                writer.event(delivery.event)
+            }
+        case .streamEnded(let stream, let code):
+            writer.u32(stream)
+            writer.u32(code)
+        }
+        return WireFrame(type: type, correlation: correlation, payload: writer.bytes)
+    }
+
+    public init(frame: WireFrame, limits: WireLimits = WireLimits()) throws(WireError) {
+        var reader = WireReader(frame.payload[...])
+        switch frame.type {
+        case .welcome:
+            let version = try reader.u16("version")
+            let server = try reader.string("server name", max: limits.nameBytesMax)
+            let node = try reader.string("node name", max: limits.nameBytesMax)
+            let peer = try reader.origin()
+            var welcome = WireWelcome(version: version, serverName: server, nodeName: node, peer: peer, limits: limits)
+            welcome.frameBytesMax = try reader.u32("frame bytes max")
+            welcome.dataBytesMax = try reader.u32("data bytes max")
+            welcome.patternsMax = try reader.u16("patterns max")
+            welcome.patternBytesMax = try reader.u16("pattern bytes max")
+            welcome.batchMax = try reader.u32("batch max")
+            welcome.streamsMax = try reader.u16("streams max")
+            self = .welcome(welcome)
+        case .ok: self = .ok
+        case .pong: self = .pong
+        case .error:
+            let code = try reader.u32("error code")
+            let raw = try reader.bytes16("error message", max: 4096)
+            self = .error(code: code, message: String(decoding: raw, as: UTF8.self))
+        case .channelOpened:
+            self = .channelOpened(handle: try reader.u64("handle"), channel: try reader.u32("channel"))
+        case .published:
+            self = .published(first: try reader.u64("first event id"), count: try reader.u32("count"))
+        case .attached:
+            self = .attached(stream: try reader.u32("stream"))
+        case .channels:
+            let count = try reader.count32("channel count", max: limits.rowsMax, elementBytesMin: 15)
+            var rows: [WireChannelInfo] = []
+            rows.reserveCapacity(count)
+            for _ in 0..<count {
+                rows.append(
+                    WireChannelInfo(
+                        id: try reader.u32("channel id"),
+                        name: try reader.bytes16("channel name", max: limits.nameBytesMax),
+                        linked: try reader.u8("linked") != 0, openers: try reader.u32("openers"),
+                        retained: try reader.u32("retained")))
+            }
+            self = .channels(rows)
+        case .cursors:
+            let count = try reader.count32("cursor count", max: limits.rowsMax, elementBytesMin: 26)
+            var rows: [WireCursor] = []
+            rows.reserveCapacity(count)
+            for _ in 0..<count {
+                rows.append(
+                    WireCursor(
+                        name: try reader.string("cursor name", max: limits.nameBytesMax),
+                        acknowledged: try reader.u64("acknowledged"), deliveredThrough: try reader.u64("delivered"),
+                        updated: try reader.i64("updated")))
+            }
+            self = .cursors(rows)
+        case .statusReply:
+            self = .status(
+                WireStatus(
+                    headSequence: try reader.u64("head"), oldestSequence: try reader.u64("oldest"),
+                    headTime: try reader.i64("head time"), headChain: try reader.string("chain", max: 128),
+                    segments: try reader.u32("segments"), connections: try reader.u32("connections")))
+        case .deliveries:
+            let stream = try reader.u32("stream")
+            let count = try reader.count32(
+                "delivery count", max: limits.batchMax, elementBytesMin: 41 + WireReader.eventBytesMin)
+            var deliveries: [WireDelivery] = []
+            deliveries.reserveCapacity(count)
+            for _ in 0..<count {
+                let sequence = try reader.u64("sequence")
+                let eventID = try reader.u64("event id")
+                let descriptor = try reader.u32("descriptor")
+                let subscription = try reader.u32("subscription id")
+                let rawFlags = try reader.u8("delivery flags")
+                let flags = WireDelivery.Flags(rawValue: rawFlags)
+                guard flags.isSubset(of: .known) else {
+                    throw .badValue(field: "delivery flags", value: UInt64(rawFlags))
+                }
+                let time = try reader.i64("publish time")
+                let origin = try reader.origin()
+                let event = try reader.event(limits: limits)
+                deliveries.append(
+                    WireDelivery(
+                        sequence: sequence, eventID: eventID, descriptor: descriptor, subscriptionID: subscription,
+                        flags: flags, publishTime: time, origin: flags.contains(.hasOrigin) ? origin : nil, event: event
+                    ))
+            }
+            self = .deliveries(stream: stream, deliveries)
+        case .streamEnded:
+            self = .streamEnded(stream: try reader.u32("stream"), code: try reader.u32("code"))
+        default:
+            throw .outOfSequence("a client frame (\(frame.type)) sent by the server")
+        }
+        try reader.finish()
+    }
+}
+
+extension WireWriter {
+    mutating func origin(_ origin: WireOrigin) {
+        u32(origin.uid)
+        u32(origin.gid)
+        u32(origin.pid)
+    }
+}
+
+extension WireReader {
+    mutating func origin() throws(WireError) -> WireOrigin {
+        WireOrigin(uid: try u32("uid"), gid: try u32("gid"), pid: try u32("pid"))
+    }
+}

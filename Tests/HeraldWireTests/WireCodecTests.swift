@@ -1,0 +1,199 @@
+import Testing
+
+@testable import HeraldWire
+
+/// One of every message, with fields that exercise every branch (binary bytes, empty and
+/// full arrays, every start and target kind).
+let sampleClientMessages: [ClientMessage] = [
+    .hello(WireHello(pid: 4242, clientName: "tail ✓")),
+    .openChannel(name: [0, 1, 0xFF, 0x41], flags: 7),
+    .closeChannel(handle: 0x0102_0304_0506_0708),
+    .unlinkChannel(name: Array("orders".utf8)),
+    .publish(
+        handle: 9,
+        events: [
+            WireEvent(
+                priority: 0, retention: 5_000_000_000, publisherName: Array("pub".utf8), patterns: [[0], [], [1, 2]],
+                data: [0, 0xFF]),
+            WireEvent(data: []),
+        ]),
+    .subscribe(
+        handle: 9, subscription: 77, filters: [WireFilter(type: 1, pattern: [0xAB]), WireFilter(type: 4, pattern: [])]),
+    .unsubscribe(handle: 9, subscription: 77),
+    .attach(WireAttach(target: .channel(handle: 9), start: .oldest, durableName: "audit", window: 1, lagMax: 0)),
+    .attach(WireAttach(target: .classes(5), start: .sequence(123), window: 64, lagMax: 1000)),
+    .attach(WireAttach(target: .channel(handle: 1), start: .time(-5))),
+    .attach(WireAttach(target: .channel(handle: 1), start: .cursor, durableName: "x")),
+    .attach(WireAttach(target: .channel(handle: 1), start: .now)),
+    .detach(stream: 3),
+    .ack(stream: 3, sequences: [1, 2, UInt64.max]),
+    .clearRetention(handle: 9, eventID: 1001),
+    .listChannels, .listCursors, .status, .ping, .goodbye,
+]
+
+let sampleServerMessages: [ServerMessage] = [
+    .welcome(
+        WireWelcome(
+            version: 1, serverName: "heraldd", nodeName: "node-a", peer: WireOrigin(uid: 1000, gid: 100, pid: 77),
+            limits: WireLimits())),
+    .ok, .pong,
+    .error(code: 12, message: "no such channel"),
+    .channelOpened(handle: 55, channel: 2),
+    .published(first: 1001, count: 3),
+    .attached(stream: 1),
+    .channels([WireChannelInfo(id: 1, name: [0, 1], linked: true, openers: 2, retained: 0)]),
+    .cursors([WireCursor(name: "audit", acknowledged: 10, deliveredThrough: 12, updated: 1_700_000_000_000_000_000)]),
+    .status(
+        WireStatus(headSequence: 10, oldestSequence: 1, headTime: 5, headChain: "ab12", segments: 1, connections: 3)),
+    .deliveries(
+        stream: 1,
+        [
+            WireDelivery(
+                sequence: 5, eventID: 1005, descriptor: 0x80_0003, subscriptionID: 77, flags: [.redelivered],
+                publishTime: 99, origin: WireOrigin(uid: 1, gid: 2, pid: 3),
+                event: WireEvent(priority: 1, retention: 0, publisherName: [], patterns: [[1]], data: [2, 3])),
+            WireDelivery(
+                sequence: 6, eventID: 1, descriptor: 0, subscriptionID: 0, flags: [.retained], publishTime: 100,
+                origin: nil, event: WireEvent(data: [])),
+        ]),
+    .streamEnded(stream: 1, code: 0),
+]
+
+@Suite struct WireCodecTests {
+    @Test func everyClientMessageRoundTrips() throws {
+        for message in sampleClientMessages {
+            let frame = message.frame(correlation: 17)
+            var decoder = WireFrameDecoder()
+            decoder.feed(frame.encoded)
+            let decoded = try #require(try decoder.next())
+            #expect(decoded == frame)
+            #expect(try ClientMessage(frame: decoded) == message)
+        }
+        #expect(Set(sampleClientMessages.map(\.type)) == Set(FrameType.allCases.filter(\.isRequest)))
+    }
+
+    @Test func everyServerMessageRoundTrips() throws {
+        for message in sampleServerMessages {
+            let frame = message.frame(correlation: 9)
+            #expect(
+                try ServerMessage(frame: WireFrame(type: frame.type, correlation: 9, payload: frame.payload)) == message
+            )
+        }
+        #expect(Set(sampleServerMessages.map(\.type)) == Set(FrameType.allCases.filter { !$0.isRequest }))
+    }
+
+    /// The bytes of a frame are pinned: a refactor cannot silently change the protocol.
+    @Test func goldenBytes() {
+        let ping = ClientMessage.ping.frame(correlation: 0x0102_0304).encoded
+        #expect(ping == [5, 0, 0, 0, 0x1D, 4, 3, 2, 1])
+        let open = ClientMessage.openChannel(name: Array("ab".utf8), flags: 3).frame(correlation: 1).encoded
+        #expect(open == [10, 0, 0, 0, 0x10, 1, 0, 0, 0, 2, 0, 0x61, 0x62, 3])
+        let hello = ClientMessage.hello(WireHello(pid: 1, clientName: "c")).frame(correlation: 0).encoded
+        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0x63])
+        let error = ServerMessage.error(code: 12, message: "x").frame(correlation: 2).encoded
+        #expect(error == [12, 0, 0, 0, 0xFF, 2, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0x78])
+    }
+
+    @Test func dripFedAndCoalescedStreamsGiveTheSameFrames() throws {
+        let frames = sampleClientMessages.enumerated().map { $1.frame(correlation: UInt32($0)) }
+        let stream = frames.flatMap(\.encoded)
+        // Byte by byte.
+        var decoder = WireFrameDecoder()
+        var dripped: [WireFrame] = []
+        for byte in stream {
+            decoder.feed([byte])
+            while let frame = try decoder.next() { dripped.append(frame) }
+        }
+        #expect(dripped == frames)
+        // All at once, and in random chunks.
+        var generator = SplitMix64(seed: 7)
+        for chunkMax in [stream.count, 1, 3, 17, 100] {
+            var decoder = WireFrameDecoder()
+            var decoded: [WireFrame] = []
+            var offset = 0
+            while offset < stream.count {
+                let size = min(stream.count - offset, Int(generator.next() % UInt64(chunkMax)) + 1)
+                decoder.feed(stream[offset..<offset + size])
+                offset += size
+                while let frame = try decoder.next() { decoded.append(frame) }
+            }
+            #expect(decoded == frames)
+            #expect(decoder.buffered == 0)
+        }
+    }
+
+    @Test func oversizedLengthIsRefusedBeforeThePayloadArrives() {
+        var decoder = WireFrameDecoder(frameBytesMax: 1024)
+        decoder.feed([0x01, 0x04, 0, 0, 0x13, 0, 0, 0, 0])  // length 1025, no payload
+        #expect(throws: WireError.badLength(1025, max: 1024)) { try decoder.next() }
+        // Failed for good: more bytes do not revive it.
+        decoder.feed(ClientMessage.ping.frame(correlation: 1).encoded)
+        #expect(throws: WireError.self) { try decoder.next() }
+        var short = WireFrameDecoder()
+        short.feed([4, 0, 0, 0, 0x1D, 0, 0, 0, 0])
+        #expect(throws: WireError.badLength(4, max: WireLimits().frameBytesMax)) { try short.next() }
+    }
+
+    @Test func unknownTypeTruncatedPayloadAndTrailingBytesAreNamed() throws {
+        var decoder = WireFrameDecoder()
+        decoder.feed([5, 0, 0, 0, 0x7E, 0, 0, 0, 0])
+        #expect(throws: WireError.unknownType(0x7E)) { try decoder.next() }
+
+        let truncated = WireFrame(type: .closeChannel, correlation: 1, payload: [1, 2, 3])
+        #expect(throws: WireError.truncated(field: "handle")) { try ClientMessage(frame: truncated) }
+        let trailing = WireFrame(type: .ping, correlation: 1, payload: [0])
+        #expect(throws: WireError.trailingBytes(1)) { try ClientMessage(frame: trailing) }
+        let serverFrame = ServerMessage.ok.frame(correlation: 1)
+        #expect(throws: WireError.self) { try ClientMessage(frame: serverFrame) }
+    }
+
+    @Test func limitsAreCheckedBeforeAllocating() throws {
+        var limits = WireLimits()
+        limits.patternsMax = 2
+        limits.dataBytesMax = 4
+        limits.batchMax = 2
+        let tooManyPatterns = ClientMessage.publish(handle: 1, events: [WireEvent(patterns: [[], [], []], data: [])])
+        #expect(throws: WireError.limitExceeded(field: "pattern count", value: 3, max: 2)) {
+            try ClientMessage(frame: tooManyPatterns.frame(correlation: 1), limits: limits)
+        }
+        let tooMuchData = ClientMessage.publish(handle: 1, events: [WireEvent(data: [1, 2, 3, 4, 5])])
+        #expect(throws: WireError.limitExceeded(field: "event data", value: 5, max: 4)) {
+            try ClientMessage(frame: tooMuchData.frame(correlation: 1), limits: limits)
+        }
+        let tooManyEvents = ClientMessage.publish(handle: 1, events: Array(repeating: WireEvent(data: []), count: 3))
+        #expect(throws: WireError.limitExceeded(field: "event count", value: 3, max: 2)) {
+            try ClientMessage(frame: tooManyEvents.frame(correlation: 1), limits: limits)
+        }
+        // A count that claims more elements than the bytes present is refused as truncated
+        // (no array of 4 billion is reserved).
+        var writer = WireWriter()
+        writer.u32(1)
+        writer.u32(60_000)
+        let lying = WireFrame(type: .ack, correlation: 1, payload: writer.bytes)
+        #expect(throws: WireError.truncated(field: "ack count")) { try ClientMessage(frame: lying) }
+    }
+
+    @Test func badUTF8InANameIsRefused() {
+        var writer = WireWriter()
+        writer.raw(WireHello.magic)
+        writer.u16(1)
+        writer.u16(1)
+        writer.u32(1)
+        writer.bytes16([0xC3, 0x28])
+        let frame = WireFrame(type: .hello, correlation: 0, payload: writer.bytes)
+        #expect(throws: WireError.badUTF8(field: "client name")) { try ClientMessage(frame: frame) }
+    }
+}
+
+/// A small seeded generator, so random tests replay exactly.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
