@@ -15,13 +15,19 @@ let package = Package(
         .library(name: "HeraldJournal", targets: ["HeraldJournal"]),
         .library(name: "HeraldService", targets: ["HeraldService"]),
         .library(name: "HeraldWire", targets: ["HeraldWire"]),
+        .library(name: "HeraldClient", targets: ["HeraldClient"]),
         .executable(name: "herald", targets: ["herald"]),
+        .executable(name: "heraldd", targets: ["heraldd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries (module maps only).
@@ -61,6 +67,46 @@ let package = Package(
 
         // The wire protocol between clients and heraldd: pure frame codec, no I/O.
         .target(name: "HeraldWire", swiftSettings: strict),
+
+        // The daemon's sessions over a Unix socket, and the Swift client.
+        .target(
+            name: "HeraldServer",
+            dependencies: [
+                "HeraldService",
+                "HeraldJournal",
+                "HeraldWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "HeraldClient",
+            dependencies: [
+                "HeraldWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "heraldd",
+            dependencies: [
+                "HeraldServer",
+                "HeraldService",
+                "HeraldJournal",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
 
         // Leaves: the operators' CLI and the benchmark driver.
         .executableTarget(

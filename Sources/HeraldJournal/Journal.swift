@@ -98,6 +98,9 @@ public final class Journal: Sendable {
     /// The newest record's sequence number, time and chain value.
     public var head: JournalHead { catalog.snapshot.head }
 
+    /// Writes since open (zero for a read-only journal).
+    public var counters: JournalCounters { writer?.counters ?? JournalCounters() }
+
     /// The oldest sequence number still retained.
     public var oldestSequence: SequenceNumber { catalog.snapshot.oldest }
 

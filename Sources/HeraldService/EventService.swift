@@ -192,22 +192,25 @@ public actor EventService {
 
     /// Publishes an event (SaEvtEventPublish): needs the publisher flag; returns its id.
     /// Publishes do not wait for one another: concurrent ones share the journal's commits.
-    public func publish(_ handle: ChannelHandle, _ attributes: EventAttributes, data: [UInt8])
-        async throws(ServiceError) -> EventID
-    {
-        try await publish(handle, [(attributes, data)])[0]
+    public func publish(
+        _ handle: ChannelHandle, _ attributes: EventAttributes, data: [UInt8], origin: PublisherOrigin? = nil
+    ) async throws(ServiceError) -> EventID {
+        try await publish(handle, [(attributes, data)], origin: origin)[0]
     }
 
     /// Publishes several events on one channel as one journal append (one commit); returns
     /// their ids in order. All are checked before any is written.
-    public func publish(_ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])]) async throws(ServiceError)
-        -> [EventID]
-    {
+    /// - Parameter origin: the publisher's credentials, recorded with each event (the daemon
+    ///   passes what it read from the client's socket).
+    public func publish(
+        _ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])], origin: PublisherOrigin? = nil
+    ) async throws(ServiceError) -> [EventID] {
         guard handle.flags.contains(.publisher) else { throw .access }
         guard !events.isEmpty else { throw .invalidParameter }
         var entries: [JournalEntry] = []
         entries.reserveCapacity(events.count)
         let now = clock.now()
+        let originFlag = origin == nil ? 0 : PublisherOrigin.flag
         for (attributes, data) in events {
             guard data.count <= limits.eventDataBytesMax else { throw .tooBig }
             guard attributes.patterns.count <= limits.patternsMax,
@@ -219,8 +222,9 @@ public actor EventService {
             entries.append(
                 JournalEntry(
                     time: now, descriptor: EventDescriptor.cast.rawValue, channel: handle.channel,
-                    priority: attributes.priority, flags: ServiceRecordKind.publish.rawValue,
-                    retention: min(attributes.retention, limits.retentionMax), publisher: attributes.publisherName,
+                    priority: attributes.priority, flags: ServiceRecordKind.publish.rawValue | originFlag,
+                    retention: min(attributes.retention, limits.retentionMax),
+                    publisher: PublisherOrigin.publisherField(origin, name: attributes.publisherName),
                     patterns: attributes.patterns, data: data))
         }
         // No gate: a publish creates no name, so it cannot race a create; the handle check
@@ -321,6 +325,17 @@ public actor EventService {
         subscriber.start(at: position)
         return subscriber
     }
+
+    /// Ends the open's subscriber (its subscriptions go with it) without closing the
+    /// channel; a durable cursor is persisted as last acknowledged.
+    public func removeSubscriber(for handle: ChannelHandle) throws(ServiceError) {
+        guard let subscriber = subscribers.removeValue(forKey: handle.opener) else { throw .notExist }
+        subscriber.cancel()
+        try persist([subscriber])
+    }
+
+    /// The open's subscriber, if it has one.
+    public func existingSubscriber(for handle: ChannelHandle) -> Subscriber? { subscribers[handle.opener] }
 
     private var allSubscribers: [Subscriber] { Array(subscribers.values) + classSubscribers }
 

@@ -50,7 +50,7 @@ public struct EventID: RawRepresentable, Hashable, Comparable, Sendable, CustomS
 }
 
 extension Array where Element == UInt8 {
-    init(littleEndian value: UInt64) {
+    init<T: FixedWidthInteger>(littleEndian value: T) {
         self = Swift.withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 

@@ -55,6 +55,9 @@ public struct Delivery: Sendable {
     public var attributes: EventAttributes
     public var publishTime: Nanoseconds
     public var data: [UInt8]
+    /// Who published it, as the daemon saw the publisher's socket; nil when published
+    /// in-process or by the service itself.
+    public var origin: PublisherOrigin?
     /// Delivered before a restart and not acknowledged then.
     public var redelivered: Bool
     /// Delivered because it was retained when the subscription was made.
@@ -157,7 +160,10 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     // MARK: Acknowledgement
 
-    func acknowledge(_ sequence: SequenceNumber) {
+    /// Acknowledges the delivery of `sequence` (what `Delivery.done()` does), for callers
+    /// that hold only the sequence number, such as the daemon relaying a client's ack.
+    /// Harmless for a sequence that is not outstanding.
+    public func acknowledge(_ sequence: SequenceNumber) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard state.outstanding.remove(sequence.rawValue) else { return nil }
             let floor = state.outstanding.lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
@@ -320,14 +326,15 @@ public final class Subscriber: AsyncSequence, Sendable {
             guard let subscriptionID, !state.retainedSent.contains(view.sequence.rawValue) else { return nil }
             state.outstanding.insert(view.sequence.rawValue)
             state.dirty = true
+            let publisher = PublisherOrigin.split(flags: view.flags, publisher: view.publisher)
             return Delivery(
                 sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
                 eventID: EventID(sequence: view.sequence), subscriptionID: subscriptionID,
                 attributes: EventAttributes(
                     patterns: patterns, priority: view.priority, retention: view.retention,
-                    publisherName: Array(view.publisher)),
-                publishTime: view.time, data: Array(view.data), redelivered: view.sequence <= state.redeliverThrough,
-                retained: false, subscriber: self)
+                    publisherName: publisher.name),
+                publishTime: view.time, data: Array(view.data), origin: publisher.origin,
+                redelivered: view.sequence <= state.redeliverThrough, retained: false, subscriber: self)
         }
     }
 
@@ -352,13 +359,15 @@ public final class Subscriber: AsyncSequence, Sendable {
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }
             state.outstanding.insert(next.rawValue)
+            let publisher = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
             return Delivery(
                 sequence: next, descriptor: EventDescriptor(rawValue: record.descriptor),
                 eventID: EventID(sequence: next), subscriptionID: id,
                 attributes: EventAttributes(
                     patterns: record.patterns, priority: record.priority, retention: record.retention,
-                    publisherName: record.publisher),
-                publishTime: record.time, data: record.data, redelivered: false, retained: true, subscriber: self)
+                    publisherName: publisher.name),
+                publishTime: record.time, data: record.data, origin: publisher.origin, redelivered: false,
+                retained: true, subscriber: self)
         }
         if let delivery {
             try extendHorizon(to: delivery.sequence)

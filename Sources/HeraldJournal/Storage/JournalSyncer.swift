@@ -20,12 +20,13 @@ final class JournalSyncer: Sendable {
 
     /// `currentFailure` reports a sticky failure recorded since: groups written after a
     /// failed sync are never acknowledged, even if a later sync succeeds.
-    init(onFailure: @escaping (JournalError) -> Void, currentFailure: @escaping () -> JournalError?) {
+    init(counters: JournalCounters, onFailure: @escaping (JournalError) -> Void, currentFailure: @escaping () -> JournalError?) {
         worker = BatchingWorker(name: "herald.journal.syncer") { groups in
             do {
                 if let failure = currentFailure() { throw JournalError.writerFailed(failure.description) }
                 // The writer drains this stage before switching files: all groups share one.
                 try groups[groups.count - 1].file.sync()
+                counters.synced()
                 for group in groups {
                     group.publish()
                     for (request, range) in zip(group.requests, group.ranges) { request.completion(.success(range)) }

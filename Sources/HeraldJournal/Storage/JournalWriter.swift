@@ -50,6 +50,7 @@ final class JournalWriter: @unchecked Sendable {
     private var thread: Thread?
     /// The fsync stage of the pipeline (fsync durability only).
     private var syncer: JournalSyncer?
+    let counters = JournalCounters()
 
     init(
         segmentsDirectory: String, options: JournalOptions, catalog: SegmentCatalog, indexer: JournalIndexer?,
@@ -70,6 +71,7 @@ final class JournalWriter: @unchecked Sendable {
     func start() {
         if case .fsync = options.durability {
             let syncer = JournalSyncer(
+                counters: counters,
                 onFailure: { [self] failure in recordFailure(failure) }, currentFailure: { [self] in stickyFailure })
             syncer.start()
             self.syncer = syncer
@@ -253,6 +255,7 @@ final class JournalWriter: @unchecked Sendable {
         guard force || now - lastSync >= UInt64(interval) * 1_000_000 else { return }
         do {
             try active.file.sync()
+            counters.synced()
             dirty = false
             lastSync = now
         } catch {
@@ -315,6 +318,7 @@ final class JournalWriter: @unchecked Sendable {
         flushFrame()
 
         try active.file.write(at: active.size, output.bytes)
+        counters.wrote(records: Int(nextSequence.rawValue - ranges[0].first.rawValue), bytes: output.count)
         active.size += Int64(output.count)
         active.frames += frames.count
         switch options.durability {

@@ -1,0 +1,290 @@
+import HeraldJournal
+import HeraldService
+import HeraldWire
+import Logging
+import NIOCore
+
+/// One client connection: its channel opens, its delivery streams, its credentials.
+/// Requests are handled in the order they arrive; deliveries are written by one task per
+/// stream, each bounded by its subscriber's window and by the connection's write buffer
+/// (a client that stops reading stalls only its own streams). When the connection ends,
+/// for whatever reason, `close()` ends the streams and closes every channel it opened
+/// (journaled as GROUP leave); durable cursors stay as last acknowledged.
+actor ClientSession {
+    struct Stream {
+        var subscriber: Subscriber
+        var task: Task<Void, Never>
+        /// The channel open it belongs to; nil for an OCF class stream.
+        var handle: ChannelHandle?
+    }
+
+    let id: UInt64
+    let peer: WireOrigin
+    private let service: EventService
+    private let policy: AccessPolicy
+    private let limits: WireLimits
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let logger: Logger
+    private let metrics: ServerMetrics
+    private let connectionCount: @Sendable () -> Int
+    private var clientName = ""
+    private var clientPid: UInt32 = 0
+    private var handles: [UInt64: ChannelHandle] = [:]
+    private var streams: [UInt32: Stream] = [:]
+    private var nextStream: UInt32 = 1
+    private var closed = false
+
+    init(
+        id: UInt64, peer: WireOrigin, service: EventService, policy: AccessPolicy, limits: WireLimits,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, logger: Logger, metrics: ServerMetrics,
+        connectionCount: @escaping @Sendable () -> Int
+    ) {
+        self.connectionCount = connectionCount
+        self.id = id
+        self.peer = peer
+        self.service = service
+        self.policy = policy
+        self.limits = limits
+        self.outbound = outbound
+        var logger = logger
+        logger[metadataKey: "connection"] = "\(id)"
+        logger[metadataKey: "peer"] = "uid=\(peer.uid) pid=\(peer.pid)"
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Handles one request; nil means no reply (an ack).
+    func handle(_ message: ClientMessage) async -> ServerMessage? {
+        do {
+            return try await reply(to: message)
+        } catch {
+            metrics.refused.increment()
+            logger.debug("request refused", metadata: ["request": "\(message.type)", "error": "\(error.aisName)"])
+            return .error(code: UInt32(error.rawValue), message: "\(error.aisName): \(message.type) refused")
+        }
+    }
+
+    private func reply(to message: ClientMessage) async throws(ServiceError) -> ServerMessage? {
+        switch message {
+        case .hello(let hello):
+            clientName = hello.clientName
+            clientPid = hello.pid
+            logger.info("client connected", metadata: ["name": "\(hello.clientName)"])
+            return .welcome(
+                WireWelcome(
+                    version: WireProtocol.version, serverName: WireProtocol.serverName, nodeName: EventService.hostName,
+                    peer: peer, limits: limits))
+        case .openChannel(let name, let flags):
+            let openFlags = ChannelOpenFlags(rawValue: flags)
+            if openFlags.contains(.publisher) && !policy.allows(peer, .publish, channel: name) { throw .access }
+            if openFlags.contains(.subscriber) && !policy.allows(peer, .subscribe, channel: name) { throw .access }
+            guard handles.count < limits.streamsMax * 16 else { throw .noResources }
+            let handle = try await service.openChannel(name, flags: openFlags)
+            handles[handle.opener] = handle
+            return .channelOpened(handle: handle.opener, channel: handle.channel)
+        case .closeChannel(let opener):
+            let handle = try handle(opener)
+            if let stream = streams.first(where: { $0.value.handle == handle }) { endStream(stream.key) }
+            handles[opener] = nil
+            try await service.closeChannel(handle)
+            return .ok
+        case .unlinkChannel(let name):
+            guard policy.allows(peer, .publish, channel: name) else { throw .access }
+            try await service.unlinkChannel(name)
+            return .ok
+        case .publish(let opener, let events):
+            let handle = try handle(opener)
+            let ids = try await service.publish(
+                handle,
+                events.map {
+                    (
+                        EventAttributes(
+                            patterns: $0.patterns, priority: $0.priority, retention: $0.retention,
+                            publisherName: $0.publisherName),
+                        $0.data
+                    )
+                }, origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid))
+            metrics.publishes.increment(by: ids.count)
+            return .published(first: ids[0].rawValue, count: UInt32(ids.count))
+        case .subscribe(let opener, let subscription, let filters):
+            let handle = try handle(opener)
+            let stream = try await streamID(for: handle)
+            try await service.subscribe(
+                handle, id: subscription,
+                filters: filters.map { EventFilter(FilterType(rawValue: $0.type) ?? .passAll, $0.pattern) })
+            return .attached(stream: stream)
+        case .unsubscribe(let opener, let subscription):
+            try await service.unsubscribe(try handle(opener), id: subscription)
+            return .ok
+        case .attach(let attach):
+            return .attached(stream: try await attachStream(attach))
+        case .detach(let stream):
+            guard let ended = streams[stream] else { throw .badHandle }
+            endStream(stream)
+            if let handle = ended.handle {
+                try await service.removeSubscriber(for: handle)
+            } else {
+                try await service.removeClassSubscriber(ended.subscriber)
+            }
+            return .ok
+        case .ack(let stream, let sequences):
+            // Acks for a stream that has ended are ignored: the stream's cursor was
+            // persisted when it ended and a late ack cannot move it.
+            if let subscriber = streams[stream]?.subscriber {
+                for sequence in sequences { subscriber.acknowledge(SequenceNumber(sequence)) }
+                metrics.acks.increment(by: sequences.count)
+            }
+            return nil
+        case .clearRetention(let opener, let eventID):
+            try await service.clearRetention(try handle(opener), EventID(rawValue: eventID))
+            return .ok
+        case .listChannels:
+            let registry = await service.registry
+            let rows = registry.channels.values.sorted { $0.id < $1.id }.prefix(limits.rowsMax).map {
+                WireChannelInfo(
+                    id: $0.id, name: $0.name, linked: $0.linked, openers: UInt32($0.openers.count),
+                    retained: UInt32($0.retained.count))
+            }
+            return .channels(Array(rows))
+        case .listCursors:
+            let cursors = try await service.storedCursors().prefix(limits.rowsMax)
+            return .cursors(
+                cursors.map {
+                    WireCursor(
+                        name: $0.name, acknowledged: $0.acknowledged.rawValue,
+                        deliveredThrough: $0.deliveredThrough.rawValue, updated: $0.updated)
+                })
+        case .status:
+            let journal = service.journal
+            let head = journal.head
+            return .status(
+                WireStatus(
+                    headSequence: head.sequence.rawValue, oldestSequence: journal.oldestSequence.rawValue,
+                    headTime: head.time, headChain: head.chain.hex, segments: UInt32(journal.segments.count),
+                    connections: UInt32(connectionCount())))
+        case .ping:
+            return .pong
+        case .goodbye:
+            return .ok
+        }
+    }
+
+    private func handle(_ opener: UInt64) throws(ServiceError) -> ChannelHandle {
+        guard let handle = handles[opener] else { throw .badHandle }
+        return handle
+    }
+
+    // MARK: Streams
+
+    /// The stream of a channel open, attached with defaults (start now) if it has none.
+    private func streamID(for handle: ChannelHandle) async throws(ServiceError) -> UInt32 {
+        if let existing = streams.first(where: { $0.value.handle == handle }) { return existing.key }
+        return try await attachStream(WireAttach(target: .channel(handle: handle.opener)))
+    }
+
+    private func attachStream(_ attach: WireAttach) async throws(ServiceError) -> UInt32 {
+        guard streams.count < limits.streamsMax else { throw .noResources }
+        guard attach.window > 0, attach.window <= 65_536 else { throw .invalidParameter }
+        let start: StartPosition
+        switch attach.start {
+        case .oldest: start = .oldest
+        case .sequence(let sequence): start = .sequence(SequenceNumber(sequence))
+        case .time(let time): start = .time(time)
+        case .cursor: start = .cursor
+        case .now: start = .now
+        }
+        let options = SubscriberOptions(
+            start: start, durableName: attach.durableName.isEmpty ? nil : attach.durableName,
+            window: Int(attach.window), lagMax: attach.lagMax == 0 ? nil : attach.lagMax)
+        let subscriber: Subscriber
+        var channelHandle: ChannelHandle?
+        switch attach.target {
+        case .channel(let opener):
+            let handle = try handle(opener)
+            guard !streams.values.contains(where: { $0.handle == handle }) else { throw .exist }
+            subscriber = try await service.subscriber(for: handle, options: options)
+            channelHandle = handle
+        case .classes(let mask):
+            var classes = Set<EventClass>()
+            if mask & 1 != 0 { classes.insert(.membership) }
+            if mask & 2 != 0 { classes.insert(.connectivity) }
+            if mask & 4 != 0 { classes.insert(.group) }
+            subscriber = try await service.classSubscriber(classes, options: options)
+        }
+        let id = nextStream
+        nextStream += 1
+        // The reply (`attached`) is written before the first delivery: the task starts only
+        // after this request's reply has gone out (see `startStream`).
+        streams[id] = Stream(subscriber: subscriber, task: Task {}, handle: channelHandle)
+        pendingStarts.append(id)
+        return id
+    }
+
+    private var pendingStarts: [UInt32] = []
+
+    /// Starts the delivery tasks of streams attached by the request just answered.
+    func startPendingStreams() {
+        for id in pendingStarts {
+            guard let stream = streams[id] else { continue }
+            let outbound = self.outbound
+            let metrics = self.metrics
+            let subscriber = stream.subscriber
+            streams[id]?.task = Task {
+                for await delivery in subscriber {
+                    let frame = ServerMessage.deliveries(stream: id, [WireDelivery(delivery)]).frame(correlation: 0)
+                    do {
+                        try await outbound.write(ByteBuffer(bytes: frame.encoded))
+                    } catch {
+                        return
+                    }
+                    metrics.deliveries.increment()
+                }
+                let ended = ServerMessage.streamEnded(stream: id, code: 0).frame(correlation: 0)
+                try? await outbound.write(ByteBuffer(bytes: ended.encoded))
+            }
+        }
+        pendingStarts.removeAll()
+    }
+
+    private func endStream(_ id: UInt32) {
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        stream.subscriber.cancel()
+    }
+
+    /// Ends everything the client had: streams, then channel opens (GROUP leave).
+    func close() async {
+        guard !closed else { return }
+        closed = true
+        for (id, stream) in streams {
+            endStream(id)
+            if stream.handle == nil { try? await service.removeClassSubscriber(stream.subscriber) }
+            stream.task.cancel()
+        }
+        for handle in handles.values.sorted(by: { $0.opener < $1.opener }) {
+            do {
+                try await service.closeChannel(handle)
+            } catch {
+                logger.warning("closing a channel of a departed client failed", metadata: ["error": "\(error)"])
+            }
+        }
+        handles.removeAll()
+        logger.info("client disconnected", metadata: ["name": "\(clientName)"])
+    }
+}
+
+extension WireDelivery {
+    init(_ delivery: Delivery) {
+        var flags: WireDelivery.Flags = []
+        if delivery.redelivered { flags.insert(.redelivered) }
+        if delivery.retained { flags.insert(.retained) }
+        self.init(
+            sequence: delivery.sequence.rawValue, eventID: delivery.eventID.rawValue,
+            descriptor: delivery.descriptor.rawValue, subscriptionID: delivery.subscriptionID, flags: flags,
+            publishTime: delivery.publishTime,
+            origin: delivery.origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
+            event: WireEvent(
+                priority: delivery.attributes.priority, retention: delivery.attributes.retention,
+                publisherName: delivery.attributes.publisherName, patterns: delivery.attributes.patterns,
+                data: delivery.data))
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import HeraldJournal
+import HeraldServer
+import HeraldService
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+@main
+struct HeraldDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heraldd",
+        abstract: "Herald's node daemon: the event service over a Unix socket, with a durable journal.",
+        discussion: """
+            With no flags it serves ./herald-data (or $HERALD_DATA_DIR) on <data dir>/heraldd.sock \
+            (or $HERALD_SOCKET) and runs until SIGTERM or SIGINT, then flushes and exits 0.
+            A JSON config file may set any of: dataDirectory, socket, socketMode, socketGroup, durability, \
+            retentionAge, retentionBytes, logLevel, metrics, limits {channelsMax, eventDataBytesMax, \
+            patternsMax, patternBytesMax, streamsPerConnectionMax, frameBytesMax}, access [{channel, publish, \
+            subscribe}]. Flags override the file. docs/daemon.md has an example.
+
+            Exit codes: 0 stopped cleanly, 64 bad flags or config, 74 I/O error, 75 the data folder or socket is \
+            in use by another daemon.
+            """)
+
+    @Option(name: .customLong("config"), help: "A JSON config file.")
+    var configFile: String?
+
+    @Option(name: .customLong("data-dir"), help: "Data folder (journal, index, cursors).")
+    var dataDirectory: String?
+
+    @Option(help: "Unix socket path.")
+    var socket: String?
+
+    @Option(name: .customLong("socket-mode"), help: "Socket file permissions, octal (default 0660).")
+    var socketMode: String?
+
+    @Option(name: .customLong("socket-group"), help: "Group (name or id) owning the socket file.")
+    var socketGroup: String?
+
+    @Option(help: "fsync (default: acknowledged = on disk), batch:MS (fsync every MS), or none (page cache only).")
+    var durability: String?
+
+    @Option(name: .customLong("retention-age"), help: "Remove sealed segments older than this (e.g. 7d, 12h).")
+    var retentionAge: String?
+
+    @Option(name: .customLong("retention-bytes"), help: "Remove the oldest sealed segments beyond this size.")
+    var retentionBytes: Int64?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "Serve Prometheus metrics at unix:PATH or a loopback PORT.")
+    var metrics: String?
+
+    @Option(name: .customLong("channels-max"), help: "Channels the service may hold.")
+    var channelsMax: Int?
+
+    @Option(name: .customLong("event-data-max"), help: "Largest event data, in bytes.")
+    var eventDataMax: Int?
+
+    func run() async throws {
+        let configuration: DaemonConfiguration
+        let options: (journal: JournalOptions, socket: SocketServer.Options, level: Logger.Level)
+        let metricsAddress: MetricsEndpoint.Address?
+        do {
+            configuration = try resolvedConfiguration()
+            options = (
+                try configuration.journalOptions(), try configuration.socketOptions(), try configuration.resolvedLogLevel()
+            )
+            if let text = configuration.metrics {
+                guard let address = MetricsEndpoint.Address(parsing: text) else {
+                    throw ServerError.configuration("metrics \(text): expected unix:PATH or a port")
+                }
+                metricsAddress = address
+            } else {
+                metricsAddress = nil
+            }
+        } catch {
+            Self.fail("\(error)", status: 64)
+        }
+
+        let level = options.level
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "heraldd")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let directory = configuration.resolvedDataDirectory
+        let service: EventService
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var journalOptions = options.journal
+            journalOptions.logger = Logger(label: "herald.journal")
+            service = try await EventService.open(
+                at: directory, journalOptions: journalOptions, limits: configuration.serviceLimits())
+        } catch let error as JournalError {
+            if case .locked = error { Self.fail("\(error) (is another heraldd serving \(directory)?)", status: 75) }
+            Self.fail("\(error)", status: 74)
+        } catch {
+            Self.fail("cannot open \(directory): \(error)", status: 74)
+        }
+
+        let server = SocketServer(service: service, options: options.socket, logger: logger)
+        var services: [any Service] = [RetentionService(journal: service.journal, logger: logger)]
+        if let metricsAddress {
+            services.append(MetricsEndpoint(address: metricsAddress, registry: registry, service: service, logger: logger))
+        }
+        services.append(server)
+        let group = ServiceGroup(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        let announcer = Task {
+            await server.waitUntilListening()
+            Self.say("heraldd: serving \(directory) on \(options.socket.socketPath) (pid \(getpid()))")
+        }
+        do {
+            try await group.run()
+        } catch {
+            announcer.cancel()
+            await service.shutdown()
+            if let error = error as? ServerError, case .socket = error { Self.fail("\(error)", status: 75) }
+            Self.fail("\(error)", status: 74)
+        }
+        await service.shutdown()
+        Self.say("heraldd: stopped")
+    }
+
+    private func resolvedConfiguration() throws -> DaemonConfiguration {
+        var flags = DaemonConfiguration()
+        flags.dataDirectory = dataDirectory
+        flags.socket = socket
+        flags.socketMode = socketMode
+        flags.socketGroup = socketGroup
+        flags.durability = durability
+        flags.retentionAge = retentionAge
+        flags.retentionBytes = retentionBytes
+        flags.logLevel = logLevel
+        flags.metrics = metrics
+        if channelsMax != nil || eventDataMax != nil {
+            var limits = DaemonConfiguration.Limits()
+            limits.channelsMax = channelsMax
+            limits.eventDataBytesMax = eventDataMax
+            flags.limits = limits
+        }
+        let file = try configFile.map(DaemonConfiguration.load(from:)) ?? DaemonConfiguration()
+        if flags.limits != nil, let fileLimits = file.limits {
+            var merged = fileLimits
+            merged.channelsMax = channelsMax ?? fileLimits.channelsMax
+            merged.eventDataBytesMax = eventDataMax ?? fileLimits.eventDataBytesMax
+            flags.limits = merged
+        }
+        return file.overridden(by: flags)
+    }
+
+    /// One line on stdout, unbuffered (scripts wait for it through a pipe).
+    private static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    private static func fail(_ message: String, status: Int32) -> Never {
+        FileHandle.standardError.write(Data("heraldd: \(message)\n".utf8))
+        Foundation.exit(status)
+    }
+}
