@@ -114,6 +114,8 @@ let package = Package(
             dependencies: [
                 "HeraldJournal",
                 "HeraldService",
+                "HeraldClient",
+                "HeraldWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

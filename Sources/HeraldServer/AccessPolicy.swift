@@ -81,9 +81,9 @@ public struct AccessPolicy: Hashable, Sendable, Codable {
 
     public init(rules: [Rule] = []) { self.rules = rules }
 
-    /// Whether `peer` may perform `operation` on the channel `name`. Root (uid 0) always may.
+    /// Whether `peer` may perform `operation` on the channel `name`. Rules bind root too
+    /// (list `uid:0` where it should be allowed).
     public func allows(_ peer: WireOrigin, _ operation: Operation, channel name: [UInt8]) -> Bool {
-        if peer.uid == 0 { return true }
         guard let rule = rules.first(where: { $0.matches(name) }) else { return true }
         let principals = operation == .publish ? rule.publish : rule.subscribe
         return principals.contains { $0.admits(peer) }

@@ -60,7 +60,7 @@ actor ClientSession {
         } catch {
             metrics.refused.increment()
             logger.debug("request refused", metadata: ["request": "\(message.type)", "error": "\(error.aisName)"])
-            return .error(code: UInt32(error.rawValue), message: "\(error.aisName): \(message.type) refused")
+            return .error(code: UInt32(error.rawValue), message: Self.explain(error, message))
         }
     }
 
@@ -167,6 +167,27 @@ actor ClientSession {
         case .goodbye:
             return .ok
         }
+    }
+
+    /// A message a person can act on.
+    static func explain(_ error: ServiceError, _ request: ClientMessage) -> String {
+        let detail: String
+        switch (error, request) {
+        case (.notExist, .openChannel(let name, _)):
+            detail = "no channel named \"\(String(decoding: name, as: UTF8.self))\" (open it with create)"
+        case (.notExist, .unlinkChannel(let name)):
+            detail = "no channel named \"\(String(decoding: name, as: UTF8.self))\""
+        case (.access, .openChannel(let name, _)), (.access, .unlinkChannel(let name)):
+            detail = "the access rules do not allow this user on \"\(String(decoding: name, as: UTF8.self))\""
+        case (.access, .publish): detail = "the channel was not opened with the publisher flag"
+        case (.access, _): detail = "the channel was not opened with the subscriber flag"
+        case (.badHandle, _): detail = "no such channel handle or stream on this connection"
+        case (.exist, _): detail = "already exists (a stream per channel open; durable names are unique)"
+        case (.tooBig, _): detail = "over a limit (event data, patterns)"
+        case (.noResources, _): detail = "a limit on channels or streams is reached"
+        default: detail = "\(request.type) failed"
+        }
+        return "\(error.aisName): \(detail)"
     }
 
     private func handle(_ opener: UInt64) throws(ServiceError) -> ChannelHandle {

@@ -9,6 +9,8 @@ enum ExitStatus: Int32 {
     case usage = 64
     case damaged = 65
     case notFound = 66
+    /// heraldd is not reachable (EX_UNAVAILABLE).
+    case unavailable = 69
     case io = 74
     case busy = 75
     case tooNew = 78

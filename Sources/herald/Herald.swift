@@ -7,9 +7,9 @@ struct Herald: AsyncParsableCommand {
         abstract: "Herald: a cluster event service with a durable, replayable journal.",
         discussion: """
             Exit codes: 0 ok, 1 other failure, 64 usage, 65 journal damaged, 66 no journal or \
-            input, 74 I/O error, 75 journal in use by another writer, 78 written by a newer Herald.
+            input (or no such channel), 69 heraldd not reachable, 74 I/O error, 75 journal in use by another writer, 78 written by a newer Herald.
             """,
-        subcommands: [JournalCommand.self, ServiceCommand.self]
+        subcommands: [Publish.self, Tail.self, JournalCommand.self, ServiceCommand.self]
     )
 }
 

@@ -1,0 +1,164 @@
+import HeraldWire
+import NIOCore
+import Synchronization
+
+/// The connection's shared state: requests waiting for replies (by correlation id), open
+/// streams, and acknowledgements waiting to be sent. Frames arrive on the channel's event
+/// loop (`received`), in order; an `attached` reply registers its stream before the
+/// caller resumes, so no delivery can arrive for an unknown stream.
+final class ClientConnection: Sendable {
+    struct State {
+        var pending: [UInt32: CheckedContinuation<ServerMessage, any Error>] = [:]
+        var streams: [UInt32: EventStream] = [:]
+        var nextCorrelation: UInt32 = 1
+        var acks: [UInt32: [UInt64]] = [:]
+        var ackFlushScheduled = false
+        var failure: HeraldClientError?
+    }
+
+    let channel: any Channel
+    let limits: WireLimits
+    private let state = Mutex(State())
+
+    init(channel: any Channel, limits: WireLimits) {
+        self.channel = channel
+        self.limits = limits
+    }
+
+    /// Sends a request and waits for its reply; an error reply is thrown.
+    func request(_ message: ClientMessage) async throws(HeraldClientError) -> ServerMessage {
+        let reply: ServerMessage
+        do {
+            reply = try await withCheckedThrowingContinuation { continuation in
+                let correlation = state.withLock { state -> UInt32? in
+                    if let failure = state.failure {
+                        continuation.resume(throwing: failure)
+                        return nil
+                    }
+                    let correlation = state.nextCorrelation
+                    state.nextCorrelation = correlation == UInt32.max ? 1 : correlation + 1
+                    state.pending[correlation] = continuation
+                    return correlation
+                }
+                guard let correlation else { return }
+                let bytes = message.frame(correlation: correlation).encoded
+                channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+            }
+        } catch let error as HeraldClientError {
+            throw error
+        } catch {
+            throw .disconnected
+        }
+        if case .error(let code, let message) = reply { throw .refused(code: code, message: message) }
+        return reply
+    }
+
+    func stream(_ id: UInt32) -> EventStream? { state.withLock { $0.streams[id] } }
+
+    func removeStream(_ id: UInt32) { state.withLock { _ = $0.streams.removeValue(forKey: id) } }
+
+    /// Queues an ack; acks queued in one turn of the event loop go out as one frame each stream.
+    func acknowledge(stream: UInt32, sequence: UInt64) {
+        let schedule = state.withLock { state -> Bool in
+            guard state.failure == nil else { return false }
+            state.acks[stream, default: []].append(sequence)
+            defer { state.ackFlushScheduled = true }
+            return !state.ackFlushScheduled
+        }
+        if schedule { channel.eventLoop.execute { self.flushAcks() } }
+    }
+
+    private func flushAcks() {
+        let batches = state.withLock { state -> [UInt32: [UInt64]] in
+            state.ackFlushScheduled = false
+            defer { state.acks = [:] }
+            return state.acks
+        }
+        for (stream, sequences) in batches {
+            var offset = 0
+            while offset < sequences.count {
+                let chunk = Array(sequences[offset..<min(sequences.count, offset + limits.acksMax)])
+                offset += chunk.count
+                let frame = ClientMessage.ack(stream: stream, sequences: chunk).frame(correlation: 0)
+                channel.write(ByteBuffer(bytes: frame.encoded), promise: nil)
+            }
+        }
+        channel.flush()
+    }
+
+    // MARK: From the event loop
+
+    func received(_ frame: WireFrame) throws(WireError) {
+        let message = try ServerMessage(frame: frame, limits: limits)
+        switch message {
+        case .deliveries(let streamID, let deliveries):
+            guard let stream = stream(streamID) else { return }  // detached meanwhile
+            for delivery in deliveries {
+                stream.continuation.yield(ClientDelivery(stream: streamID, wire: delivery, connection: self))
+            }
+        case .streamEnded(let streamID, let code):
+            let stream = state.withLock { $0.streams.removeValue(forKey: streamID) }
+            stream?.finish(code == 0 ? nil : .refused(code: code, message: "stream \(streamID) ended by heraldd"))
+        case .error(let code, let text) where frame.correlation == 0:
+            fail(.refused(code: code, message: "heraldd closed the connection: \(text)"))
+        default:
+            let continuation = state.withLock { state -> CheckedContinuation<ServerMessage, any Error>? in
+                if case .attached(let streamID) = message, state.streams[streamID] == nil {
+                    state.streams[streamID] = EventStream(id: streamID)
+                }
+                return state.pending.removeValue(forKey: frame.correlation)
+            }
+            continuation?.resume(returning: message)
+        }
+    }
+
+    /// Ends every waiting request and every stream with `reason`.
+    func fail(_ reason: HeraldClientError) {
+        let (pending, streams) = state.withLock { state in
+            if state.failure == nil { state.failure = reason }
+            defer {
+                state.pending = [:]
+                state.streams = [:]
+            }
+            return (Array(state.pending.values), Array(state.streams.values))
+        }
+        for continuation in pending { continuation.resume(throwing: reason) }
+        for stream in streams { stream.finish(reason) }
+    }
+}
+
+/// Decodes frames on the event loop and hands them to the connection.
+final class ClientFrameHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    private let connection: ClientConnection
+    private let decoder: Mutex<WireFrameDecoder>
+
+    init(connection: ClientConnection, frameBytesMax: Int) {
+        self.connection = connection
+        decoder = Mutex(WireFrameDecoder(frameBytesMax: frameBytesMax))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        do {
+            try decoder.withLock { decoder throws(WireError) in
+                buffer.withUnsafeReadableBytes { decoder.feed($0) }
+                while let frame = try decoder.next() { try connection.received(frame) }
+            }
+        } catch {
+            connection.fail(.protocolViolation("\(error)"))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.fail(.disconnected)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection.fail(.disconnected)
+        context.close(promise: nil)
+    }
+}

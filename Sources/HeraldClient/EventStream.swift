@@ -1,0 +1,54 @@
+public import HeraldWire
+import NIOCore
+import Synchronization
+
+/// One event received from the daemon. Call `done()` once it is processed (`callback_done`):
+/// that acknowledges it, frees a slot of the stream's window and, for a durable stream,
+/// advances its cursor. Harmless when called twice.
+public struct ClientDelivery: Sendable {
+    public let stream: UInt32
+    public let wire: WireDelivery
+    let connection: ClientConnection
+
+    public var sequence: UInt64 { wire.sequence }
+    public var eventID: UInt64 { wire.eventID }
+    public var data: [UInt8] { wire.event.data }
+    public var patterns: [[UInt8]] { wire.event.patterns }
+    public var priority: UInt8 { wire.event.priority }
+    public var publisherName: [UInt8] { wire.event.publisherName }
+    public var publishTime: Int64 { wire.publishTime }
+    public var redelivered: Bool { wire.flags.contains(.redelivered) }
+    public var retained: Bool { wire.flags.contains(.retained) }
+    /// The publisher's uid/gid/pid as the daemon saw its socket.
+    public var origin: WireOrigin? { wire.flags.contains(.hasOrigin) ? wire.origin : nil }
+    /// SAF's lost-event notice (event id 1): events were skipped.
+    public var isLostEvent: Bool { wire.eventID == 1 }
+
+    public func done() { connection.acknowledge(stream: stream, sequence: wire.sequence) }
+}
+
+/// The deliveries of one stream, in journal order. Ends when the stream is detached, its
+/// channel closed, or the connection lost (check `endReason`).
+public final class EventStream: AsyncSequence, Sendable {
+    public typealias Element = ClientDelivery
+
+    public let id: UInt32
+    private let stream: AsyncStream<ClientDelivery>
+    let continuation: AsyncStream<ClientDelivery>.Continuation
+    private let ending = Mutex<HeraldClientError?>(nil)
+
+    init(id: UInt32) {
+        self.id = id
+        (stream, continuation) = AsyncStream.makeStream(of: ClientDelivery.self)
+    }
+
+    public func makeAsyncIterator() -> AsyncStream<ClientDelivery>.Iterator { stream.makeAsyncIterator() }
+
+    /// Why the stream ended: nil while it runs or when it ended normally.
+    public var endReason: HeraldClientError? { ending.withLock { $0 } }
+
+    func finish(_ reason: HeraldClientError?) {
+        ending.withLock { if $0 == nil { $0 = reason } }
+        continuation.finish()
+    }
+}
