@@ -144,6 +144,11 @@ let package = Package(
         ),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"], swiftSettings: strict),
         .testTarget(
+            name: "HeraldServerTests",
+            dependencies: ["HeraldClient", "HeraldWire", "HeraldServer", "HeraldService"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "HeraldServiceTests",
             dependencies: ["HeraldService", "HeraldJournal"],
             swiftSettings: strict

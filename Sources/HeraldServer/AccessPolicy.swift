@@ -48,7 +48,9 @@ public struct AccessPolicy: Hashable, Sendable, Codable {
             let text = try decoder.singleValueContainer().decode(String.self)
             guard let parsed = Principal(parsing: text) else {
                 throw DecodingError.dataCorrupted(
-                    .init(codingPath: decoder.codingPath, debugDescription: "principal \(text): expected uid:N, gid:N or *"))
+                    .init(
+                        codingPath: decoder.codingPath,
+                        debugDescription: "principal \(text): expected uid:N, gid:N or *"))
             }
             self = parsed
         }

@@ -149,7 +149,8 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     public func resolvedLogLevel() throws -> Logger.Level {
         guard let text = logLevel else { return .info }
         guard let level = Logger.Level(rawValue: text) else {
-            throw ServerError.configuration("log level \(text): expected trace, debug, info, notice, warning, error or critical")
+            throw ServerError.configuration(
+                "log level \(text): expected trace, debug, info, notice, warning, error or critical")
         }
         return level
     }

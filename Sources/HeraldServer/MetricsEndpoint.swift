@@ -79,7 +79,8 @@ public final class MetricsEndpoint: Service, Sendable {
                 if request.count > 8192 || request.suffix(4) == Array("\r\n\r\n".utf8) { break }
             }
             let body = await render()
-            let head = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\n\r\n"
+            let head =
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: \(body.count)\r\n\r\n"
             try await outbound.write(ByteBuffer(bytes: Array(head.utf8) + body))
         }
     }

@@ -74,7 +74,9 @@ public final class SocketServer: Service, Sendable {
             }
         try applyPermissions()
         logger.info("listening", metadata: ["socket": "\(options.socketPath)"])
-        for waiter in listening.withLock({ waiters in defer { waiters = nil }; return waiters ?? [] }) {
+        for waiter in listening.withLock({ waiters in
+            defer { waiters = nil }; return waiters ?? []
+        }) {
             waiter.resume()
         }
         try await withGracefulShutdownHandler {
@@ -99,12 +101,14 @@ public final class SocketServer: Service, Sendable {
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let channel = connection.channel
-        guard let id = connections.withLock({ state -> UInt64? in
-            guard !state.shuttingDown else { return nil }
-            defer { state.nextID += 1 }
-            state.channels[state.nextID] = channel
-            return state.nextID
-        }) else {
+        guard
+            let id = connections.withLock({ state -> UInt64? in
+                guard !state.shuttingDown else { return nil }
+                defer { state.nextID += 1 }
+                state.channels[state.nextID] = channel
+                return state.nextID
+            })
+        else {
             channel.close(promise: nil)
             return
         }
@@ -119,7 +123,8 @@ public final class SocketServer: Service, Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 let session = ClientSession(
                     id: id, peer: peer, service: service, policy: options.policy, limits: options.limits,
-                    outbound: outbound, logger: logger, metrics: metrics, connectionCount: { [self] in connectionCount })
+                    outbound: outbound, logger: logger, metrics: metrics, connectionCount: { [self] in connectionCount }
+                )
                 await self.converse(session: session, inbound: inbound, outbound: outbound)
                 await session.close()
             }
@@ -183,7 +188,8 @@ public final class SocketServer: Service, Sendable {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ServerError.socket("socket path longer than \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes: \(path)")
+            throw ServerError.socket(
+                "socket path longer than \(MemoryLayout.size(ofValue: address.sun_path) - 1) bytes: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }

@@ -6,7 +6,10 @@ import HeraldWire
 
 /// Options of every command that talks to heraldd.
 struct DaemonOptions: ParsableArguments {
-    @Option(help: "heraldd's socket (default: $HERALD_SOCKET, else $HERALD_DATA_DIR/heraldd.sock, else herald-data/heraldd.sock).")
+    @Option(
+        help:
+            "heraldd's socket (default: $HERALD_SOCKET, else $HERALD_DATA_DIR/heraldd.sock, else herald-data/heraldd.sock)."
+    )
     var socket: String?
 
     func connect(name: String) async -> HeraldClient {
@@ -169,7 +172,9 @@ struct Tail: AsyncParsableCommand {
                 throw ValidationError("--filter \(text): expected INDEX:TYPE:BYTES")
             }
             let types: [Substring: UInt8] = ["prefix": 1, "suffix": 2, "exact": 3, "all": 4]
-            guard let type = types[parts[1]] else { throw ValidationError("--filter \(text): unknown type \(parts[1])") }
+            guard let type = types[parts[1]] else {
+                throw ValidationError("--filter \(text): unknown type \(parts[1])")
+            }
             byIndex[index] = WireFilter(type: type, pattern: try parseBytes(parts.count > 2 ? String(parts[2]) : ""))
         }
         guard let last = byIndex.keys.max() else { return [] }
@@ -183,7 +188,8 @@ struct Tail: AsyncParsableCommand {
         let start = try start()
         let stream = await runningClient {
             _ = try await client.attach(
-                WireAttach(target: .channel(handle: handle.handle), start: start, durableName: durable ?? "", window: window))
+                WireAttach(
+                    target: .channel(handle: handle.handle), start: start, durableName: durable ?? "", window: window))
             return try await client.subscribe(handle, id: 1, filters: try filters())
         }
         let stop = DispatchSource.makeSignalSource(signal: SIGINT)
@@ -230,7 +236,8 @@ struct Tail: AsyncParsableCommand {
             object["dataBase64"] = Data(delivery.data).base64EncodedString()
         }
         if !delivery.publisherName.isEmpty {
-            object["publisher"] = String(validating: delivery.publisherName, as: UTF8.self) ?? hex(delivery.publisherName)
+            object["publisher"] =
+                String(validating: delivery.publisherName, as: UTF8.self) ?? hex(delivery.publisherName)
         }
         if let origin = delivery.origin {
             object["origin"] = ["uid": origin.uid, "gid": origin.gid, "pid": origin.pid]

@@ -68,7 +68,8 @@ struct HeraldDaemon: AsyncParsableCommand {
         do {
             configuration = try resolvedConfiguration()
             options = (
-                try configuration.journalOptions(), try configuration.socketOptions(), try configuration.resolvedLogLevel()
+                try configuration.journalOptions(), try configuration.socketOptions(),
+                try configuration.resolvedLogLevel()
             )
             if let text = configuration.metrics {
                 guard let address = MetricsEndpoint.Address(parsing: text) else {
@@ -110,7 +111,8 @@ struct HeraldDaemon: AsyncParsableCommand {
         let server = SocketServer(service: service, options: options.socket, logger: logger)
         var services: [any Service] = [RetentionService(journal: service.journal, logger: logger)]
         if let metricsAddress {
-            services.append(MetricsEndpoint(address: metricsAddress, registry: registry, service: service, logger: logger))
+            services.append(
+                MetricsEndpoint(address: metricsAddress, registry: registry, service: service, logger: logger))
         }
         services.append(server)
         let group = ServiceGroup(

@@ -20,7 +20,10 @@ final class JournalSyncer: Sendable {
 
     /// `currentFailure` reports a sticky failure recorded since: groups written after a
     /// failed sync are never acknowledged, even if a later sync succeeds.
-    init(counters: JournalCounters, onFailure: @escaping (JournalError) -> Void, currentFailure: @escaping () -> JournalError?) {
+    init(
+        counters: JournalCounters, onFailure: @escaping (JournalError) -> Void,
+        currentFailure: @escaping () -> JournalError?
+    ) {
         worker = BatchingWorker(name: "herald.journal.syncer") { groups in
             do {
                 if let failure = currentFailure() { throw JournalError.writerFailed(failure.description) }

@@ -1,0 +1,175 @@
+import Foundation
+import HeraldClient
+import Synchronization
+import Testing
+
+/// The repository's root, from this file's path.
+let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// A built executable of this package (tools/test builds heraldd and herald first).
+func builtProduct(_ name: String) -> String {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path,
+        repositoryRoot + "/.build/debug/" + name,
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+}
+
+/// A real `heraldd` child process on a fresh data folder, with a short socket path.
+final class DaemonProcess: @unchecked Sendable {
+    // Mutated only by the test that owns it, one call at a time.
+    let directory: String
+    let socket: String
+    private(set) var process: Process
+    private(set) var stderrPath: String
+    private let extraArguments: [String]
+
+    init(arguments: [String] = [], config: String? = nil) throws {
+        directory = "/tmp/hd-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        socket = directory + "/s.sock"
+        var extra = arguments
+        if let config {
+            let path = directory + "/heraldd.json"
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            extra += ["--config", path]
+        }
+        extraArguments = extra
+        process = Process()
+        stderrPath = ""
+        try start()
+    }
+
+    /// Starts (or restarts) the daemon on the same folder; returns once it listens.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("heraldd"))
+        process.arguments = ["--data-dir", directory + "/data", "--socket", socket] + extraArguments
+        stderrPath = directory + "/stderr-\(UUID().uuidString.prefix(6)).log"
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        try process.run()
+        self.process = process
+        // The first stdout line says it serves.
+        var line: [UInt8] = []
+        while true {
+            let byte = stdout.fileHandleForReading.readData(ofLength: 1)
+            guard let first = byte.first else { break }
+            if first == UInt8(ascii: "\n") { break }
+            line.append(first)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("heraldd: serving") else {
+            throw DaemonError.didNotStart(text + (try String(contentsOfFile: stderrPath, encoding: .utf8)))
+        }
+        outputPipe = stdout
+    }
+
+    private var outputPipe: Pipe?
+
+    /// The rest of stdout after the start line (read after the process ended).
+    func remainingOutput() -> String {
+        String(decoding: outputPipe?.fileHandleForReading.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+    }
+
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    func client(_ name: String = "test") async throws -> HeraldClient {
+        try await HeraldClient.connect(socketPath: socket, clientName: name)
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then the exit status.
+    func terminate() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    func cleanup() {
+        if process.isRunning { kill9() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    enum DaemonError: Error { case didNotStart(String) }
+}
+
+/// Runs the built `herald` CLI against a daemon; returns (status, stdout, stderr).
+func runHerald(_ arguments: [String], socket: String, input: String? = nil) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: builtProduct("herald"))
+    process.arguments = arguments + ["--socket", socket]
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let inputPipe = Pipe()
+    process.standardInput = inputPipe
+    try process.run()
+    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try inputPipe.fileHandleForWriting.close()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// Collects up to `count` deliveries from a stream, acknowledging each, or fails after `seconds`.
+func collect(_ stream: EventStream, count: Int, seconds: Double = 30, ack: Bool = true) async throws -> [ClientDelivery]
+{
+    try await withThrowingTaskGroup(of: [ClientDelivery].self) { group in
+        group.addTask {
+            var received: [ClientDelivery] = []
+            for await delivery in stream {
+                received.append(delivery)
+                if ack { delivery.done() }
+                if received.count >= count { break }
+            }
+            return received
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            throw TimedOut()
+        }
+        let first = try await group.next()!
+        group.cancelAll()
+        return first
+    }
+}
+
+struct TimedOut: Error {}
+
+/// Every delivery until none has arrived for `idle` (acknowledging each).
+func drain(_ stream: EventStream, idle: Duration = .seconds(2)) async throws -> [ClientDelivery] {
+    let box = DeliveryBox()
+    let reader = Task {
+        for await delivery in stream {
+            delivery.done()
+            box.append(delivery)
+        }
+    }
+    var last = -1
+    while box.count != last {
+        last = box.count
+        try await Task.sleep(for: idle)
+    }
+    reader.cancel()
+    return box.all
+}
+
+final class DeliveryBox: Sendable {
+    private let items = Mutex<[ClientDelivery]>([])
+    func append(_ delivery: ClientDelivery) { items.withLock { $0.append(delivery) } }
+    var count: Int { items.withLock { $0.count } }
+    var all: [ClientDelivery] { items.withLock { $0 } }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import HeraldClient
+import HeraldWire
+import Testing
+
+/// End to end through a real `heraldd` process and real client processes.
+@Suite(.serialized) struct DaemonTests {
+    private let all = [WireFilter(type: 4, pattern: [])]
+
+    @Test func severalPublisherProcessesReachOneSubscriberWithTheirCredentials() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        #expect(client.welcome.peer.pid == UInt32(getpid()))
+        let channel = try await client.openChannel("links", flags: [.subscriber, .create])
+        let stream = try await client.subscribe(channel, id: 1, filters: all)
+
+        // Three `herald publish` processes at once, 50 lines each.
+        let outputs = try await withThrowingTaskGroup(of: (Int32, String, String).self) { group in
+            for publisher in 0..<3 {
+                let lines = (0..<50).map { "p\(publisher)-\($0)" }.joined(separator: "\n") + "\n"
+                group.addTask {
+                    try runHerald(
+                        ["publish", "--channel", "links", "--publisher", "p\(publisher)"], socket: daemon.socket,
+                        input: lines)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for (status, stdout, stderr) in outputs {
+            #expect(status == 0, "\(stderr)")
+            #expect(stdout.split(separator: "\n").count == 50)
+        }
+        let deliveries = try await collect(stream, count: 150)
+        #expect(deliveries.count == 150)
+        #expect(zip(deliveries, deliveries.dropFirst()).allSatisfy { $0.sequence < $1.sequence }, "journal order")
+        #expect(Set(deliveries.map { String(decoding: $0.data, as: UTF8.self) }).count == 150)
+        // Each event carries its publisher's credentials as the daemon read them.
+        let pids = Set(deliveries.compactMap { $0.origin?.pid })
+        #expect(pids.count == 3 && !pids.contains(UInt32(getpid())))
+        #expect(deliveries.allSatisfy { $0.origin?.uid == getuid() })
+        // Ids printed by the publishers are the ids delivered.
+        let printed = Set(outputs.flatMap { $0.1.split(separator: "\n").compactMap { UInt64($0) } })
+        #expect(printed == Set(deliveries.map(\.eventID)))
+        await client.close()
+    }
+
+    @Test func aKilledClientHasItsChannelsClosedAndADurableTailResumes() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("jobs", flags: [.publisher, .create])
+        let ids = try await client.publish(channel, (0..<20).map { WireEvent(data: Array("job-\($0)".utf8)) })
+
+        // A durable tail in its own process, killed with SIGKILL after it printed a few.
+        let tail = Process()
+        tail.executableURL = URL(fileURLWithPath: builtProduct("herald"))
+        tail.arguments = [
+            "tail", "--channel", "jobs", "--durable", "worker", "--from", "oldest", "--window", "1", "--socket",
+            daemon.socket,
+        ]
+        let out = Pipe()
+        tail.standardOutput = out
+        try tail.run()
+        var firstRun = ""
+        while firstRun.split(separator: "\n").count < 5 {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            firstRun += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(tail.processIdentifier, SIGKILL)
+        tail.waitUntilExit()
+        firstRun += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+
+        // The daemon closed the dead client's open: only ours is left.
+        var openers: UInt32 = 99
+        for _ in 0..<100 {
+            openers = try await client.channels().first { $0.name == Array("jobs".utf8) }?.openers ?? 99
+            if openers == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(openers == 1)
+
+        // A restarted tail resumes after the last acknowledged event; what it shows again is marked R.
+        let (status, secondRun, stderr) = try runHerald(
+            ["tail", "--channel", "jobs", "--durable", "worker", "--count", "1"], socket: daemon.socket)
+        #expect(status == 0, "\(stderr)")
+        let first = firstRun.split(separator: "\n").map { $0.split(separator: " ") }
+        let second = secondRun.split(separator: "\n").map { $0.split(separator: " ") }
+        let firstIDs = first.compactMap { UInt64($0[1]) }
+        #expect(!firstIDs.isEmpty && firstIDs == Array(ids.prefix(firstIDs.count)))
+        let resumed = try #require(second.first)
+        let resumedID = try #require(UInt64(resumed[1]))
+        // Window 1: it acked all it printed but the last, at most; it resumes there.
+        #expect(resumedID >= firstIDs.last! && resumedID <= firstIDs.last! + 1)
+        #expect((resumedID == firstIDs.last!) == (resumed[2] == "R"))
+        await client.close()
+    }
+
+    @Test func aDaemonKilledUnderLoadKeepsEveryAcknowledgedPublishOnce() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("load", flags: [.publisher, .subscriber, .create])
+        let durable = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, durableName: "auditor", window: 64))
+        _ = try await client.subscribe(channel, id: 1, filters: all)
+        let consumer = Task { () -> Int in
+            var seen = 0
+            for await delivery in durable {
+                delivery.done()
+                seen += 1
+            }
+            return seen
+        }
+        // Publishers keep going until the daemon dies; only acknowledged batches count.
+        let acknowledged = Task { () -> [String] in
+            var done: [String] = []
+            var batch = 0
+            while true {
+                let events = (0..<50).map { WireEvent(data: Array("b\(batch)-e\($0)".utf8)) }
+                do {
+                    _ = try await client.publish(channel, events)
+                } catch {
+                    return done
+                }
+                done += events.map { String(decoding: $0.data, as: UTF8.self) }
+                batch += 1
+            }
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        let cursorBefore = try await client.cursors().first { $0.name == "auditor" }?.acknowledged ?? 0
+        daemon.kill9()
+        let published = await acknowledged.value
+        _ = await consumer.value
+        #expect(published.count >= 100, "the load ran")
+
+        try daemon.start()
+        let reader = try await daemon.client("reader")
+        let cursorAfter = try await reader.cursors().first { $0.name == "auditor" }?.acknowledged ?? 0
+        #expect(
+            cursorAfter >= cursorBefore && cursorBefore > 0, "durable cursor intact: \(cursorBefore) → \(cursorAfter)")
+        let again = try await reader.openChannel("load", flags: [.subscriber])
+        let stream = try await reader.attach(
+            WireAttach(target: .channel(handle: again.handle), start: .oldest, window: 1024))
+        _ = try await reader.subscribe(again, id: 1, filters: all)
+        // Everything in the journal: acknowledged publishes, maybe a few more that were
+        // written but not yet acknowledged when the daemon died.
+        let stored = try await drain(stream).map { String(decoding: $0.data, as: UTF8.self) }
+        #expect(Set(stored).count == stored.count, "no duplicates")
+        #expect(Set(published).isSubset(of: Set(stored)), "every acknowledged publish survived")
+        await reader.close()
+    }
+
+    @Test func sigtermFlushesAndExitsZero() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("c", flags: [.publisher, .subscriber, .create])
+        let stream = try await client.subscribe(channel, id: 1, filters: all)
+        _ = try await client.publish(channel, WireEvent(data: [1]))
+        _ = try await collect(stream, count: 1)
+        #expect(daemon.terminate() == 0)
+        #expect(daemon.remainingOutput().contains("heraldd: stopped"))
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket), "socket removed")
+        for await _ in stream {}
+        #expect(stream.endReason == .disconnected)
+        await #expect(throws: HeraldClientError.disconnected) { try await client.ping() }
+        // It starts again on the same folder, with the journal intact.
+        try daemon.start()
+        let again = try await daemon.client()
+        #expect(try await again.status().headSequence > 0)
+        #expect(daemon.terminate() == 0)
+    }
+
+    @Test func accessRulesRefuseWithAccessAndChangeNothing() async throws {
+        let config = #"""
+            {"socketMode": "0600", "access": [{"channel": "secret.*", "publish": ["uid:4242"], "subscribe": ["*"]}]}
+            """#
+        let daemon = try DaemonProcess(config: config)
+        defer { daemon.cleanup() }
+        let mode = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let client = try await daemon.client()
+        await #expect(throws: HeraldClientError.self) {
+            _ = try await client.openChannel("secret.keys", flags: [.publisher, .create])
+        }
+        do {
+            _ = try await client.openChannel("secret.keys", flags: [.publisher, .create])
+        } catch {
+            #expect(error.aisCode == 11, "SA_AIS_ERR_ACCESS")
+            #expect("\(error)".contains("access rules"))
+        }
+        #expect(try await client.channels().isEmpty, "nothing was created")
+        // Subscribing is allowed by the rule, other channels by default.
+        let open = try await client.openChannel("public", flags: [.publisher, .create])
+        _ = try await client.publish(open, WireEvent(data: [1]))
+        await #expect(throws: HeraldClientError.self) { try await client.unlinkChannel("secret.keys") }
+        let (status, _, stderr) = try runHerald(["publish", "--channel", "secret.x", "data"], socket: daemon.socket)
+        #expect(status == 1 && stderr.contains("SA_AIS_ERR_ACCESS"), "\(status) \(stderr)")
+        await client.close()
+    }
+
+    @Test func malformedFramesCloseOnlyTheirConnection() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let good = try await daemon.client("good")
+        let channel = try await good.openChannel("c", flags: [.publisher, .subscriber, .create])
+        let stream = try await good.subscribe(channel, id: 1, filters: all)
+
+        let hello = ClientMessage.hello(WireHello(pid: 1, clientName: "bad")).frame(correlation: 1).encoded
+        let cases: [(String, [UInt8], UInt32)] = [
+            ("no hello first", ClientMessage.ping.frame(correlation: 1).encoded, 20),
+            ("unknown type", hello + [5, 0, 0, 0, 0x7E, 0, 0, 0, 0], 22),
+            ("oversized length", hello + [0xFF, 0xFF, 0xFF, 0x7F, 0x13, 0, 0, 0, 0], 26),
+            ("truncated payload", hello + WireFrame(type: .closeChannel, correlation: 2, payload: [1, 2]).encoded, 22),
+            (
+                "bad UTF-8 name",
+                [12, 0, 0, 0, 1, 0, 0, 0, 0] + WireHello.magic + [1, 0, 1, 0] + [0, 0, 0, 0] + [1, 0, 0xFF], 22
+            ),
+            (
+                "old version",
+                ClientMessage.hello(WireHello(versionMin: 9, versionMax: 9, pid: 1, clientName: "x")).frame(
+                    correlation: 1
+                ).encoded, 3
+            ),
+        ]
+        for (name, bytes, code) in cases {
+            let replies = try RawSocket.exchange(daemon.socket, bytes)
+            let error = replies.last
+            guard case .error(let got, let message) = error else {
+                Issue.record("\(name): expected an error frame, got \(String(describing: error))")
+                continue
+            }
+            #expect(got == code, "\(name): \(message)")
+        }
+        // Random bytes, many connections.
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            _ = try RawSocket.exchange(
+                daemon.socket, (0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        }
+        // The good client never noticed.
+        let id = try await good.publish(channel, WireEvent(data: Array("still here".utf8)))
+        let got = try await collect(stream, count: 1)
+        #expect(got.first?.eventID == id)
+        #expect(daemon.process.isRunning)
+        await good.close()
+    }
+
+    @Test func aStuckSubscriberDoesNotStallAFastOneOrThePublisher() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let publisher = try await daemon.client("publisher")
+        let channel = try await publisher.openChannel("firehose", flags: [.publisher, .create])
+        // Stuck #1: a client that never acknowledges (its window fills).
+        let lazy = try await daemon.client("lazy")
+        let lazyOpen = try await lazy.openChannel("firehose", flags: [.subscriber])
+        _ = try await lazy.attach(WireAttach(target: .channel(handle: lazyOpen.handle), start: .now, window: 8))
+        let lazyStream = try await lazy.subscribe(lazyOpen, id: 1, filters: all)
+        // Stuck #2: a raw connection that subscribes with a huge window and never reads.
+        let stuck = try RawSocket.connect(daemon.socket)
+        defer { close(stuck) }
+        try RawSocket.send(
+            stuck, ClientMessage.hello(WireHello(pid: 1, clientName: "stuck")).frame(correlation: 1).encoded)
+        try RawSocket.send(
+            stuck, ClientMessage.openChannel(name: Array("firehose".utf8), flags: 2).frame(correlation: 2).encoded)
+        // The open's handle is its sequence number; read replies until we have it.
+        let handle = try RawSocket.readUntil(stuck) {
+            if case .channelOpened(let handle, _) = $0 { return handle } else { return nil }
+        }
+        try RawSocket.send(
+            stuck,
+            ClientMessage.attach(WireAttach(target: .channel(handle: handle), window: 65_536)).frame(correlation: 3)
+                .encoded)
+        try RawSocket.send(
+            stuck, ClientMessage.subscribe(handle: handle, subscription: 1, filters: all).frame(correlation: 4).encoded)
+
+        let fast = try await daemon.client("fast")
+        let fastOpen = try await fast.openChannel("firehose", flags: [.subscriber])
+        let fastStream = try await fast.subscribe(fastOpen, id: 1, filters: all)
+        let payload = [UInt8](repeating: 0x61, count: 1000)
+        let started = ContinuousClock.now
+        for _ in 0..<40 { _ = try await publisher.publish(channel, (0..<100).map { _ in WireEvent(data: payload) }) }
+        let received = try await collect(fastStream, count: 4000, seconds: 60)
+        #expect(received.count == 4000)
+        #expect(ContinuousClock.now - started < .seconds(60))
+        _ = lazyStream
+        await fast.close()
+        await lazy.close()
+        await publisher.close()
+    }
+}
