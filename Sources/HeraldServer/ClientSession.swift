@@ -70,10 +70,14 @@ actor ClientSession {
             clientName = hello.clientName
             clientPid = hello.pid
             logger.info("client connected", metadata: ["name": "\(hello.clientName)"])
-            return .welcome(
-                WireWelcome(
-                    version: WireProtocol.version, serverName: WireProtocol.serverName, nodeName: EventService.hostName,
-                    peer: peer, limits: limits))
+            var welcome = WireWelcome(
+                version: WireProtocol.version, serverName: WireProtocol.serverName, nodeName: EventService.hostName,
+                peer: peer, limits: limits)
+            // What the service accepts (larger data or patterns are refused with TOO_BIG).
+            welcome.dataBytesMax = UInt32(service.limits.eventDataBytesMax)
+            welcome.patternsMax = UInt16(clamping: service.limits.patternsMax)
+            welcome.patternBytesMax = UInt16(clamping: service.limits.patternBytesMax)
+            return .welcome(welcome)
         case .openChannel(let name, let flags):
             let openFlags = ChannelOpenFlags(rawValue: flags)
             if openFlags.contains(.publisher) && !policy.allows(peer, .publish, channel: name) { throw .access }
@@ -188,6 +192,24 @@ actor ClientSession {
         default: detail = "\(request.type) failed"
         }
         return "\(error.aisName): \(detail)"
+    }
+
+    /// Several consecutive publish requests on one handle as one journal append (one
+    /// commit): one reply each, in order. If the merged append is refused, each request is
+    /// tried alone so that one bad request does not fail its neighbours.
+    func publishMerged(_ opener: UInt64, _ requests: [[WireEvent]]) async -> [ServerMessage] {
+        guard requests.count > 1 else { return [await handle(.publish(handle: opener, events: requests[0]))!] }
+        let merged = await handle(.publish(handle: opener, events: requests.flatMap { $0 }))
+        guard case .published(let first, _) = merged! else {
+            var replies: [ServerMessage] = []
+            for events in requests { replies.append(await handle(.publish(handle: opener, events: events))!) }
+            return replies
+        }
+        var next = first
+        return requests.map { events in
+            defer { next += UInt64(events.count) }
+            return .published(first: next, count: UInt32(events.count))
+        }
     }
 
     private func handle(_ opener: UInt64) throws(ServiceError) -> ChannelHandle {

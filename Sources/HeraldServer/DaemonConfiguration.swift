@@ -131,15 +131,17 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         }
         options.socketGroup = socketGroup
         options.policy = AccessPolicy(rules: access ?? [])
+        // The wire's limits are ceilings against abuse (a breach closes the connection);
+        // the service's smaller limits are refusals (TOO_BIG) that leave it open.
         let service = serviceLimits()
-        options.limits.dataBytesMax = service.eventDataBytesMax
-        options.limits.patternsMax = service.patternsMax
-        options.limits.patternBytesMax = service.patternBytesMax
-        options.limits.nameBytesMax = max(service.channelNameBytesMax, service.publisherNameBytesMax)
-        options.limits.publisherNameBytesMax = service.publisherNameBytesMax
+        options.limits.dataBytesMax = max(service.eventDataBytesMax, 1 << 20)
+        options.limits.patternsMax = max(service.patternsMax, 255)
+        options.limits.patternBytesMax = max(service.patternBytesMax, 4096)
+        options.limits.nameBytesMax = max(service.channelNameBytesMax, service.publisherNameBytesMax, 4096)
+        options.limits.publisherNameBytesMax = max(service.publisherNameBytesMax, 4096)
         if let value = limits?.streamsPerConnectionMax { options.limits.streamsMax = value }
         if let value = limits?.frameBytesMax { options.limits.frameBytesMax = value }
-        let frameNeeded = options.limits.batchMax > 0 ? service.eventDataBytesMax + 64 * 1024 : 0
+        let frameNeeded = service.eventDataBytesMax + 64 * 1024
         guard options.limits.frameBytesMax >= frameNeeded else {
             throw ServerError.configuration("frameBytesMax must hold at least one largest event (\(frameNeeded) bytes)")
         }

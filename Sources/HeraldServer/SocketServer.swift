@@ -133,29 +133,39 @@ public final class SocketServer: Service, Sendable {
         }
     }
 
-    /// Reads requests in order and answers each; a protocol error gets an error frame and
-    /// ends the connection.
+    /// Reads requests and queues them on the connection's lane, which answers them in
+    /// order; acks are applied at once (they have no reply). A protocol error gets an
+    /// error frame and ends the connection.
     private func converse(
         session: ClientSession, inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     ) async {
+        let lane = RequestLane()
+        let worker = Task { try await lane.run(session: session, outbound: outbound) }
         var wire = WireServerSession(limits: options.limits)
         do {
-            for try await buffer in inbound {
+            reading: for try await buffer in inbound {
                 buffer.withUnsafeReadableBytes { wire.receive($0) }
                 while let (correlation, request) = try wire.next() {
-                    if let reply = await session.handle(request) {
-                        try await outbound.write(ByteBuffer(bytes: reply.frame(correlation: correlation).encoded))
+                    if case .ack = request {
+                        _ = await session.handle(request)
+                        continue
                     }
-                    await session.startPendingStreams()
-                    if case .goodbye = request { return }
+                    await lane.submit(correlation, request)
+                    if case .goodbye = request { break reading }
                 }
             }
+            lane.finish()
+            try? await worker.value
         } catch let error as WireError {
+            lane.finish()
+            try? await worker.value
             metrics.badFrames.increment()
             logger.warning("bad frame: closing the connection", metadata: ["error": "\(error)"])
             try? await outbound.write(ByteBuffer(bytes: WireServerSession.errorFrame(for: error).encoded))
         } catch {
+            lane.finish()
+            worker.cancel()
             logger.debug("connection read failed", metadata: ["error": "\(error)"])
         }
     }

@@ -290,4 +290,59 @@ import Testing
         await lazy.close()
         await publisher.close()
     }
+
+    /// Publishes pipelined on one connection are merged into one append when they queue
+    /// up; each still gets its own reply, in order, and a bad one fails alone.
+    @Test func pipelinedPublishesAreMergedButAnsweredOneByOne() async throws {
+        let daemon = try DaemonProcess(arguments: ["--event-data-max", "1000"])
+        defer { daemon.cleanup() }
+        let fd = try RawSocket.connect(daemon.socket)
+        defer { close(fd) }
+        var bytes = ClientMessage.hello(WireHello(pid: 1, clientName: "pipeline")).frame(correlation: 1).encoded
+        bytes += ClientMessage.openChannel(name: Array("p".utf8), flags: 5).frame(correlation: 2).encoded
+        try RawSocket.send(fd, bytes)
+        let handle = try RawSocket.readUntil(fd) {
+            if case .channelOpened(let handle, _) = $0 { return handle } else { return nil }
+        }
+        var pipelined: [UInt8] = []
+        let sizes = [3, 1, 2, 5, 4]
+        for (index, size) in sizes.enumerated() {
+            let data = index == 2 ? [UInt8](repeating: 0, count: 5000) : [UInt8(index)]
+            let events = (0..<size).map { _ in WireEvent(data: data) }
+            pipelined +=
+                ClientMessage.publish(handle: handle, events: events).frame(correlation: UInt32(10 + index)).encoded
+        }
+        pipelined += ClientMessage.goodbye.frame(correlation: 99).encoded
+        try RawSocket.send(fd, pipelined)
+        var replies: [(UInt32, ServerMessage)] = []
+        var decoder = WireFrameDecoder()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            decoder.feed(buffer[0..<got])
+            while let frame = try decoder.next() {
+                replies.append((frame.correlation, try ServerMessage(frame: frame)))
+            }
+        }
+        #expect(replies.map(\.0) == [10, 11, 12, 13, 14, 99])
+        var next: UInt64?
+        for ((_, reply), (index, size)) in zip(replies, sizes.enumerated()) {
+            if index == 2 {
+                guard case .error(let code, _) = reply else {
+                    Issue.record("expected TOO_BIG, got \(reply)")
+                    continue
+                }
+                #expect(code == 26)
+                continue
+            }
+            guard case .published(let first, let count) = reply else {
+                Issue.record("expected published, got \(reply)")
+                continue
+            }
+            #expect(count == UInt32(size))
+            if let next { #expect(first >= next) }
+            next = first + UInt64(count)
+        }
+    }
 }
