@@ -125,6 +125,8 @@ let package = Package(
             dependencies: [
                 "HeraldJournal",
                 "HeraldService",
+                "HeraldClient",
+                "HeraldWire",
                 "CLZ4",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -273,17 +273,7 @@ actor ClientSession {
             let metrics = self.metrics
             let subscriber = stream.subscriber
             streams[id]?.task = Task {
-                for await delivery in subscriber {
-                    let frame = ServerMessage.deliveries(stream: id, [WireDelivery(delivery)]).frame(correlation: 0)
-                    do {
-                        try await outbound.write(ByteBuffer(bytes: frame.encoded))
-                    } catch {
-                        return
-                    }
-                    metrics.deliveries.increment()
-                }
-                let ended = ServerMessage.streamEnded(stream: id, code: 0).frame(correlation: 0)
-                try? await outbound.write(ByteBuffer(bytes: ended.encoded))
+                await DeliveryBatcher().run(stream: id, subscriber: subscriber, outbound: outbound, metrics: metrics)
             }
         }
         pendingStarts.removeAll()

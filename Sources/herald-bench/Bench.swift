@@ -8,7 +8,9 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald-bench",
         abstract: "Herald's benchmarks (run through tools/bench).",
-        subcommands: [JournalBench.self, ServiceBench.self, ReplayChild.self])
+        subcommands: [
+            JournalBench.self, ServiceBench.self, DaemonBench.self, ReplayChild.self, DaemonPublisherChild.self,
+        ])
 }
 
 /// Wall-clock seconds of `body`.

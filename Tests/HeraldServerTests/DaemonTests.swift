@@ -345,4 +345,60 @@ import Testing
             next = first + UInt64(count)
         }
     }
+
+    @Test func metricsAreServedInPrometheusText() async throws {
+        let metricsPath = "/tmp/hm-" + String(UUID().uuidString.prefix(8)) + ".sock"
+        let daemon = try DaemonProcess(arguments: ["--metrics", "unix:" + metricsPath])
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("m", flags: [.publisher, .subscriber, .create])
+        _ = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, durableName: "watcher"))
+        let stream = try await client.subscribe(channel, id: 1, filters: all)
+        _ = try await client.publish(channel, (0..<7).map { _ in WireEvent(data: [1]) })
+        _ = try await collect(stream, count: 7)
+        try await Task.sleep(for: .milliseconds(100))  // cursors are persisted every 5 ms
+        let fd = try RawSocket.connect(metricsPath)
+        defer { close(fd) }
+        try RawSocket.send(fd, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            text += String(decoding: buffer[0..<got], as: UTF8.self)
+        }
+        #expect(text.hasPrefix("HTTP/1.0 200 OK"))
+        #expect(text.contains("herald_published_events_total 7"))
+        #expect(text.contains("herald_acks_total 7"))
+        #expect(text.contains("herald_connections 1"))
+        #expect(text.contains(#"herald_subscriber_lag_events{subscriber="watcher"}"#))
+        for name in ["herald_journal_appended_events_total", "herald_journal_fsyncs_total", "herald_deliveries_total"] {
+            #expect(text.contains(name))
+        }
+        await client.close()
+    }
+
+    @Test func aBadConfigFileIsRefusedWithUsageStatus() throws {
+        let directory = "/tmp/hc-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (config, message) in [
+            (#"{"dataDirectry": "x"}"#, "unknown key \"dataDirectry\""),
+            (#"{"durability": "sometimes"}"#, "durability sometimes"),
+            (#"{"access": [{"channel": "a", "publish": ["bob"], "subscribe": []}]}"#, "principal bob"),
+        ] {
+            try config.write(toFile: directory + "/c.json", atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: builtProduct("heraldd"))
+            process.arguments = ["--config", directory + "/c.json", "--data-dir", directory + "/d"]
+            let err = Pipe()
+            process.standardError = err
+            try process.run()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 64, "\(config): \(stderr)")
+            #expect(stderr.contains(message), "\(stderr)")
+        }
+    }
 }

@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import HeraldClient
+import HeraldWire
+import Synchronization
+
+/// `herald-bench daemon`: Herald through heraldd's socket beside Redis Streams and NATS
+/// JetStream, started by the benchmark itself on loopback, same payloads (128 bytes).
+/// Durable publish throughput (1 and 8 clients), publish→callback latency at a fixed
+/// rate, and replay of history by a late joiner; ratios Herald/peer.
+struct DaemonBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon", abstract: "heraldd beside Redis Streams and NATS JetStream.")
+
+    @Option(help: "Events per publish-throughput run.") var events = 500_000
+    @Option(help: "Events per batch (Herald publish batch, Redis pipeline depth, NATS acks in flight).")
+    var batch = 1000
+    @Option(help: "Runs of each throughput workload (the table shows medians).") var runs = 3
+    @Option(help: "Publish rate of the latency runs (events/s).") var rate = 10_000
+    @Option(help: "Seconds of each latency run.") var latencySeconds = 5
+    @Option(help: "Events in history for the replay runs.") var replayEvents = 1_000_000
+    @Flag(help: "Herald only (no peers).") var noPeers = false
+    @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
+
+    static let payloadBytes = 128
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: workDirectory)
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        let work = URL(fileURLWithPath: workDirectory).standardizedFileURL.path
+        var table = ResultTable()
+
+        // Herald.
+        for clients in [1, 8] {
+            var rates: [Double] = []
+            for run in 0..<runs {
+                let herald = try HeraldDaemon(directory: "\(work)/herald-pub-\(clients)-\(run)", durability: "fsync")
+                rates.append(try await herald.publishThroughput(clients: clients, events: events, batch: batch))
+                herald.stop()
+            }
+            table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "Herald", rates)
+        }
+        do {
+            let herald = try HeraldDaemon(directory: "\(work)/herald-latency", durability: "fsync")
+            table.setLatency(
+                "publish→callback latency at \(formatRate(Double(rate))) ev/s", "Herald",
+                try await herald.latency(rate: rate, seconds: latencySeconds))
+            herald.stop()
+            let replay = try HeraldDaemon(directory: "\(work)/herald-replay", durability: "fsync")
+            table.set(
+                "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "Herald",
+                [try await replay.replay(events: replayEvents, batch: batch)])
+            replay.stop()
+        }
+        if !noPeers {
+            for policy in ["always", "everysec"] {
+                let column = "Redis \(policy)"
+                for clients in [1, 8] {
+                    var rates: [Double] = []
+                    for run in 0..<runs {
+                        let redis = try RedisPeer(
+                            directory: "\(work)/redis-\(policy)-\(clients)-\(run)", appendfsync: policy)
+                        rates.append(try redis.publishThroughput(clients: clients, events: events, batch: batch))
+                    }
+                    table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", column, rates)
+                }
+                let redis = try RedisPeer(directory: "\(work)/redis-\(policy)-latency", appendfsync: policy)
+                table.setLatency(
+                    "publish→callback latency at \(formatRate(Double(rate))) ev/s", column,
+                    try redis.latency(rate: rate, seconds: latencySeconds))
+                let replay = try RedisPeer(directory: "\(work)/redis-\(policy)-replay", appendfsync: policy)
+                table.set(
+                    "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", column,
+                    [try replay.replay(events: replayEvents, batch: batch)])
+            }
+            for clients in [1, 8] {
+                var rates: [Double] = []
+                for run in 0..<runs {
+                    let nats = try NatsPeer(directory: "\(work)/nats-\(clients)-\(run)")
+                    rates.append(try nats.publishThroughput(clients: clients, events: events, inFlight: batch))
+                }
+                table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "NATS JetStream", rates)
+            }
+            let nats = try NatsPeer(directory: "\(work)/nats-latency")
+            table.setLatency(
+                "publish→callback latency at \(formatRate(Double(rate))) ev/s", "NATS JetStream",
+                try nats.latency(rate: rate, seconds: latencySeconds))
+            let replay = try NatsPeer(directory: "\(work)/nats-replay")
+            table.set(
+                "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "NATS JetStream",
+                [try replay.replay(events: replayEvents, inFlight: batch)])
+        }
+        print("")
+        table.print(peers: noPeers ? [] : ["Redis always", "Redis everysec", "NATS JetStream"])
+        print("")
+        print("Durability: Herald fsync = each publish acknowledged after fdatasync (group commit);")
+        print("Redis always = AOF fsync before replying (per event-loop batch), everysec = fsync once a second;")
+        print("NATS 2.9 JetStream file store: acknowledged once written to the page cache, flushed on its sync")
+        print("interval (not per message; this version has no per-message fsync option).")
+        print("Clients: Herald 1 client = one connection, batches of \(batch) events, 4 in flight; 8 clients = 8")
+        print("processes. Redis = redis-benchmark XADD with -P \(batch) (pipeline) and -c 1/8 connections.")
+        print("NATS = \(batch) publishes in flight per connection, 1/8 connections in one process.")
+        print("Latency: one publisher, one subscriber acknowledging each event (Redis XREADGROUP + XACK;")
+        print("NATS push consumer, explicit ack); replay: consumer group / durable consumer from the start.")
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+}
+
+/// Rows of workloads, columns of systems; cells hold medians.
+struct ResultTable {
+    private var order: [String] = []
+    private var rates: [String: [String: [Double]]] = [:]
+    private var latencies: [String: [String: (Double, Double)]] = [:]
+
+    mutating func set(_ workload: String, _ system: String, _ values: [Double]) {
+        if !order.contains(workload) { order.append(workload) }
+        rates[workload, default: [:]][system] = values
+        FileHandle.standardError.write(Data("bench: \(workload), \(system): \(values.map(formatRate))\n".utf8))
+    }
+
+    mutating func setLatency(_ workload: String, _ system: String, _ value: (p50: Double, p99: Double)) {
+        if !order.contains(workload) { order.append(workload) }
+        latencies[workload, default: [:]][system] = value
+        FileHandle.standardError.write(
+            Data(
+                String(format: "bench: %@, %@: p50 %.0f µs p99 %.0f µs\n", workload, system, value.p50, value.p99).utf8)
+        )
+    }
+
+    func print(peers: [String]) {
+        let systems = ["Herald"] + peers
+        Swift.print(
+            "| workload | " + systems.joined(separator: " | ") + peers.map { " | Herald / \($0)" }.joined() + " |")
+        Swift.print("|---" + String(repeating: "|---", count: systems.count + peers.count) + "|")
+        for workload in order {
+            var cells: [String] = []
+            var ratios: [String] = []
+            if let row = rates[workload] {
+                let herald = row["Herald"].map(median)
+                for system in systems { cells.append(row[system].map { formatRate(median($0)) + " ev/s" } ?? "–") }
+                for peer in peers {
+                    if let herald, let value = row[peer].map(median), value > 0 {
+                        ratios.append(String(format: "%.2f×", herald / value))
+                    } else {
+                        ratios.append("–")
+                    }
+                }
+            } else if let row = latencies[workload] {
+                for system in systems {
+                    cells.append(row[system].map { String(format: "p50 %.0f µs, p99 %.0f µs", $0.0, $0.1) } ?? "–")
+                }
+                for peer in peers {
+                    // Lower is better: the ratio is peer p99 / Herald p99 (> 1: Herald faster).
+                    if let herald = row["Herald"], let value = row[peer], herald.1 > 0 {
+                        ratios.append(String(format: "p99 %.2f× lower", value.1 / herald.1))
+                    } else {
+                        ratios.append("–")
+                    }
+                }
+            }
+            Swift.print("| \(workload) | " + (cells + ratios).joined(separator: " | ") + " |")
+        }
+    }
+}
+
+func percentiles(_ values: [UInt64]) -> (p50: Double, p99: Double) {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return (0, 0) }
+    return (
+        Double(sorted[sorted.count / 2]) / 1000, Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)]) / 1000
+    )
+}
+
+func uptimeNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// A 128-byte payload starting with a send time (16 hex digits), for the latency runs.
+func stampedPayload(_ stamp: UInt64) -> [UInt8] {
+    var text = Array(String(stamp, radix: 16).utf8)
+    text = [UInt8](repeating: UInt8(ascii: "0"), count: 16 - text.count) + text
+    return text + [UInt8](repeating: UInt8(ascii: "x"), count: DaemonBench.payloadBytes - 16)
+}
+
+func stamp(of payload: some Collection<UInt8>) -> UInt64? {
+    guard payload.count >= 16 else { return nil }
+    return UInt64(String(decoding: payload.prefix(16), as: UTF8.self), radix: 16)
+}
+
+final class LatencySamples: Sendable {
+    private let values = Mutex<[UInt64]>([])
+    private let seen = Atomic<Int>(0)
+    func add(_ sent: UInt64) {
+        let now = uptimeNanoseconds()
+        values.withLock { $0.append(now &- sent) }
+        seen.add(1, ordering: .relaxed)
+    }
+    var count: Int { seen.load(ordering: .relaxed) }
+    var all: [UInt64] { values.withLock { $0 } }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import HeraldClient
+import HeraldWire
+import Synchronization
+
+/// heraldd (the release build beside this benchmark) on a fresh data folder.
+final class HeraldDaemon {
+    let socket: String
+    let server: ServerProcess
+
+    init(directory: String, durability: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        socket = directory + "/s.sock"
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("heraldd").path
+        server = try ServerProcess(
+            name: "heraldd", executable: executable,
+            arguments: [
+                "--data-dir", directory + "/data", "--socket", socket, "--durability", durability, "--log-level",
+                "warning",
+            ],
+            logPath: directory + "/server.log")
+        let socket = self.socket
+        try server.waitUntil { FileManager.default.fileExists(atPath: socket) }
+        usleep(100_000)
+    }
+
+    func stop() { server.stop() }
+
+    func publishThroughput(clients: Int, events: Int, batch: Int) async throws -> Double {
+        if clients == 1 {
+            let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench")
+            let channel = try await client.openChannel("bench", flags: [.publisher, .create])
+            let elapsed = try await Self.publish(client, channel, events: events, batch: batch)
+            await client.close()
+            return Double(events) / elapsed
+        }
+        // Child processes, released together.
+        let perClient = events / clients
+        var children: [(Process, Pipe, Pipe)] = []
+        for _ in 0..<clients {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+            process.arguments = [
+                "daemon-publisher", "--socket", socket, "--events", "\(perClient)", "--batch", "\(batch)",
+            ]
+            let input = Pipe()
+            let output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            try process.run()
+            children.append((process, input, output))
+        }
+        for (_, _, output) in children { _ = output.fileHandleForReading.readData(ofLength: 6) }  // "ready\n"
+        let start = uptimeNanoseconds()
+        for (_, input, _) in children { input.fileHandleForWriting.write(Data("go\n".utf8)) }
+        for (process, _, output) in children {
+            _ = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw BlockingSocket.Failure(description: "a publisher failed")
+            }
+        }
+        return Double(perClient * clients) / (Double(uptimeNanoseconds() - start) / 1e9)
+    }
+
+    /// Publishes `events` in batches with 4 batches in flight; returns seconds.
+    static func publish(_ client: HeraldClient, _ channel: HeraldClient.Channel, events: Int, batch: Int) async throws
+        -> Double
+    {
+        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: DaemonBench.payloadBytes)
+        let batchEvents = (0..<batch).map { _ in WireEvent(data: payload) }
+        let batches = events / batch
+        let start = uptimeNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<batches {
+                if index >= 4 { try await group.next() }
+                group.addTask { _ = try await client.publish(channel, batchEvents) }
+            }
+            try await group.waitForAll()
+        }
+        return Double(uptimeNanoseconds() - start) / 1e9
+    }
+
+    func latency(rate: Int, seconds: Int) async throws -> (p50: Double, p99: Double) {
+        let publisher = try await HeraldClient.connect(socketPath: socket, clientName: "bench-publisher")
+        let subscriber = try await HeraldClient.connect(socketPath: socket, clientName: "bench-subscriber")
+        let out = try await publisher.openChannel("latency", flags: [.publisher, .create])
+        let open = try await subscriber.openChannel("latency", flags: [.subscriber])
+        let stream = try await subscriber.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
+        let samples = LatencySamples()
+        let total = rate * seconds
+        let consumer = Task.detached {
+            for await delivery in stream {
+                if let sent = stamp(of: delivery.data) { samples.add(sent) }
+                delivery.done()
+                if samples.count >= total { break }
+            }
+        }
+        try await Self.paced(rate: rate, total: total) { count in
+            let events = (0..<count).map { _ in WireEvent(data: stampedPayload(uptimeNanoseconds())) }
+            Task { _ = try? await publisher.publish(out, events) }
+        }
+        for _ in 0..<300 where samples.count < total { try await Task.sleep(for: .milliseconds(100)) }
+        consumer.cancel()
+        await publisher.close()
+        await subscriber.close()
+        return percentiles(samples.all)
+    }
+
+    /// Calls `send(count)` every millisecond with the events due, without waiting for
+    /// replies (no coordinated omission: a slow reply does not slow the sender).
+    static func paced(rate: Int, total: Int, _ send: (Int) -> Void) async throws {
+        let start = uptimeNanoseconds()
+        var sent = 0
+        var tick: UInt64 = 0
+        while sent < total {
+            tick += 1
+            let due = start + tick * 1_000_000
+            let now = uptimeNanoseconds()
+            if due > now { try await Task.sleep(for: .nanoseconds(Int(due - now))) }
+            let target = min(total, Int(Double(uptimeNanoseconds() - start) / 1e9 * Double(rate)))
+            if target > sent {
+                send(target - sent)
+                sent = target
+            }
+        }
+    }
+
+    func replay(events: Int, batch: Int) async throws -> Double {
+        let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench-fill")
+        let channel = try await client.openChannel("history", flags: [.publisher, .create])
+        _ = try await Self.publish(client, channel, events: events, batch: batch)
+        await client.close()
+        let reader = try await HeraldClient.connect(socketPath: socket, clientName: "bench-late-joiner")
+        let open = try await reader.openChannel("history", flags: [.subscriber])
+        let start = uptimeNanoseconds()
+        let stream = try await reader.attach(
+            WireAttach(target: .channel(handle: open.handle), start: .oldest, durableName: "late", window: 8192))
+        _ = try await reader.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
+        var received = 0
+        for await delivery in stream {
+            delivery.done()
+            received += 1
+            if received >= events { break }
+        }
+        let elapsed = Double(uptimeNanoseconds() - start) / 1e9
+        await reader.close()
+        return Double(received) / elapsed
+    }
+}
+
+/// Child of the 8-client publish run: connects, says "ready", waits for "go", publishes.
+struct DaemonPublisherChild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "daemon-publisher", shouldDisplay: false)
+
+    @Option var socket: String
+    @Option var events: Int
+    @Option var batch: Int
+
+    func run() async throws {
+        let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench-child")
+        let channel = try await client.openChannel("bench", flags: [.publisher, .create])
+        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        _ = readLine()
+        let elapsed = try await HeraldDaemon.publish(client, channel, events: events, batch: batch)
+        FileHandle.standardOutput.write(Data("\(elapsed)\n".utf8))
+        await client.close()
+    }
+}
