@@ -24,6 +24,11 @@ struct DaemonBench: AsyncParsableCommand {
 
     static let payloadBytes = 128
 
+    var latencyFsync: String { "publish→callback latency at \(formatRate(Double(rate))) ev/s, fsync before ack" }
+    var latencyPeriodic: String {
+        "publish→callback latency at \(formatRate(Double(rate))) ev/s, periodic fsync (Herald batch:10 ms)"
+    }
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: workDirectory)
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
@@ -42,10 +47,12 @@ struct DaemonBench: AsyncParsableCommand {
         }
         do {
             let herald = try HeraldDaemon(directory: "\(work)/herald-latency", durability: "fsync")
-            table.setLatency(
-                "publish→callback latency at \(formatRate(Double(rate))) ev/s", "Herald",
-                try await herald.latency(rate: rate, seconds: latencySeconds))
+            table.setLatency(latencyFsync, "Herald", try await herald.latency(rate: rate, seconds: latencySeconds))
             herald.stop()
+            let periodic = try HeraldDaemon(directory: "\(work)/herald-latency-batch", durability: "batch:10")
+            table.setLatency(
+                latencyPeriodic, "Herald", try await periodic.latency(rate: rate, seconds: latencySeconds))
+            periodic.stop()
             let replay = try HeraldDaemon(directory: "\(work)/herald-replay", durability: "fsync")
             table.set(
                 "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "Herald",
@@ -66,7 +73,7 @@ struct DaemonBench: AsyncParsableCommand {
                 }
                 let redis = try RedisPeer(directory: "\(work)/redis-\(policy)-latency", appendfsync: policy)
                 table.setLatency(
-                    "publish→callback latency at \(formatRate(Double(rate))) ev/s", column,
+                    policy == "always" ? latencyFsync : latencyPeriodic, column,
                     try redis.latency(rate: rate, seconds: latencySeconds))
                 let replay = try RedisPeer(directory: "\(work)/redis-\(policy)-replay", appendfsync: policy)
                 table.set(
@@ -82,18 +89,16 @@ struct DaemonBench: AsyncParsableCommand {
                 table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "NATS JetStream", rates)
             }
             let nats = try NatsPeer(directory: "\(work)/nats-latency")
-            table.setLatency(
-                "publish→callback latency at \(formatRate(Double(rate))) ev/s", "NATS JetStream",
-                try nats.latency(rate: rate, seconds: latencySeconds))
-            let replay = try NatsPeer(directory: "\(work)/nats-replay")
-            table.set(
-                "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "NATS JetStream",
-                [try replay.replay(events: replayEvents, inFlight: batch)])
+            table.setLatency(latencyPeriodic, "NATS JetStream", try nats.latency(rate: rate, seconds: latencySeconds))
+            // No NATS replay row: the benchmark's minimal NATS client lost count of a push
+            // consumer's deliveries (the server's consumer info showed all of them delivered),
+            // so no honest figure is available yet.
         }
         print("")
         table.print(peers: noPeers ? [] : ["Redis always", "Redis everysec", "NATS JetStream"])
         print("")
-        print("Durability: Herald fsync = each publish acknowledged after fdatasync (group commit);")
+        print("Durability: Herald fsync = each publish acknowledged after fdatasync (group commit), batch:10 =")
+        print("fdatasync every 10 ms, acknowledged once written;")
         print("Redis always = AOF fsync before replying (per event-loop batch), everysec = fsync once a second;")
         print("NATS 2.9 JetStream file store: acknowledged once written to the page cache, flushed on its sync")
         print("interval (not per message; this version has no per-message fsync option).")
@@ -101,7 +106,8 @@ struct DaemonBench: AsyncParsableCommand {
         print("processes. Redis = redis-benchmark XADD with -P \(batch) (pipeline) and -c 1/8 connections.")
         print("NATS = \(batch) publishes in flight per connection, 1/8 connections in one process.")
         print("Latency: one publisher, one subscriber acknowledging each event (Redis XREADGROUP + XACK;")
-        print("NATS push consumer, explicit ack); replay: consumer group / durable consumer from the start.")
+        print("NATS push consumer without acks); replay: Herald durable stream acking every event, Redis")
+        print("consumer group from 0 with XACK per batch (no NATS replay figure yet: see DaemonBench.swift).")
         try? FileManager.default.removeItem(atPath: workDirectory)
     }
 }

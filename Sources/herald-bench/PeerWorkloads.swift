@@ -171,25 +171,25 @@ extension NatsPeer {
         let connection = try NatsConnection(port: port)
         let config =
             #"{"stream_name":"bench","config":{"durable_name":"\#(name)","deliver_subject":"\#(deliver)","#
-            + #""ack_policy":"\#(ack)","deliver_policy":"\#(policy)","max_ack_pending":20000}}"#
+            + #""ack_policy":"\#(ack)","deliver_policy":"\#(policy)"}}"#
         let reply = try connection.request("$JS.API.CONSUMER.DURABLE.CREATE.bench.\(name)", config)
         guard !reply.contains("\"error\"") else {
             throw BlockingSocket.Failure(description: "consumer create: \(reply)")
         }
     }
 
-    /// A paced publisher (acks read on another thread) and a push consumer acking each message.
+    /// A paced publisher (acks read on another thread) and a push consumer (ack_policy none:
+    /// see `replay`).
     func latency(rate: Int, seconds: Int) throws -> (p50: Double, p99: Double) {
         let total = rate * seconds
         let samples = LatencySamples()
         let consumer = try NatsConnection(port: port)
         try consumer.subscribe("deliver.latency", sid: 7)
-        try createConsumer(name: "latency", deliver: "deliver.latency", policy: "new", ack: "explicit")
+        try createConsumer(name: "latency", deliver: "deliver.latency", policy: "new", ack: "none")
         let reader = Thread {
             while samples.count < total {
                 guard let message = try? consumer.next() else { return }
                 if let sent = stamp(of: message.payload) { samples.add(sent) }
-                if let reply = message.reply { try? consumer.socket.send("PUB \(reply) 0\r\n\r\n") }
             }
         }
         reader.start()
@@ -209,26 +209,6 @@ extension NatsPeer {
         }
         for _ in 0..<300 where samples.count < total { usleep(100_000) }
         return percentiles(samples.all)
-    }
-
-    /// Fills the stream, then a durable push consumer reads it from the start (ack all,
-    /// one ack per 1000 messages).
-    func replay(events: Int, inFlight: Int) throws -> Double {
-        _ = try publishThroughput(clients: 1, events: events, inFlight: inFlight)
-        let connection = try NatsConnection(port: port)
-        try connection.subscribe("deliver.replay", sid: 9)
-        let start = uptimeNanoseconds()
-        try createConsumer(name: "late", deliver: "deliver.replay", policy: "all", ack: "all")
-        var received = 0
-        while received < events {
-            let message = try connection.next()
-            guard message.subject == "deliver.replay" else { continue }
-            received += 1
-            if received % 1000 == 0 || received == events, let reply = message.reply {
-                try connection.socket.send("PUB \(reply) 0\r\n\r\n")
-            }
-        }
-        return Double(received) / (Double(uptimeNanoseconds() - start) / 1e9)
     }
 }
 
