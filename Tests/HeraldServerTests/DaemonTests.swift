@@ -93,7 +93,9 @@ import Testing
         let resumedID = try #require(UInt64(resumed[1]))
         // Window 1: it acked all it printed but the last, at most; it resumes there.
         #expect(resumedID >= firstIDs.last! && resumedID <= firstIDs.last! + 1)
-        #expect((resumedID == firstIDs.last!) == (resumed[2] == "R"))
+        // Shown before and maybe not acknowledged: marked R. The next one may be marked R
+        // too (delivered to the tail, in flight, when it died: "possibly delivered").
+        if resumedID == firstIDs.last! { #expect(resumed[2] == "R") }
         await client.close()
     }
 
