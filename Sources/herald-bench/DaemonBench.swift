@@ -97,6 +97,7 @@ struct DaemonBench: AsyncParsableCommand {
         print("")
         table.print(peers: noPeers ? [] : ["Redis always", "Redis everysec", "NATS JetStream"])
         print("")
+        print("Ratios are Herald / peer: above 1 is better for throughput, below 1 is better for latency.")
         print("Durability: Herald fsync = each publish acknowledged after fdatasync (group commit), batch:10 =")
         print("fdatasync every 10 ms, acknowledged once written;")
         print("Redis always = AOF fsync before replying (per event-loop batch), everysec = fsync once a second;")
@@ -156,9 +157,9 @@ struct ResultTable {
                     cells.append(row[system].map { String(format: "p50 %.0f µs, p99 %.0f µs", $0.0, $0.1) } ?? "–")
                 }
                 for peer in peers {
-                    // Lower is better: the ratio is peer p99 / Herald p99 (> 1: Herald faster).
-                    if let herald = row["Herald"], let value = row[peer], herald.1 > 0 {
-                        ratios.append(String(format: "p99 %.2f× lower", value.1 / herald.1))
+                    // Herald / peer like the other rows; for latency lower is better (< 1: Herald faster).
+                    if let herald = row["Herald"], let value = row[peer], value.1 > 0 {
+                        ratios.append(String(format: "p99 %.2f×", herald.1 / value.1))
                     } else {
                         ratios.append("–")
                     }
