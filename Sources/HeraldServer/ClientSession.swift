@@ -82,7 +82,7 @@ actor ClientSession {
             let openFlags = ChannelOpenFlags(rawValue: flags)
             if openFlags.contains(.publisher) && !policy.allows(peer, .publish, channel: name) { throw .access }
             if openFlags.contains(.subscriber) && !policy.allows(peer, .subscribe, channel: name) { throw .access }
-            guard handles.count < limits.streamsMax * 16 else { throw .noResources }
+            guard handles.count < limits.opensMax else { throw .noResources }
             let handle = try await service.openChannel(name, flags: openFlags)
             handles[handle.opener] = handle
             return .channelOpened(handle: handle.opener, channel: handle.channel)

@@ -86,6 +86,8 @@ public struct WireLimits: Hashable, Sendable {
     public var acksMax = 65_536
     /// Attached streams (subscribers) per connection.
     public var streamsMax = 64
+    /// Channel opens held by one connection.
+    public var opensMax = 1024
     /// Rows in one list reply.
     public var rowsMax = 100_000
 
