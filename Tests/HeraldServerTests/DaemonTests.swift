@@ -403,4 +403,41 @@ import Testing
             #expect(stderr.contains(message), "\(stderr)")
         }
     }
+
+    /// Reconnecting is explicit: after the daemon restarts, the old connection's streams have
+    /// ended with `.disconnected`, and a new connection re-attaching the durable stream with
+    /// `.cursor` gets what was not acknowledged, the unacknowledged one marked redelivered.
+    @Test func aDurableClientStreamResumesAfterReconnecting() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("resume", flags: [.publisher, .subscriber, .create])
+        let stream = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, durableName: "r", window: 1))
+        _ = try await client.subscribe(channel, id: 1, filters: all)
+        let ids = try await client.publish(channel, (0..<10).map { WireEvent(data: [UInt8($0)]) })
+        // Acknowledge the first 4, receive the 5th and do not acknowledge it.
+        var received: [ClientDelivery] = []
+        for await delivery in stream {
+            received.append(delivery)
+            if received.count == 5 { break }
+            delivery.done()
+        }
+        try await Task.sleep(for: .milliseconds(100))  // acks reach the daemon; cursors persist every 5 ms
+        #expect(daemon.terminate() == 0)
+        for await _ in stream {}
+        #expect(stream.endReason == .disconnected)
+        await #expect(throws: HeraldClientError.disconnected) { try await client.ping() }
+
+        try daemon.start()
+        let again = try await daemon.client()
+        let reopened = try await again.openChannel("resume", flags: [.subscriber])
+        let resumed = try await again.attach(
+            WireAttach(target: .channel(handle: reopened.handle), start: .cursor, durableName: "r", window: 16))
+        _ = try await again.subscribe(reopened, id: 1, filters: all)
+        let rest = try await collect(resumed, count: 6)
+        #expect(rest.map(\.eventID) == Array(ids[4...]))
+        #expect(rest.first?.redelivered == true, "the unacknowledged 5th comes back marked")
+        await again.close()
+    }
 }
