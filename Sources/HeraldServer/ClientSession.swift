@@ -13,7 +13,8 @@ import NIOCore
 actor ClientSession {
     struct Stream {
         var subscriber: Subscriber
-        var task: Task<Void, Never>
+        /// The delivery task, started once the reply that created the stream is written.
+        var task: Task<Void, Never>?
         /// The channel open it belongs to; nil for an OCF class stream.
         var handle: ChannelHandle?
     }
@@ -257,8 +258,8 @@ actor ClientSession {
         let id = nextStream
         nextStream += 1
         // The reply (`attached`) is written before the first delivery: the task starts only
-        // after this request's reply has gone out (see `startStream`).
-        streams[id] = Stream(subscriber: subscriber, task: Task {}, handle: channelHandle)
+        // after this request's reply has gone out (see `startPendingStreams`).
+        streams[id] = Stream(subscriber: subscriber, task: nil, handle: channelHandle)
         pendingStarts.append(id)
         return id
     }
@@ -291,7 +292,7 @@ actor ClientSession {
         for (id, stream) in streams {
             endStream(id)
             if stream.handle == nil { try? await service.removeClassSubscriber(stream.subscriber) }
-            stream.task.cancel()
+            stream.task?.cancel()
         }
         for handle in handles.values.sorted(by: { $0.opener < $1.opener }) {
             do {
