@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "HeraldService", targets: ["HeraldService"]),
         .library(name: "HeraldWire", targets: ["HeraldWire"]),
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
+        // The OCF C API: liboc_event.so + include/ocf/oc_event.h (tools/install installs both).
+        .library(name: "oc_event", type: .dynamic, targets: ["OCEvent"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "heraldd", targets: ["heraldd"]),
     ],
@@ -61,7 +63,7 @@ let package = Package(
         // Layer 2: the event service of both APIs (channels, filters, subscriptions).
         .target(
             name: "HeraldService",
-            dependencies: ["HeraldJournal", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HeraldJournal", "HeraldWire", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
 
@@ -105,6 +107,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strict
+        ),
+
+        // The OCF C API over HeraldClient: C symbols exported by Swift (@_cdecl), with the
+        // checked-in header as a module so the structs have the layouts C programs see.
+        .systemLibrary(name: "COCEvent", path: "Sources/COCEvent"),
+        .target(
+            name: "OCEvent",
+            dependencies: ["COCEvent", "HeraldClient", "HeraldWire"],
             swiftSettings: strict
         ),
 
@@ -152,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldServiceTests",
-            dependencies: ["HeraldService", "HeraldJournal"],
+            dependencies: ["HeraldService", "HeraldJournal", "HeraldWire"],
             swiftSettings: strict
         ),
     ],

@@ -203,6 +203,14 @@ public final class HeraldClient: Sendable {
         return status
     }
 
+    /// Journals a membership (MEMB) or connectivity (COMM) event as the node's cluster
+    /// layer would; refused with ACCESS unless this process runs as the daemon's user or root.
+    public func publishSystemEvent(descriptor: UInt32, data: [UInt8]) async throws(HeraldClientError) -> UInt64 {
+        let reply = try await connection.request(.systemEvent(descriptor: descriptor, data: data))
+        guard case .published(let first, _) = reply else { throw unexpected(reply) }
+        return first
+    }
+
     public func ping() async throws(HeraldClientError) {
         let reply = try await connection.request(.ping)
         guard case .pong = reply else { throw unexpected(reply) }

@@ -2,6 +2,9 @@ import HeraldJournal
 import HeraldService
 import HeraldWire
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 
 /// One client connection: its channel opens, its delivery streams, its credentials.
@@ -171,6 +174,12 @@ actor ClientSession {
             return .pong
         case .goodbye:
             return .ok
+        case .systemEvent(let descriptor, let data):
+            // The node's membership is the cluster layer's to say: only the daemon's own
+            // user (a cluster bridge, an operator's tool) and root may journal one.
+            guard peer.uid == 0 || peer.uid == getuid() else { throw .access }
+            let id = try await service.publishSystemEvent(EventDescriptor(rawValue: descriptor), data: data)
+            return .published(first: id.rawValue, count: 1)
         }
     }
 
@@ -184,6 +193,10 @@ actor ClientSession {
             detail = "no channel named \"\(String(decoding: name, as: UTF8.self))\""
         case (.access, .openChannel(let name, _)), (.access, .unlinkChannel(let name)):
             detail = "the access rules do not allow this user on \"\(String(decoding: name, as: UTF8.self))\""
+        case (.access, .systemEvent):
+            detail = "only the daemon's own user and root may journal membership or connectivity events"
+        case (.invalidParameter, .systemEvent):
+            detail = "a system event is a membership (class 2) or connectivity (class 1) event"
         case (.access, .publish): detail = "the channel was not opened with the publisher flag"
         case (.access, _): detail = "the channel was not opened with the subscriber flag"
         case (.badHandle, _): detail = "no such channel handle or stream on this connection"
@@ -313,7 +326,8 @@ extension WireDelivery {
         if delivery.retained { flags.insert(.retained) }
         self.init(
             sequence: delivery.sequence.rawValue, eventID: delivery.eventID.rawValue,
-            descriptor: delivery.descriptor.rawValue, subscriptionID: delivery.subscriptionID, flags: flags,
+            descriptor: delivery.descriptor.rawValue, channelID: delivery.channel,
+            subscriptionID: delivery.subscriptionID, flags: flags,
             publishTime: delivery.publishTime,
             origin: delivery.origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
             event: WireEvent(

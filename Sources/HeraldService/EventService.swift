@@ -1,3 +1,4 @@
+import HeraldWire
 import Foundation
 public import HeraldJournal
 
@@ -279,7 +280,13 @@ public actor EventService {
     {
         guard !classes.isEmpty, options.window > 0 else { throw .invalidParameter }
         if options.durableName != nil && options.lagMax != nil { throw .invalidParameter }
-        let subscriber = try makeSubscriber(.classes(classes), options: options)
+        // A membership subscriber starting now first receives the membership in force
+        // (OCF: the first event after activation is the current membership).
+        var current: [SequenceNumber] = []
+        if classes.contains(.membership), options.start == .now, let record = registry.membershipRecord {
+            current = [record]
+        }
+        let subscriber = try makeSubscriber(.classes(classes), options: options, current: current)
         classSubscribers.append(subscriber)
         return subscriber
     }
@@ -291,9 +298,9 @@ public actor EventService {
         try persist([subscriber])
     }
 
-    private func makeSubscriber(_ selection: SubscriberSelection, options: SubscriberOptions) throws(ServiceError)
-        -> Subscriber
-    {
+    private func makeSubscriber(
+        _ selection: SubscriberSelection, options: SubscriberOptions, current: [SequenceNumber] = []
+    ) throws(ServiceError) -> Subscriber {
         var cursor: CursorStore.Cursor?
         if let name = options.durableName {
             guard allSubscribers.allSatisfy({ $0.options.durableName != name }) else { throw .exist }
@@ -322,6 +329,7 @@ public actor EventService {
         let subscriber = Subscriber(
             selection: selection, options: options, journal: journal, cursor: options.start == .cursor ? cursor : nil,
             persistHorizon: persistHorizon)
+        subscriber.queueCurrent(current)
         subscriber.start(at: position)
         return subscriber
     }

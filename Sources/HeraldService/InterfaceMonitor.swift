@@ -1,3 +1,4 @@
+public import HeraldWire
 import Foundation
 
 /// Watches the node's network interfaces and reports each one coming up or going down as a

@@ -50,6 +50,8 @@ public struct Delivery: Sendable {
     /// The OCF event descriptor (GROUP CAST for a published event).
     public var descriptor: EventDescriptor
     public var eventID: EventID
+    /// The channel of a published event or of a GROUP join/leave; 0 for MEMB and COMM events.
+    public var channel: UInt32
     /// The subscription (of this channel open) whose filters matched; the lowest id if several.
     public var subscriptionID: UInt32
     public var attributes: EventAttributes
@@ -150,6 +152,13 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
         wakeWindow()
         wakeIdle()
+    }
+
+    /// Queues records that were in force before the start position (the current
+    /// membership for an OCF class subscriber): delivered first, flagged as retained.
+    func queueCurrent(_ sequences: [SequenceNumber]) {
+        guard !sequences.isEmpty else { return }
+        state.withLock { $0.retainedQueue += sequences.map { ($0, [:]) } }
     }
 
     func remove(subscription id: UInt32) throws(ServiceError) {
@@ -329,7 +338,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             let publisher = PublisherOrigin.split(flags: view.flags, publisher: view.publisher)
             return Delivery(
                 sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
-                eventID: EventID(sequence: view.sequence), subscriptionID: subscriptionID,
+                eventID: EventID(sequence: view.sequence), channel: view.channel, subscriptionID: subscriptionID,
                 attributes: EventAttributes(
                     patterns: patterns, priority: view.priority, retention: view.retention,
                     publisherName: publisher.name),
@@ -355,14 +364,16 @@ public final class Subscriber: AsyncSequence, Sendable {
         let delivery = state.withLock { state -> Delivery? in
             // Passed by the live reader already, and delivered then: at most once per open.
             let deliveredLive = next <= state.scanned && Self.match(earlier, patterns: record.patterns) != nil
-            guard !deliveredLive, let id = Self.match(state.subscriptions, patterns: record.patterns),
+            let id: UInt32?
+            if case .classes = selection { id = 0 } else { id = Self.match(state.subscriptions, patterns: record.patterns) }
+            guard !deliveredLive, let id,
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }
             state.outstanding.insert(next.rawValue)
             let publisher = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
             return Delivery(
                 sequence: next, descriptor: EventDescriptor(rawValue: record.descriptor),
-                eventID: EventID(sequence: next), subscriptionID: id,
+                eventID: EventID(sequence: next), channel: record.channel, subscriptionID: id,
                 attributes: EventAttributes(
                     patterns: record.patterns, priority: record.priority, retention: record.retention,
                     publisherName: publisher.name),
@@ -394,7 +405,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
         continuation.yield(
             Delivery(
-                sequence: marker, descriptor: .cast, eventID: .lost, subscriptionID: 0,
+                sequence: marker, descriptor: .cast, eventID: .lost, channel: 0, subscriptionID: 0,
                 attributes: EventAttributes(
                     patterns: [Delivery.lostEventPattern], priority: EventAttributes.highestPriority),
                 publishTime: 0, data: [], redelivered: false, retained: false, subscriber: self))

@@ -18,6 +18,9 @@ public enum ClientMessage: Hashable, Sendable {
     case status
     case ping
     case goodbye
+    /// Journals a membership (MEMB) or connectivity (COMM) event on behalf of the node's
+    /// cluster layer or an operator; only the daemon's own user and root may.
+    case systemEvent(descriptor: UInt32, data: [UInt8])
 
     public var type: FrameType {
         switch self {
@@ -37,6 +40,7 @@ public enum ClientMessage: Hashable, Sendable {
         case .status: return .status
         case .ping: return .ping
         case .goodbye: return .goodbye
+        case .systemEvent: return .systemEvent
         }
     }
 
@@ -82,6 +86,9 @@ public enum ClientMessage: Hashable, Sendable {
         case .clearRetention(let handle, let eventID):
             writer.u64(handle)
             writer.u64(eventID)
+        case .systemEvent(let descriptor, let data):
+            writer.u32(descriptor)
+            writer.bytes32(data)
         case .listChannels, .listCursors, .status, .ping, .goodbye:
             break
         }
@@ -146,6 +153,9 @@ public enum ClientMessage: Hashable, Sendable {
         case .status: self = .status
         case .ping: self = .ping
         case .goodbye: self = .goodbye
+        case .systemEvent:
+            let descriptor = try reader.u32("descriptor")
+            self = .systemEvent(descriptor: descriptor, data: try reader.bytes32("event data", max: limits.dataBytesMax))
         default:
             throw .outOfSequence("a server frame (\(frame.type)) sent by a client")
         }

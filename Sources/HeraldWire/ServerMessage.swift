@@ -92,6 +92,7 @@ public enum ServerMessage: Hashable, Sendable {
                 writer.u64(delivery.sequence)
                 writer.u64(delivery.eventID)
                 writer.u32(delivery.descriptor)
+                writer.u32(delivery.channelID)
                 writer.u32(delivery.subscriptionID)
                 writer.u8(delivery.flags.rawValue)
                 writer.i64(delivery.publishTime)
@@ -167,13 +168,14 @@ public enum ServerMessage: Hashable, Sendable {
         case .deliveries:
             let stream = try reader.u32("stream")
             let count = try reader.count32(
-                "delivery count", max: limits.batchMax, elementBytesMin: 41 + WireReader.eventBytesMin)
+                "delivery count", max: limits.batchMax, elementBytesMin: 45 + WireReader.eventBytesMin)
             var deliveries: [WireDelivery] = []
             deliveries.reserveCapacity(count)
             for _ in 0..<count {
                 let sequence = try reader.u64("sequence")
                 let eventID = try reader.u64("event id")
                 let descriptor = try reader.u32("descriptor")
+                let channelID = try reader.u32("channel id")
                 let subscription = try reader.u32("subscription id")
                 let rawFlags = try reader.u8("delivery flags")
                 let flags = WireDelivery.Flags(rawValue: rawFlags)
@@ -185,8 +187,8 @@ public enum ServerMessage: Hashable, Sendable {
                 let event = try reader.event(limits: limits)
                 deliveries.append(
                     WireDelivery(
-                        sequence: sequence, eventID: eventID, descriptor: descriptor, subscriptionID: subscription,
-                        flags: flags, publishTime: time, origin: flags.contains(.hasOrigin) ? origin : nil, event: event
+                        sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
+                        subscriptionID: subscription, flags: flags, publishTime: time, origin: flags.contains(.hasOrigin) ? origin : nil, event: event
                     ))
             }
             self = .deliveries(stream: stream, deliveries)

@@ -52,6 +52,7 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable {
     case status = 0x1C
     case ping = 0x1D
     case goodbye = 0x1E
+    case systemEvent = 0x1F
     // Server → client.
     case ok = 0x80
     case welcome = 0x81

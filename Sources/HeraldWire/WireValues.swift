@@ -147,6 +147,8 @@ public struct WireDelivery: Hashable, Sendable {
     public var sequence: UInt64
     public var eventID: UInt64
     public var descriptor: UInt32
+    /// The channel the event belongs to (0 for membership and connectivity events).
+    public var channelID: UInt32
     public var subscriptionID: UInt32
     public var flags: Flags
     public var publishTime: Int64
@@ -155,12 +157,13 @@ public struct WireDelivery: Hashable, Sendable {
     public var event: WireEvent
 
     public init(
-        sequence: UInt64, eventID: UInt64, descriptor: UInt32, subscriptionID: UInt32, flags: Flags,
-        publishTime: Int64, origin: WireOrigin?, event: WireEvent
+        sequence: UInt64, eventID: UInt64, descriptor: UInt32, channelID: UInt32 = 0, subscriptionID: UInt32,
+        flags: Flags, publishTime: Int64, origin: WireOrigin?, event: WireEvent
     ) {
         self.sequence = sequence
         self.eventID = eventID
         self.descriptor = descriptor
+        self.channelID = channelID
         self.subscriptionID = subscriptionID
         self.flags = origin == nil ? flags.subtracting(.hasOrigin) : flags.union(.hasOrigin)
         self.publishTime = publishTime
@@ -222,7 +225,8 @@ public struct WireStatus: Hashable, Sendable {
 }
 
 public enum WireProtocol {
-    /// The protocol version this build speaks.
-    public static let version: UInt16 = 1
+    /// The protocol version this build speaks. Version 2 added the channel id to deliveries
+    /// and the `systemEvent` request; version 1 was never released.
+    public static let version: UInt16 = 2
     public static let serverName = "heraldd"
 }
