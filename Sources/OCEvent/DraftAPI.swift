@@ -26,12 +26,13 @@ func draftRegister() -> OpaquePointer? {
 
 @_cdecl("oc_ev_set_callback")
 func draftSetCallback(
-    _ handle: OpaquePointer?, _ priority: oc_ev_prio_t, _ eventClass: oc_ev_class_t, _ function: oc_ev_callback_t?
+    _ handle: OpaquePointer?, _ priority: oc_ev_prio_t, _ eventClass: oc_ev_class_t, _ function: UnsafeRawPointer?
 ) -> Int32 {
+    // The function arrives as a plain pointer (oc_ev_callback_t *) and is called through
+    // EventHandle.Callback.
     draftResult { () throws(CError) in
         guard let handle = Library.handle(UnsafeRawPointer(handle)) else { throw CError(EINVAL) }
-        _ = try handle.setCallback(
-            eventClass.rawValue, priority: priority, function: function.map { unsafeBitCast($0, to: UnsafeRawPointer.self) })
+        _ = try handle.setCallback(eventClass.rawValue, priority: priority, function: function)
     }
 }
 
