@@ -116,7 +116,10 @@ let package = Package(
         .target(
             name: "OCEvent",
             dependencies: ["COCEvent", "HeraldClient", "HeraldWire"],
-            swiftSettings: strict
+            swiftSettings: strict,
+            // Programs record liboc_event.so.1: the ABI's major version (tools/install
+            // makes the links).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=liboc_event.so.1"])]
         ),
 
         // Leaves: the operators' CLI and the benchmark driver.
@@ -156,9 +159,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"], swiftSettings: strict),
+        // C checks of the OCF library, linked into the test binary with it.
+        .target(name: "COCEventChecks", dependencies: ["OCEvent"], path: "Tests/COCEventChecks"),
         .testTarget(
             name: "HeraldServerTests",
-            dependencies: ["HeraldClient", "HeraldWire", "HeraldServer", "HeraldService"],
+            dependencies: ["HeraldClient", "HeraldWire", "HeraldServer", "HeraldService", "OCEvent", "COCEventChecks"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -41,8 +41,9 @@ public struct ChannelRegistry: Sendable {
     public private(set) var applied: SequenceNumber = .zero
     /// The newest membership event's payload (nil before the first).
     public internal(set) var membership: MembershipEvent?
-    /// The newest membership-class record (any MEMB event) applied since the journal was
-    /// opened or replayed; nil when it is older than the snapshot replay started from.
+    /// The newest record carrying a membership (NEW, INVALID, PRIMARY_RESTORED; not the
+    /// data-less NOT_PRIMARY or EVICTED notices) applied since the journal was opened or
+    /// replayed; nil when it is older than the snapshot replay started from.
     public private(set) var membershipRecord: SequenceNumber?
 
     public init() {}
@@ -94,9 +95,11 @@ public struct ChannelRegistry: Sendable {
             // Authoritative at its position: what came before it is already in it.
             _ = adopt(snapshot: record.data)
         case .system:
-            guard EventDescriptor(rawValue: record.descriptor).eventClass == .membership else { return }
+            guard EventDescriptor(rawValue: record.descriptor).eventClass == .membership,
+                let event = MembershipEvent(decoding: record.data)
+            else { return }
             membershipRecord = record.sequence
-            if let event = MembershipEvent(decoding: record.data) { membership = event }
+            membership = event
         }
     }
 

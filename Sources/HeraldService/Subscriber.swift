@@ -326,7 +326,11 @@ public final class Subscriber: AsyncSequence, Sendable {
         case .classes(let classes):
             let descriptor = EventDescriptor(rawValue: view.descriptor)
             let isEvent = kind == .system || kind == .publish || kind == .channelOpen || kind == .channelClose
-            let wanted = descriptor.eventClass.map(classes.contains) == true && descriptor.event != 0
+            // Event 0 is "invalid" (a publisher-only open's join/leave), except for MEMB,
+            // where it is a membership without quorum.
+            let wanted =
+                descriptor.eventClass.map(classes.contains) == true
+                && (descriptor.event != 0 || descriptor.eventClass == .membership)
             subscriptionID = isEvent && wanted ? 0 : nil
             patterns = subscriptionID == nil ? [] : view.patterns
         }

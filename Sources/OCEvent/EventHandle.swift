@@ -305,7 +305,8 @@ final class EventHandle: @unchecked Sendable {
                 if wire.descriptor == UInt32(OC_EV_MS_NOT_PRIMARY.rawValue) { return state.lastMembership ?? decoded }
                 return decoded
             }
-            return membership.map(EventPayload.membership) ?? .raw(wire.event.data)
+            // Nothing to show (a NOT_PRIMARY before any membership): NULL data, size 0.
+            return membership.map(EventPayload.membership) ?? .none
         case 1:
             return ConnectivityEvent(decoding: wire.event.data).map(EventPayload.connectivity) ?? .raw(wire.event.data)
         case 3:

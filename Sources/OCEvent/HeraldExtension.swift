@@ -47,3 +47,14 @@ func heraldEventInfo(_ cookie: UnsafeRawPointer?, _ info: UnsafeMutablePointer<o
         i_retained: event.retained ? 1 : 0)
     return 0
 }
+
+@_cdecl("oc_ev_herald_socket")
+func heraldSocket(_ path: UnsafePointer<CChar>?) -> Int32 {
+    let text = path.map { String(cString: $0) }
+    if let text, text.isEmpty || text.utf8.count > 107 {
+        errno = EINVAL
+        return EINVAL
+    }
+    Library.socketPath.withLock { $0 = text }
+    return 0
+}

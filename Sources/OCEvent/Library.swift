@@ -15,6 +15,8 @@ enum Library {
     }
 
     private static let handles = Mutex(Handles())
+    /// `oc_ev_herald_socket`: the daemon's socket for later registrations (nil: the default).
+    static let socketPath = Mutex<String?>(nil)
     /// Tokens are `base + 16 * n`: aligned like a pointer, and no address libc hands out.
     private static let tokenBase: UInt = 0x0EC0_0000_0000
 
@@ -22,9 +24,11 @@ enum Library {
     static func register(_ flavour: EventHandle.Flavour) throws(CError) -> EventHandle {
         let notifier = try Notifier()
         let client: HeraldClient
+        let path = socketPath.withLock { $0 }
         do {
             client = try blocking {
-                try await HeraldClient.connect(clientName: ProcessInfo.processInfo.processName + " (liboc_event)")
+                try await HeraldClient.connect(
+                    socketPath: path, clientName: ProcessInfo.processInfo.processName + " (liboc_event)")
             }
         } catch {
             notifier.close()

@@ -72,6 +72,22 @@ import Testing
         await service.shutdown()
     }
 
+    @Test func aMembershipSubscriberStartingNowGetsTheMembershipInForceFirst() async throws {
+        let service = try await openService(SimulatedFileSystem())
+        let node = ClusterNode(name: "node-a", id: 1, bornOn: 1)
+        let quorate = MembershipEvent(instance: 2, members: [node], left: [], joined: [])
+        try await service.publishSystemEvent(.newMembership, data: quorate.encoded())
+        try await service.publishSystemEvent(.evicted, data: [])  // a notice, not a membership
+        let subscriber = Collector(try await service.classSubscriber([.membership, .group]))
+        let inquorate = MembershipEvent(instance: 3, members: [node], left: [], joined: [])
+        try await service.publishSystemEvent(.membershipInvalid, data: inquorate.encoded())
+        let got = await subscriber.wait(for: 2)
+        #expect(got.map(\.descriptor) == [.newMembership, .membershipInvalid], "MEMB event 0 is delivered")
+        #expect(got.map(\.retained) == [true, false])
+        #expect(MembershipEvent(decoding: got[0].data) == quorate)
+        await service.shutdown()
+    }
+
     @Test func connectivityEventsReachConnectivitySubscribersOnly() async throws {
         let service = try await openService(SimulatedFileSystem())
         let comm = Collector(try await service.classSubscriber([.connectivity]))
@@ -82,7 +98,9 @@ import Testing
         let got = await comm.wait(for: 1)
         #expect(got.first.flatMap { ConnectivityEvent(decoding: $0.data) } == event)
         try await Task.sleep(for: .milliseconds(50))
-        #expect(memb.deliveries.isEmpty)
+        // The membership subscriber has only the membership in force when it started.
+        #expect(memb.deliveries.map(\.descriptor) == [.newMembership])
+        #expect(memb.deliveries.map(\.retained) == [true])
         await #expect(throws: ServiceError.invalidParameter) { try await service.publishSystemEvent(.cast, data: []) }
         await service.shutdown()
     }

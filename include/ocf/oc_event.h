@@ -212,6 +212,9 @@ void oc_ev_special(const oc_ev_t *token, oc_ev_class_t event_class, int type);
  * after its last completed event and sees the uncompleted ones again (redelivered).
  * name NULL: not durable. Returns 0, or an errno value (also stored in errno). */
 int oc_ev_herald_durable(const oc_ev_t *handle, const char *name, oc_ev_herald_start_t start, uint64_t value);
+/* The socket of heraldd for handles registered from now on (NULL: back to
+ * $HERALD_SOCKET or the default). Returns 0, or EINVAL for a path longer than 107 bytes. */
+int oc_ev_herald_socket(const char *path);
 /* What Herald knows of the event a cookie was handed with; 0 or EINVAL. */
 int oc_ev_herald_event_info(const void *cookie, oc_ev_herald_info_t *info);
 

@@ -137,6 +137,7 @@ int main(int argc, char **argv)
         sigemptyset(&blocked);
         sigaddset(&blocked, sig);
         sigprocmask(SIG_BLOCK, &blocked, &old);
+        sigdelset(&old, sig); /* the parent may have left it blocked */
         if (oc_ev_activate(handle, OC_EV_AS_SIGNAL, &sig) != OC_SUCCESS) return 5;
         printf("READY\n");
         fflush(stdout);
