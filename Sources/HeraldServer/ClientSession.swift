@@ -1,10 +1,8 @@
+import Foundation
 import HeraldJournal
 import HeraldService
 import HeraldWire
 import Logging
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 
 /// One client connection: its channel opens, its delivery streams, its credentials.

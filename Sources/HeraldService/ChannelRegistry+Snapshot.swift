@@ -1,5 +1,5 @@
-import HeraldWire
 import HeraldJournal
+import HeraldWire
 
 extension ChannelRegistry {
     static let snapshotVersion: UInt8 = 1

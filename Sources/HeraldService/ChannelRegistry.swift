@@ -1,5 +1,5 @@
-public import HeraldWire
 public import HeraldJournal
+public import HeraldWire
 
 /// Flags of a channel open (SaEvtChannelOpenFlagsT).
 public struct ChannelOpenFlags: OptionSet, Hashable, Sendable {

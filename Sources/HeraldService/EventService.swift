@@ -1,6 +1,6 @@
-import HeraldWire
 import Foundation
 public import HeraldJournal
+import HeraldWire
 
 /// The event service of both APIs, embedded: channels, events, retention, on top of a
 /// journal. Every operation is a journal record and the in-memory state (`registry`) is

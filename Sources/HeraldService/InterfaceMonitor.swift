@@ -1,5 +1,5 @@
-public import HeraldWire
 import Foundation
+public import HeraldWire
 
 /// Watches the node's network interfaces and reports each one coming up or going down as a
 /// COMM event (`interfaceAdded` / `interfaceFailed`). Polls `getifaddrs` (an interface is

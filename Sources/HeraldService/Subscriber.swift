@@ -369,7 +369,11 @@ public final class Subscriber: AsyncSequence, Sendable {
             // Passed by the live reader already, and delivered then: at most once per open.
             let deliveredLive = next <= state.scanned && Self.match(earlier, patterns: record.patterns) != nil
             let id: UInt32?
-            if case .classes = selection { id = 0 } else { id = Self.match(state.subscriptions, patterns: record.patterns) }
+            if case .classes = selection {
+                id = 0
+            } else {
+                id = Self.match(state.subscriptions, patterns: record.patterns)
+            }
             guard !deliveredLive, let id,
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }

@@ -155,7 +155,8 @@ public enum ClientMessage: Hashable, Sendable {
         case .goodbye: self = .goodbye
         case .systemEvent:
             let descriptor = try reader.u32("descriptor")
-            self = .systemEvent(descriptor: descriptor, data: try reader.bytes32("event data", max: limits.dataBytesMax))
+            self = .systemEvent(
+                descriptor: descriptor, data: try reader.bytes32("event data", max: limits.dataBytesMax))
         default:
             throw .outOfSequence("a server frame (\(frame.type)) sent by a client")
         }

@@ -188,7 +188,8 @@ public enum ServerMessage: Hashable, Sendable {
                 deliveries.append(
                     WireDelivery(
                         sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
-                        subscriptionID: subscription, flags: flags, publishTime: time, origin: flags.contains(.hasOrigin) ? origin : nil, event: event
+                        subscriptionID: subscription, flags: flags, publishTime: time,
+                        origin: flags.contains(.hasOrigin) ? origin : nil, event: event
                     ))
             }
             self = .deliveries(stream: stream, deliveries)

@@ -75,12 +75,15 @@ struct EventPayload: @unchecked Sendable {
         for (index, pattern) in event.patterns.enumerated() {
             let bytes = builder.append(pattern)
             (patterns + index * patternStride).storeBytes(
-                of: oc_ev_pattern_t(p_size: pattern.count, p_bytes: UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self)),
+                of: oc_ev_pattern_t(
+                    p_size: pattern.count, p_bytes: UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self)),
                 as: oc_ev_pattern_t.self)
         }
         let data = builder.append(event.data)
         let isCast = delivery.descriptor & 0x3F_FFFF == 3
-        let opener = event.data.count == 8 ? event.data.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } : 0
+        let opener =
+            event.data.count == 8
+            ? event.data.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } : 0
         let hasOrigin = delivery.flags.contains(.hasOrigin)
         let group = oc_ev_group_t(
             g_channel: UnsafePointer(channelPointer), g_channel_id: delivery.channelID,
@@ -89,7 +92,8 @@ struct EventPayload: @unchecked Sendable {
             g_publisher: UnsafePointer(publisherPointer), g_publisher_pid: hasOrigin ? delivery.origin.pid : 0,
             g_publisher_uid: hasOrigin ? delivery.origin.uid : 0, g_n_patterns: UInt32(event.patterns.count),
             g_reserved: 0,
-            g_patterns: event.patterns.isEmpty ? nil : UnsafePointer(patterns.assumingMemoryBound(to: oc_ev_pattern_t.self)),
+            g_patterns: event.patterns.isEmpty
+                ? nil : UnsafePointer(patterns.assumingMemoryBound(to: oc_ev_pattern_t.self)),
             g_data_size: event.data.count, g_data: event.data.isEmpty ? nil : UnsafeRawPointer(data))
         builder.store(group, at: 0)
         return builder.finish()

@@ -24,7 +24,8 @@ enum CProgram {
     static func build(
         _ source: String, flags: [String] = ["-std=c99"], compiler: String = "cc", link: Bool = true
     ) throws -> String {
-        let output = libraryFolder + "/" + URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+        let output =
+            libraryFolder + "/" + URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
             + "-" + String(UUID().uuidString.prefix(6))
         var arguments = ["-Wall", "-Wextra", "-Werror"] + flags + ["-I", repositoryRoot + "/include"]
         arguments += [repositoryRoot + "/Tests/CPrograms/" + source, "-o", output]
@@ -99,7 +100,8 @@ final class Child: Sendable {
         let deadline = Date().addingTimeInterval(seconds)
         while !lines.contains(where: { $0.hasPrefix(prefix) }) {
             guard process.isRunning || lines.contains(where: { $0.hasPrefix(prefix) }) else {
-                throw CProgram.Failure.timedOut("\"\(prefix)\" (exited \(process.terminationStatus)): \(output)\(errors)")
+                throw CProgram.Failure.timedOut(
+                    "\"\(prefix)\" (exited \(process.terminationStatus)): \(output)\(errors)")
             }
             guard Date() < deadline else { throw CProgram.Failure.timedOut("\"\(prefix)\": \(output)\(errors)") }
             try await Task.sleep(for: .milliseconds(20))
@@ -114,7 +116,8 @@ final class Child: Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         usleep(50_000)  // the reader threads drain the pipes
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     func kill9() {

@@ -66,7 +66,8 @@ import Testing
                 let (status, output, _) = try CProgram.run(binary, [])
                 #expect(status == 0)
                 let name = flavour.isEmpty ? "draft" : "heartbeat"
-                #expect(output == "ok \(name) MEMB=2 NEW=0x800001 EVICTED=0x800004 CAST=0xc00003\n", "\(compiler) \(flags)")
+                #expect(
+                    output == "ok \(name) MEMB=2 NEW=0x800001 EVICTED=0x800004 CAST=0xc00003\n", "\(compiler) \(flags)")
             }
         }
     }
@@ -135,7 +136,9 @@ import Testing
         #expect(lines[10].contains("instance=2 members=2 out=0 in=1 size="))
         #expect(lines[10].contains("member=node-a/1/1 member=node-c/3/2"))
         // Each line's sequence: the same event to both callbacks, journal order between events.
-        let sequences = lines.map { line in UInt64(line.split(separator: " ").first { $0.hasPrefix("seq=") }!.dropFirst(4))! }
+        let sequences = lines.map { line in
+            UInt64(line.split(separator: " ").first { $0.hasPrefix("seq=") }!.dropFirst(4))!
+        }
         for index in stride(from: 0, to: sequences.count, by: 2) { #expect(sequences[index] == sequences[index + 1]) }
         #expect(sequences == sequences.sorted())
         #expect(child.lines.last == "DONE 6")

@@ -1,5 +1,5 @@
-import HeraldWire
 import HeraldJournal
+import HeraldWire
 import Synchronization
 import Testing
 
