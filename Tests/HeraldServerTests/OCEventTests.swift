@@ -233,3 +233,49 @@ import Testing
         #expect(errors.contains("liboc_event: heraldd is not reachable at \(missing)"))
     }
 }
+
+/// The README's C example, built as the README says: tools/install into a prefix, then
+/// `cc members.c $(pkg-config --cflags --libs oc_event)`.
+@Suite struct OCEventInstallTests {
+    @Test func readmeExampleBuildsWithPkgConfigFromAnInstallAndRuns() async throws {
+        let prefix = NSTemporaryDirectory() + "herald-prefix-" + String(UUID().uuidString.prefix(8))
+        defer { try? FileManager.default.removeItem(atPath: prefix) }
+        let configuration = builtProduct("heraldd").contains("/release/") ? "release" : "debug"
+        var (status, output, errors) = try CProgram.run(
+            repositoryRoot + "/tools/install", ["--prefix", prefix, "--configuration", configuration, "--no-build"])
+        #expect(status == 0, "\(output)\(errors)")
+        for link in ["liboc_event.so", "liboc_event.so.1", "lib_oc_event.so"] {
+            #expect(FileManager.default.fileExists(atPath: "\(prefix)/lib/\(link)"), "\(link)")
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(prefix)/include/ocf/oc_membership.h"))
+
+        let readme = try String(contentsOfFile: repositoryRoot + "/README.md", encoding: .utf8)
+        let marker = try #require(readme.range(of: "<!-- readme-ocf-example"))
+        let code = readme[marker.upperBound...].components(separatedBy: "```c\n")[1].components(separatedBy: "```")[0]
+        let source = prefix + "/members.c"
+        try code.write(toFile: source, atomically: true, encoding: .utf8)
+        let pkgConfig = ["PKG_CONFIG_PATH": prefix + "/lib/pkgconfig"]
+        (status, output, errors) = try CProgram.run(
+            "sh",
+            [
+                "-c",
+                "cc -std=c99 -Wall -Wextra -Werror \(source) $(pkg-config --cflags --libs oc_event) -o \(prefix)/members",
+            ],
+            environment: pkgConfig)
+        #expect(status == 0, "\(output)\(errors)")
+
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let members = try Child(prefix + "/members", [], environment: ["HERALD_SOCKET": daemon.socket])
+        defer { if members.process.isRunning { members.kill9() } }
+        try await members.waitForLine("membership 1")
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("links", flags: [.publisher, .create])
+        _ = try await client.publish(channel, WireEvent(data: Array("up".utf8)))
+        try await members.waitForLine("event on links")
+        // heraldd stops: the program's handle_event fails and it leaves.
+        #expect(daemon.terminate() == 0)
+        #expect(members.wait(seconds: 10) == 0, "\(members.output)\(members.errors)")
+        await client.close()
+    }
+}

@@ -29,6 +29,7 @@ let sampleClientMessages: [ClientMessage] = [
     .ack(stream: 3, sequences: [1, 2, UInt64.max]),
     .clearRetention(handle: 9, eventID: 1001),
     .listChannels, .listCursors, .status, .ping, .goodbye,
+    .systemEvent(descriptor: 0x80_0001, data: [1, 2, 3]),
 ]
 
 let sampleServerMessages: [ServerMessage] = [
@@ -89,7 +90,21 @@ let sampleServerMessages: [ServerMessage] = [
         let open = ClientMessage.openChannel(name: Array("ab".utf8), flags: 3).frame(correlation: 1).encoded
         #expect(open == [10, 0, 0, 0, 0x10, 1, 0, 0, 0, 2, 0, 0x61, 0x62, 3])
         let hello = ClientMessage.hello(WireHello(pid: 1, clientName: "c")).frame(correlation: 0).encoded
-        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0x63])
+        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 2, 0, 2, 0, 1, 0, 0, 0, 1, 0, 0x63])
+        let delivery = ServerMessage.deliveries(
+            stream: 1,
+            [
+                WireDelivery(
+                    sequence: 5, eventID: 1005, descriptor: 0xC0_0003, channelID: 7, subscriptionID: 2, flags: [],
+                    publishTime: 9, origin: nil, event: WireEvent(data: [0xAA]))
+            ]
+        ).frame(correlation: 0).encoded
+        let deliveryHeader: [UInt8] = [80, 0, 0, 0, 0xA0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+        let deliveryIDs: [UInt8] = [5, 0, 0, 0, 0, 0, 0, 0, 0xED, 3, 0, 0, 0, 0, 0, 0]
+        let deliveryFields: [UInt8] = [3, 0, 0xC0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]
+        let deliveryEvent: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xAA]
+        #expect(
+            delivery == deliveryHeader + deliveryIDs + deliveryFields + [UInt8](repeating: 0, count: 12) + deliveryEvent)
         let error = ServerMessage.error(code: 12, message: "x").frame(correlation: 2).encoded
         #expect(error == [12, 0, 0, 0, 0xFF, 2, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0x78])
     }

@@ -40,9 +40,9 @@ import Testing
     @Test func incompatibleVersionsGetAClearError() {
         var session = WireServerSession()
         session.receive(
-            ClientMessage.hello(WireHello(versionMin: 2, versionMax: 3, pid: 1, clientName: "future"))
+            ClientMessage.hello(WireHello(versionMin: 3, versionMax: 4, pid: 1, clientName: "future"))
                 .frame(correlation: 1).encoded)
-        #expect(throws: WireError.handshake("client speaks versions 2...3, server speaks 1")) { try session.next() }
+        #expect(throws: WireError.handshake("client speaks versions 3...4, server speaks 2")) { try session.next() }
     }
 
     /// Seeded random input: one million cases of random bytes and of valid frames with
