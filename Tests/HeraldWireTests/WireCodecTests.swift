@@ -104,7 +104,8 @@ let sampleServerMessages: [ServerMessage] = [
         let deliveryFields: [UInt8] = [3, 0, 0xC0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]
         let deliveryEvent: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xAA]
         #expect(
-            delivery == deliveryHeader + deliveryIDs + deliveryFields + [UInt8](repeating: 0, count: 12) + deliveryEvent)
+            delivery == deliveryHeader + deliveryIDs + deliveryFields + [UInt8](repeating: 0, count: 12) + deliveryEvent
+        )
         let error = ServerMessage.error(code: 12, message: "x").frame(correlation: 2).encoded
         #expect(error == [12, 0, 0, 0, 0xFF, 2, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0x78])
     }
