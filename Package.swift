@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "HeraldServer",
                 "HeraldService",
+                "HeraldWire",
                 "HeraldJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Foundation
 import HeraldJournal
 import HeraldServer
 import HeraldService
+import HeraldWire
 import Logging
 import Metrics
 import Prometheus
@@ -61,6 +62,11 @@ struct HeraldDaemon: AsyncParsableCommand {
     @Option(name: .customLong("event-data-max"), help: "Largest event data, in bytes.")
     var eventDataMax: Int?
 
+    @Option(
+        name: .customLong("interface-poll"),
+        help: "Seconds between looks at the node's network interfaces (COMM events); 0: never (default 2).")
+    var interfacePoll: Int = 2
+
     func run() async throws {
         let configuration: DaemonConfiguration
         let options: (journal: JournalOptions, socket: SocketServer.Options, level: Logger.Level)
@@ -108,6 +114,15 @@ struct HeraldDaemon: AsyncParsableCommand {
             Self.fail("cannot open \(directory): \(error)", status: 74)
         }
 
+        // The interfaces up now are journaled (COMM events) before the first client connects.
+        var monitor: InterfaceMonitor?
+        if interfacePoll < 0 { Self.fail("--interface-poll is a number of seconds, 0 or more", status: 64) }
+        if interfacePoll > 0 {
+            let node = ClusterNode(
+                name: EventService.hostName, id: 1, bornOn: await service.registry.membership?.instance ?? 0)
+            monitor = await InterfaceMonitor.started(service: service, node: node, interval: .seconds(interfacePoll))
+        }
+        defer { monitor?.stop() }
         let server = SocketServer(service: service, options: options.socket, logger: logger)
         var services: [any Service] = [RetentionService(journal: service.journal, logger: logger)]
         if let metricsAddress {

@@ -279,3 +279,38 @@ import Testing
         await client.close()
     }
 }
+
+extension OCEventTests {
+    @Test func callbacksDoneFromAnotherThreadAndUnregisterWhileBlocked() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let binary = try CProgram.build("ocf/threads_client.c", flags: ["-std=c99", "-pthread"])
+        let child = try Child(binary, ["300"], environment: ["HERALD_SOCKET": daemon.socket])
+        defer { if child.process.isRunning { child.kill9() } }
+        try await child.waitForLine("READY")
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("busy", flags: [.publisher, .create])
+        for batch in 0..<3 {
+            _ = try await client.publish(channel, (0..<100).map { WireEvent(data: [UInt8(batch), UInt8($0)]) })
+        }
+        #expect(child.wait(seconds: 60) == 0, "\(child.output)\(child.errors)")
+        await client.close()
+        #expect(child.lines.last == "DONE 300 overlaps=0 out_of_order=0 handle_event=0", "\(child.output)")
+    }
+}
+
+extension OCEventTests {
+    @Test func heralddReportsTheNodesInterfacesAsConnectivityEvents() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let stream = try await client.attach(WireAttach(target: .classes(2), start: .oldest))
+        let deliveries = try await collect(stream, count: 1, seconds: 10)
+        let event = try #require(ConnectivityEvent(decoding: deliveries[0].data))
+        #expect(deliveries[0].wire.descriptor == 0x40_0001, "OC_EV_CS_INTERFACE")
+        #expect(event.change == .interfaceAdded)
+        #expect(event.node.name == client.welcome.nodeName)
+        #expect(!event.interface.isEmpty)
+        await client.close()
+    }
+}
