@@ -195,8 +195,7 @@ func stamp(of payload: some Collection<UInt8>) -> UInt64? {
 final class LatencySamples: Sendable {
     private let values = Mutex<[UInt64]>([])
     private let seen = Atomic<Int>(0)
-    func add(_ sent: UInt64) {
-        let now = uptimeNanoseconds()
+    func add(_ sent: UInt64, now: UInt64 = uptimeNanoseconds()) {
         values.withLock { $0.append(now &- sent) }
         seen.add(1, ordering: .relaxed)
     }
