@@ -4,6 +4,7 @@ import HeraldService
 import HeraldWire
 import Logging
 import NIOCore
+import Synchronization
 
 /// One client connection: its channel opens, its delivery streams, its credentials.
 /// Requests are handled in the order they arrive; deliveries are written by one task per
@@ -284,11 +285,30 @@ actor ClientSession {
             let outbound = self.outbound
             let metrics = self.metrics
             let subscriber = stream.subscriber
+            let admit = stream.handle == nil ? groupAccessFilter() : nil
             streams[id]?.task = Task {
-                await DeliveryBatcher().run(stream: id, subscriber: subscriber, outbound: outbound, metrics: metrics)
+                await DeliveryBatcher().run(
+                    stream: id, subscriber: subscriber, outbound: outbound, metrics: metrics, admit: admit)
             }
         }
         pendingStarts.removeAll()
+    }
+
+    /// For an OCF class stream under access rules: GROUP events only of channels this peer
+    /// may subscribe to (a channel that no longer exists is not shown). Channel ids are never
+    /// reused, so each answer is kept.
+    private func groupAccessFilter() -> (@Sendable (Delivery) async -> Bool)? {
+        guard !policy.rules.isEmpty else { return nil }
+        let (policy, peer, service) = (self.policy, self.peer, self.service)
+        let answers = Mutex<[UInt32: Bool]>([:])
+        return { delivery in
+            guard delivery.descriptor.eventClass == .group else { return true }
+            if let known = answers.withLock({ $0[delivery.channel] }) { return known }
+            let name = await service.registry.channels[delivery.channel]?.name
+            let allowed = name.map { policy.allows(peer, .subscribe, channel: $0) } ?? false
+            answers.withLock { $0[delivery.channel] = allowed }
+            return allowed
+        }
     }
 
     private func endStream(_ id: UInt32) {

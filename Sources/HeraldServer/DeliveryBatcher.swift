@@ -22,13 +22,21 @@ final class DeliveryBatcher: Sendable {
     init(framesMax: Int = 512) { self.framesMax = framesMax }
 
     /// Runs until the subscriber ends or the connection fails; then sends `streamEnded`.
+    /// `admit`, when given, decides per delivery whether the client may see it; one it may
+    /// not is acknowledged here and never sent.
     func run(
         stream id: UInt32, subscriber: Subscriber, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        metrics: ServerMetrics
+        metrics: ServerMetrics, admit: (@Sendable (Delivery) async -> Bool)? = nil
     ) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await delivery in subscriber { self.put(delivery) }
+                for await delivery in subscriber {
+                    if let admit, await !admit(delivery) {
+                        delivery.done()
+                        continue
+                    }
+                    self.put(delivery)
+                }
                 self.end()
             }
             group.addTask {

@@ -62,7 +62,7 @@ struct OCFBench: AsyncParsableCommand {
 
     /// Compiles the C client against .build/release (tools/bench built liboc_event there).
     static func buildClient(into work: String) throws -> String {
-        let library = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let library = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL.deletingLastPathComponent().path
         let folder = work + "/lib"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for name in ["liboc_event.so", "liboc_event.so.1"] {

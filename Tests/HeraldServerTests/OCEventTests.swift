@@ -314,3 +314,23 @@ extension OCEventTests {
         await client.close()
     }
 }
+
+extension OCEventTests {
+    @Test func groupEventsOfChannelsAUserMayNotSubscribeToAreNotShown() async throws {
+        let config = #"{"access": [{"channel": "secret.*", "publish": ["*"], "subscribe": ["uid:4242"]}]}"#
+        let daemon = try DaemonProcess(config: config)
+        defer { daemon.cleanup() }
+        let watcher = try await daemon.client("watcher")
+        let stream = try await watcher.attach(WireAttach(target: .classes(4), start: .now))
+        let publisher = try await daemon.client("publisher")
+        let secret = try await publisher.openChannel("secret.keys", flags: [.publisher, .create])
+        let open = try await publisher.openChannel("public.news", flags: [.publisher, .create])
+        _ = try await publisher.publish(secret, WireEvent(data: Array("hidden".utf8)))
+        let shown = try await publisher.publish(open, WireEvent(data: Array("shown".utf8)))
+        let deliveries = try await collect(stream, count: 1, seconds: 10)
+        #expect(deliveries.map(\.eventID) == [shown], "only the public channel's event")
+        #expect(deliveries.first?.wire.channelID == open.channelID)
+        await publisher.close()
+        await watcher.close()
+    }
+}
