@@ -1,4 +1,4 @@
-import COCEvent
+public import COCEvent
 import Glibc
 
 // The OCF draft 0.1 API (include/ocf/oc_event.h without OC_EV_API_HEARTBEAT): OC_SUCCESS
@@ -15,7 +15,7 @@ private func draftResult(_ body: () throws(CError) -> Void) -> Int32 {
 }
 
 @_cdecl("oc_ev_register")
-func draftRegister() -> OpaquePointer? {
+public func draftRegister() -> OpaquePointer? {
     do {
         return OpaquePointer(bitPattern: try Library.register(.draft).token)
     } catch {
@@ -25,7 +25,7 @@ func draftRegister() -> OpaquePointer? {
 }
 
 @_cdecl("oc_ev_set_callback")
-func draftSetCallback(
+public func draftSetCallback(
     _ handle: OpaquePointer?, _ priority: oc_ev_prio_t, _ eventClass: oc_ev_class_t, _ function: UnsafeRawPointer?
 ) -> Int32 {
     // The function arrives as a plain pointer (oc_ev_callback_t *) and is called through
@@ -37,7 +37,7 @@ func draftSetCallback(
 }
 
 @_cdecl("oc_ev_activate")
-func draftActivate(_ handle: OpaquePointer?, _ style: oc_ev_as_t, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+public func draftActivate(_ handle: OpaquePointer?, _ style: oc_ev_as_t, _ argument: UnsafeMutableRawPointer?) -> Int32 {
     draftResult { () throws(CError) in
         guard let handle = Library.handle(UnsafeRawPointer(handle)) else { throw CError(EINVAL) }
         switch style {
@@ -62,7 +62,7 @@ func draftActivate(_ handle: OpaquePointer?, _ style: oc_ev_as_t, _ argument: Un
 }
 
 @_cdecl("oc_ev_handle_event")
-func draftHandleEvent(_ handle: OpaquePointer?) -> Int32 {
+public func draftHandleEvent(_ handle: OpaquePointer?) -> Int32 {
     draftResult { () throws(CError) in
         guard let handle = Library.handle(UnsafeRawPointer(handle)) else { throw CError(EINVAL) }
         let noReturn = handle.state.withLock { $0.noReturn }
@@ -72,12 +72,12 @@ func draftHandleEvent(_ handle: OpaquePointer?) -> Int32 {
 }
 
 @_cdecl("oc_ev_callback_done")
-func draftCallbackDone(_ cookie: UnsafePointer<UInt32>?) {
+public func draftCallbackDone(_ cookie: UnsafePointer<UInt32>?) {
     if !EventHandle.complete(UnsafeRawPointer(cookie)) { errno = EINVAL }
 }
 
 @_cdecl("oc_ev_get_version")
-func draftGetVersion(_ handle: OpaquePointer?, _ version: UnsafeMutablePointer<oc_ver_t>?) -> Int32 {
+public func draftGetVersion(_ handle: OpaquePointer?, _ version: UnsafeMutablePointer<oc_ver_t>?) -> Int32 {
     draftResult { () throws(CError) in
         guard Library.handle(UnsafeRawPointer(handle)) != nil, let version else { throw CError(EINVAL) }
         version.pointee = oc_ver_t(major: OC_EV_VERSION_MAJOR, minor: OC_EV_VERSION_MINOR)
@@ -85,7 +85,7 @@ func draftGetVersion(_ handle: OpaquePointer?, _ version: UnsafeMutablePointer<o
 }
 
 @_cdecl("oc_ev_unregister")
-func draftUnregister(_ handle: OpaquePointer?) -> Int32 {
+public func draftUnregister(_ handle: OpaquePointer?) -> Int32 {
     draftResult { () throws(CError) in
         guard Library.unregister(UnsafeRawPointer(handle)) else { throw CError(EINVAL) }
     }

@@ -1,4 +1,4 @@
-import COCEvent
+public import COCEvent
 import Glibc
 
 // The Linux-HA heartbeat ABI (include/ocf/oc_event.h with OC_EV_API_HEARTBEAT): the header
@@ -19,7 +19,7 @@ private func heartbeatHandle(_ token: UnsafeRawPointer?) throws(CError) -> Event
 }
 
 @_cdecl("oc_ev_hb_register")
-func heartbeatRegister(_ token: UnsafeMutablePointer<UnsafeMutablePointer<Int32>?>?) -> Int32 {
+public func heartbeatRegister(_ token: UnsafeMutablePointer<UnsafeMutablePointer<Int32>?>?) -> Int32 {
     heartbeatResult { () throws(CError) in
         guard let token else { throw CError(EINVAL) }
         token.pointee = UnsafeMutablePointer(bitPattern: try Library.register(.heartbeat).token)
@@ -27,7 +27,7 @@ func heartbeatRegister(_ token: UnsafeMutablePointer<UnsafeMutablePointer<Int32>
 }
 
 @_cdecl("oc_ev_hb_unregister")
-func heartbeatUnregister(_ token: UnsafeMutablePointer<Int32>?) -> Int32 {
+public func heartbeatUnregister(_ token: UnsafeMutablePointer<Int32>?) -> Int32 {
     heartbeatResult { () throws(CError) in
         _ = try heartbeatHandle(token)
         guard Library.unregister(token) else { throw CError(EINVAL) }
@@ -35,7 +35,7 @@ func heartbeatUnregister(_ token: UnsafeMutablePointer<Int32>?) -> Int32 {
 }
 
 @_cdecl("oc_ev_hb_set_callback")
-func heartbeatSetCallback(
+public func heartbeatSetCallback(
     _ token: UnsafePointer<Int32>?, _ eventClass: oc_ev_class_t, _ function: UnsafeRawPointer?,
     _ previous: UnsafeMutablePointer<UnsafeRawPointer?>?
 ) -> Int32 {
@@ -46,7 +46,7 @@ func heartbeatSetCallback(
 }
 
 @_cdecl("oc_ev_hb_activate")
-func heartbeatActivate(_ token: UnsafePointer<Int32>?, _ descriptor: UnsafeMutablePointer<Int32>?) -> Int32 {
+public func heartbeatActivate(_ token: UnsafePointer<Int32>?, _ descriptor: UnsafeMutablePointer<Int32>?) -> Int32 {
     heartbeatResult { () throws(CError) in
         let handle = try heartbeatHandle(token)
         guard let descriptor else { throw CError(EINVAL) }
@@ -56,7 +56,7 @@ func heartbeatActivate(_ token: UnsafePointer<Int32>?, _ descriptor: UnsafeMutab
 }
 
 @_cdecl("oc_ev_hb_handle_event")
-func heartbeatHandleEvent(_ token: UnsafePointer<Int32>?) -> Int32 {
+public func heartbeatHandleEvent(_ token: UnsafePointer<Int32>?) -> Int32 {
     heartbeatResult { () throws(CError) in
         let code = try heartbeatHandle(token).handleEvents(untilUnregistered: false)
         if code != 0 { throw CError(code) }
@@ -64,18 +64,18 @@ func heartbeatHandleEvent(_ token: UnsafePointer<Int32>?) -> Int32 {
 }
 
 @_cdecl("oc_ev_hb_callback_done")
-func heartbeatCallbackDone(_ cookie: UnsafeMutableRawPointer?) -> Int32 {
+public func heartbeatCallbackDone(_ cookie: UnsafeMutableRawPointer?) -> Int32 {
     EventHandle.complete(cookie) ? 0 : EINVAL
 }
 
 @_cdecl("oc_ev_is_my_nodeid")
-func heartbeatIsMyNodeID(_ token: UnsafePointer<Int32>?, _ node: UnsafePointer<oc_node_t>?) -> Int32 {
+public func heartbeatIsMyNodeID(_ token: UnsafePointer<Int32>?, _ node: UnsafePointer<oc_node_t>?) -> Int32 {
     guard let handle = Library.handle(token), let node else { return 0 }
     let name = node.pointee.node_uname.map { String(cString: $0) }
     return handle.isLocal(nodeID: node.pointee.node_id, name: name) ? 1 : 0
 }
 
 @_cdecl("oc_ev_special")
-func heartbeatSpecial(_ token: UnsafePointer<Int32>?, _ eventClass: oc_ev_class_t, _ type: Int32) {
+public func heartbeatSpecial(_ token: UnsafePointer<Int32>?, _ eventClass: oc_ev_class_t, _ type: Int32) {
     Library.handle(token)?.special(eventClass.rawValue)
 }

@@ -1,4 +1,4 @@
-import COCEvent
+public import COCEvent
 import Glibc
 import HeraldWire
 
@@ -6,7 +6,7 @@ import HeraldWire
 // also stored in errno.
 
 @_cdecl("oc_ev_herald_durable")
-func heraldDurable(
+public func heraldDurable(
     _ token: UnsafeRawPointer?, _ name: UnsafePointer<CChar>?, _ start: oc_ev_herald_start_t, _ value: UInt64
 ) -> Int32 {
     do throws(CError) {
@@ -37,7 +37,7 @@ func heraldDurable(
 }
 
 @_cdecl("oc_ev_herald_event_info")
-func heraldEventInfo(_ cookie: UnsafeRawPointer?, _ info: UnsafeMutablePointer<oc_ev_herald_info_t>?) -> Int32 {
+public func heraldEventInfo(_ cookie: UnsafeRawPointer?, _ info: UnsafeMutablePointer<oc_ev_herald_info_t>?) -> Int32 {
     guard let event = Cookies.event(cookie), let info else {
         errno = EINVAL
         return EINVAL
@@ -49,7 +49,7 @@ func heraldEventInfo(_ cookie: UnsafeRawPointer?, _ info: UnsafeMutablePointer<o
 }
 
 @_cdecl("oc_ev_herald_socket")
-func heraldSocket(_ path: UnsafePointer<CChar>?) -> Int32 {
+public func heraldSocket(_ path: UnsafePointer<CChar>?) -> Int32 {
     let text = path.map { String(cString: $0) }
     if let text, text.isEmpty || text.utf8.count > 107 {
         errno = EINVAL

@@ -45,11 +45,11 @@ import Testing
         let socket = daemon.socket
         let (line, message) = await check { occheck_completion_rule(socket, $0, 512) }
         #expect(line == 0, "line \(line): \(message)")
-        // High priority first for each event; the third event's low-priority callback never
-        // ran (unregistered from the high one).
+        // High priority first for each event (H, then R: the high callback replaced while
+        // active); the third event's low-priority callback never ran (unregistered from R).
         let sequences = ids.map { $0 - 1000 }
         #expect(
-            message == "H\(sequences[0]) L\(sequences[0]) H\(sequences[1]) L\(sequences[1]) H\(sequences[2]) ",
+            message == "H\(sequences[0]) L\(sequences[0]) R\(sequences[1]) L\(sequences[1]) R\(sequences[2]) ",
             "callback order: \(message)")
     }
 
