@@ -73,7 +73,7 @@ final class EventHandle: @unchecked Sendable {
     let state = Mutex(State())
 
     /// Deliveries a stream may have outstanding in heraldd before the library completes them.
-    static let window: UInt32 = 64
+    static let window: UInt32 = 1024
     /// Events handed out per `oc_ev_handle_event` call before the descriptor is polled again.
     static let eventsPerCall = 64
 
