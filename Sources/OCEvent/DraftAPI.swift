@@ -37,7 +37,8 @@ public func draftSetCallback(
 }
 
 @_cdecl("oc_ev_activate")
-public func draftActivate(_ handle: OpaquePointer?, _ style: oc_ev_as_t, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+public func draftActivate(_ handle: OpaquePointer?, _ style: oc_ev_as_t, _ argument: UnsafeMutableRawPointer?) -> Int32
+{
     draftResult { () throws(CError) in
         guard let handle = Library.handle(UnsafeRawPointer(handle)) else { throw CError(EINVAL) }
         switch style {
