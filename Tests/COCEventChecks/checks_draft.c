@@ -104,26 +104,21 @@ static void note(const char *name, const unsigned int *cookie)
     strncat(calls, line, sizeof calls - strlen(calls) - 1);
 }
 
-static void first(oc_ed_t e, const unsigned int *c, size_t s, const void *d)
+/* The high-priority callback: completes at once, may unregister the handle. */
+static void high(const char *name, oc_ed_t e, const unsigned int *c, size_t s, const void *d)
 {
     (void)e;
     (void)s;
     (void)d;
-    note("H", c);
+    note(name, c);
     oc_ev_callback_done(c);
     if (unregister_in_callback) oc_ev_unregister(rule_handle);
 }
 
+static void first(oc_ed_t e, const unsigned int *c, size_t s, const void *d) { high("H", e, c, s, d); }
+
 /* Replaces `first` while the handle is active. */
-static void replacement(oc_ed_t e, const unsigned int *c, size_t s, const void *d)
-{
-    (void)e;
-    (void)s;
-    (void)d;
-    note("R", c);
-    oc_ev_callback_done(c);
-    if (unregister_in_callback) oc_ev_unregister(rule_handle);
-}
+static void replacement(oc_ed_t e, const unsigned int *c, size_t s, const void *d) { high("R", e, c, s, d); }
 
 static void second(oc_ed_t e, const unsigned int *c, size_t s, const void *d)
 {
