@@ -2,6 +2,7 @@ import Foundation
 public import HeraldWire
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A connection to `heraldd`: the event service of the node, over its Unix socket.
 ///
@@ -50,9 +51,10 @@ public final class HeraldClient: Sendable {
         self.connection = connection
     }
 
-    /// Connects and shakes hands. Fails at once (no retry) when no daemon listens.
+    /// Connects and shakes hands. Fails at once (no retry) when no daemon listens, and after
+    /// `handshakeTimeout` when something listens but does not answer the hello.
     public static func connect(
-        socketPath: String? = nil, clientName: String? = nil
+        socketPath: String? = nil, clientName: String? = nil, handshakeTimeout: Duration = .seconds(5)
     ) async throws(HeraldClientError) -> HeraldClient {
         let path = socketPath ?? defaultSocketPath
         let clientName = clientName ?? ProcessInfo.processInfo.processName
@@ -78,10 +80,22 @@ public final class HeraldClient: Sendable {
         guard let connection = box.connection else { throw .disconnected }
         let hello = WireHello(pid: UInt32(getpid()), clientName: String(clientName.utf8.prefix(200)) ?? "client")
         let reply: ServerMessage
+        let timedOut = Atomic<Bool>(false)
+        let components = handshakeTimeout.components
+        let timer = channel.eventLoop.scheduleTask(
+            in: .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
+        ) {
+            timedOut.store(true, ordering: .relaxed)
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
         do {
             reply = try await connection.request(.hello(hello))
         } catch {
             channel.close(promise: nil)
+            if timedOut.load(ordering: .relaxed) {
+                throw .unreachable(path: path, reason: "no answer to the handshake within \(handshakeTimeout)")
+            }
             throw error
         }
         guard case .welcome(let welcome) = reply else {

@@ -334,3 +334,32 @@ extension OCEventTests {
         await watcher.close()
     }
 }
+
+extension OCEventTests {
+    @Test func aSocketThatNeverAnswersDoesNotHangRegistration() throws {
+        // Something listens (the kernel accepts the connection) but never answers the hello.
+        let path = NSTemporaryDirectory() + "herald-silent-\(UUID().uuidString.prefix(6)).sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer {
+            close(listener)
+            unlink(path)
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(bound == 0 && listen(listener, 8) == 0)
+        let binary = try CProgram.build("ocf/draft_client.c")
+        let started = Date()
+        let (status, output, _) = try CProgram.run(binary, ["fd", "1"], environment: ["HERALD_SOCKET": path])
+        #expect(status == 2)
+        #expect(output.contains("register failed"))
+        #expect(Date().timeIntervalSince(started) < 15, "fails after the handshake timeout, not never")
+    }
+}
