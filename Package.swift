@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
         // The OCF C API: liboc_event.so + include/ocf/oc_event.h (tools/install installs both).
         .library(name: "oc_event", type: .dynamic, targets: ["OCEvent"]),
+        // The SA Forum Event Service C API: libSaEvt.so + include/saAis.h, include/saEvt.h.
+        .library(name: "SaEvt", type: .dynamic, targets: ["SaEvt"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "heraldd", targets: ["heraldd"]),
     ],
@@ -114,13 +116,25 @@ let package = Package(
         // The OCF C API over HeraldClient: C symbols exported by Swift (@_cdecl), with the
         // checked-in header as a module so the structs have the layouts C programs see.
         .systemLibrary(name: "COCEvent", path: "Sources/COCEvent"),
+        // What the C libraries share: waiting for async client work on a C caller's
+        // thread, the pollable selection descriptor, errno errors.
+        .target(name: "HeraldCBridge", swiftSettings: strict),
         .target(
             name: "OCEvent",
-            dependencies: ["COCEvent", "HeraldClient", "HeraldWire"],
+            dependencies: ["COCEvent", "HeraldCBridge", "HeraldClient", "HeraldWire"],
             swiftSettings: strict,
             // Programs record liboc_event.so.1: the ABI's major version (tools/install
             // makes the links).
             linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=liboc_event.so.1"])]
+        ),
+
+        // The SaEvt C API over HeraldClient, the same way.
+        .systemLibrary(name: "CSaEvt", path: "Sources/CSaEvt"),
+        .target(
+            name: "SaEvt",
+            dependencies: ["CSaEvt", "HeraldCBridge", "HeraldClient", "HeraldWire"],
+            swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-soname=libSaEvt.so.1"])]
         ),
 
         // Leaves: the operators' CLI and the benchmark driver.

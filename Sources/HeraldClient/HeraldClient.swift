@@ -148,7 +148,11 @@ public final class HeraldClient: Sendable {
     }
 
     public func unlinkChannel(_ name: String) async throws(HeraldClientError) {
-        try await expectOK(.unlinkChannel(name: Array(name.utf8)))
+        try await unlinkChannel(Array(name.utf8))
+    }
+
+    public func unlinkChannel(_ name: [UInt8]) async throws(HeraldClientError) {
+        try await expectOK(.unlinkChannel(name: name))
     }
 
     // MARK: Publishing

@@ -80,6 +80,8 @@ actor ClientSession {
             welcome.dataBytesMax = UInt32(service.limits.eventDataBytesMax)
             welcome.patternsMax = UInt16(clamping: service.limits.patternsMax)
             welcome.patternBytesMax = UInt16(clamping: service.limits.patternBytesMax)
+            welcome.channelsMax = UInt32(clamping: service.limits.channelsMax)
+            welcome.retentionMax = service.limits.retentionMax
             return .welcome(welcome)
         case .openChannel(let name, let flags):
             let openFlags = ChannelOpenFlags(rawValue: flags)

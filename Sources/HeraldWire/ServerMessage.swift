@@ -48,6 +48,8 @@ public enum ServerMessage: Hashable, Sendable {
             writer.u16(welcome.patternBytesMax)
             writer.u32(welcome.batchMax)
             writer.u16(welcome.streamsMax)
+            writer.u32(welcome.channelsMax)
+            writer.i64(welcome.retentionMax)
         case .ok, .pong:
             break
         case .error(let code, let message):
@@ -121,6 +123,8 @@ public enum ServerMessage: Hashable, Sendable {
             welcome.patternBytesMax = try reader.u16("pattern bytes max")
             welcome.batchMax = try reader.u32("batch max")
             welcome.streamsMax = try reader.u16("streams max")
+            welcome.channelsMax = try reader.u32("channels max")
+            welcome.retentionMax = try reader.i64("retention max")
             self = .welcome(welcome)
         case .ok: self = .ok
         case .pong: self = .pong

@@ -30,6 +30,10 @@ public struct WireWelcome: Hashable, Sendable {
     public var patternBytesMax: UInt16
     public var batchMax: UInt32
     public var streamsMax: UInt16
+    /// Channels the service may hold (SAF's SA_EVT_MAX_NUM_CHANNELS).
+    public var channelsMax: UInt32 = 0
+    /// The longest retention time the service keeps an event, ns (longer ones are cut to it).
+    public var retentionMax: Int64 = 0
 
     public init(
         version: UInt16, serverName: String, nodeName: String, peer: WireOrigin, limits: WireLimits

@@ -1,5 +1,6 @@
 public import COCEvent
 import Glibc
+import HeraldCBridge
 
 // The OCF draft 0.1 API (include/ocf/oc_event.h without OC_EV_API_HEARTBEAT): OC_SUCCESS
 // or OC_FAILURE with errno set.

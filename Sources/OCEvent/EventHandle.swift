@@ -1,5 +1,6 @@
 import COCEvent
 import Glibc
+import HeraldCBridge
 import HeraldClient
 import HeraldWire
 import Synchronization

@@ -1,5 +1,6 @@
 public import COCEvent
 import Glibc
+import HeraldCBridge
 
 // The Linux-HA heartbeat ABI (include/ocf/oc_event.h with OC_EV_API_HEARTBEAT): the header
 // maps oc_ev_register & co. to these oc_ev_hb_* symbols. 0 or an errno value.

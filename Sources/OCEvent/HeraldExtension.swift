@@ -1,5 +1,6 @@
 public import COCEvent
 import Glibc
+import HeraldCBridge
 import HeraldWire
 
 // Herald's durable extension, for both flavours (oc_ev_herald_*): 0 or an errno value,

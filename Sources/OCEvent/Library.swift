@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCBridge
 import HeraldClient
 import Synchronization
 

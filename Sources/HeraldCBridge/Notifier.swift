@@ -5,11 +5,11 @@ import Glibc
 /// then and only then. With O_ASYNC and F_SETSIG the kernel raises a chosen signal when
 /// the byte is written (the SIGNAL activation style).
 ///
-/// Not locked itself: `EventHandle` calls `set` under its own lock.
-final class Notifier: @unchecked Sendable {
-    // The fds are fixed at init and closed once by `close()`, which the handle calls after
-    // every other use; `raised` is only touched under the handle's lock.
-    let readFD: Int32
+/// Not locked itself: its owner calls `set` under its own lock.
+public final class Notifier: @unchecked Sendable {
+    // The fds are fixed at init and closed once by `close()`, which the owner calls after
+    // every other use; `raised` is only touched under the owner's lock.
+    public let readFD: Int32
     private let writeFD: Int32
     private var raised = false
     private var closed = false
@@ -18,7 +18,7 @@ final class Notifier: @unchecked Sendable {
     private static let setSignal: Int32 = 10  // F_SETSIG
     private static let setOwner: Int32 = 8  // F_SETOWN
 
-    init() throws(CError) {
+    public init() throws(CError) {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw CError(errno) }
         readFD = fds[0]
@@ -30,7 +30,7 @@ final class Notifier: @unchecked Sendable {
     }
 
     /// Makes the descriptor readable (`ready`) or not.
-    func set(_ ready: Bool) {
+    public func set(_ ready: Bool) {
         guard !closed, ready != raised else { return }
         var byte: UInt8 = 1
         if ready {
@@ -42,7 +42,7 @@ final class Notifier: @unchecked Sendable {
     }
 
     /// The SIGNAL style: `signal` is delivered to this process each time events become pending.
-    func enableSignal(_ signal: Int32) throws(CError) {
+    public func enableSignal(_ signal: Int32) throws(CError) {
         let flags = fcntl(readFD, F_GETFL)
         guard fcntl(readFD, Self.setOwner, getpid()) == 0, fcntl(readFD, Self.setSignal, signal) == 0,
             flags >= 0, fcntl(readFD, F_SETFL, flags | O_ASYNC) == 0
@@ -50,12 +50,12 @@ final class Notifier: @unchecked Sendable {
     }
 
     /// Waits until readable (or `milliseconds` pass; -1 forever).
-    func waitReadable(milliseconds: Int32 = -1) {
+    public func waitReadable(milliseconds: Int32 = -1) {
         var descriptor = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
         while poll(&descriptor, 1, milliseconds) < 0 && errno == EINTR {}
     }
 
-    func close() {
+    public func close() {
         guard !closed else { return }
         closed = true
         _ = Glibc.close(readFD)
@@ -64,7 +64,7 @@ final class Notifier: @unchecked Sendable {
 }
 
 /// An errno value, as the C API reports failures.
-struct CError: Error {
-    let code: Int32
-    init(_ code: Int32) { self.code = code }
+public struct CError: Error {
+    public let code: Int32
+    public init(_ code: Int32) { self.code = code }
 }

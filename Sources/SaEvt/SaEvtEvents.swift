@@ -1,0 +1,233 @@
+public import CSaEvt
+import Foundation
+import HeraldCBridge
+import HeraldClient
+import HeraldWire
+
+// Events: allocate, attributes, data, publish, free (and B.03.01's pattern free).
+
+private func result(_ body: () throws(AisError) -> Void) -> SaAisErrorT {
+    do {
+        try body()
+        return SA_AIS_OK
+    } catch {
+        return SaAisErrorT(rawValue: error.code)
+    }
+}
+
+@_cdecl("saEvtEventAllocate")
+public func saEvtEventAllocate(
+    _ channelHandle: SaEvtChannelHandleT, _ eventHandle: UnsafeMutablePointer<SaEvtEventHandleT>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        guard let eventHandle else {
+            _ = try Handles.channel(channelHandle)
+            throw .invalidParameter
+        }
+        eventHandle.pointee = try Handles.tables.withLock { tables throws(AisError) -> UInt64 in
+            guard let channel = tables.channels[channelHandle] else { throw .badHandle }
+            let handle = tables.issue()
+            tables.events[handle] = Handles.Event(service: channel.service, channel: channelHandle, delivered: false)
+            return handle
+        }
+    }
+}
+
+@_cdecl("saEvtEventFree")
+public func saEvtEventFree(_ eventHandle: SaEvtEventHandleT) -> SaAisErrorT {
+    result { () throws(AisError) in
+        guard let event = Handles.tables.withLock({ $0.events.removeValue(forKey: eventHandle) }) else {
+            throw .badHandle
+        }
+        event.freeAllocations()
+    }
+}
+
+@_cdecl("saEvtEventAttributesSet")
+public func saEvtEventAttributesSet(
+    _ eventHandle: SaEvtEventHandleT, _ patternArray: UnsafePointer<SaEvtEventPatternArrayT>?,
+    _ priority: SaEvtEventPriorityT, _ retention: SaTimeT, _ publisherName: UnsafePointer<SaNameT>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        // Read the caller's memory before taking the lock.
+        var patterns: [[UInt8]]?
+        if let array = patternArray?.pointee {
+            let count = Int(array.patternsNumber)
+            guard count <= Int(UInt16.max), count == 0 || array.patterns != nil else { throw .invalidParameter }
+            patterns = []
+            for index in 0..<count { patterns!.append(try bytes(of: array.patterns[index])) }
+        }
+        var publisher: [UInt8]?
+        if let publisherName {
+            let length = Int(publisherName.pointee.length)
+            guard length <= Int(SA_MAX_NAME_LENGTH) else { throw .invalidParameter }
+            publisher = withUnsafeBytes(of: publisherName.pointee.value) { Array($0.prefix(length)) }
+        }
+        try Handles.withEvent(eventHandle) { event throws(AisError) in
+            guard !event.delivered else { throw .access }
+            guard priority <= SaEvtEventPriorityT(SA_EVT_LOWEST_PRIORITY), retention >= 0 else {
+                throw .invalidParameter
+            }
+            if let patterns { event.patterns = patterns }
+            if let publisher { event.publisherName = publisher }
+            event.priority = priority
+            event.retention = retention
+        }
+    }
+}
+
+@_cdecl("saEvtEventAttributesGet")
+public func saEvtEventAttributesGet(
+    _ eventHandle: SaEvtEventHandleT, _ patternArray: UnsafeMutablePointer<SaEvtEventPatternArrayT>?,
+    _ priority: UnsafeMutablePointer<SaEvtEventPriorityT>?, _ retention: UnsafeMutablePointer<SaTimeT>?,
+    _ publisherName: UnsafeMutablePointer<SaNameT>?, _ publishTime: UnsafeMutablePointer<SaTimeT>?,
+    _ eventID: UnsafeMutablePointer<SaEvtEventIdT>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        let event = try Handles.withEvent(eventHandle) { event throws(AisError) in event }
+        priority?.pointee = event.priority
+        retention?.pointee = event.retention
+        publishTime?.pointee = event.publishTime
+        eventID?.pointee = event.eventID
+        if let publisherName {
+            var name = SaNameT()
+            name.length = SaUint16T(event.publisherName.count)
+            withUnsafeMutableBytes(of: &name.value) { raw in
+                for (index, byte) in event.publisherName.prefix(raw.count).enumerated() { raw[index] = byte }
+            }
+            publisherName.pointee = name
+        }
+        guard let patternArray else { return }
+        if patternArray.pointee.patterns == nil {
+            try allocatePatterns(event.patterns, into: patternArray, for: eventHandle)
+        } else {
+            try copyPatterns(event.patterns, into: patternArray)
+        }
+    }
+}
+
+/// Into the caller's buffers: NO_SPACE when the array or a pattern buffer is too small,
+/// with `patternsNumber` and each `patternSize` set all the same.
+private func copyPatterns(_ patterns: [[UInt8]], into array: UnsafeMutablePointer<SaEvtEventPatternArrayT>)
+    throws(AisError)
+{
+    array.pointee.patternsNumber = SaSizeT(patterns.count)
+    var space = patterns.count <= Int(array.pointee.allocatedNumber)
+    for (index, pattern) in patterns.prefix(Int(array.pointee.allocatedNumber)).enumerated() {
+        let slot = array.pointee.patterns + index
+        slot.pointee.patternSize = SaSizeT(pattern.count)
+        guard Int(slot.pointee.allocatedSize) >= pattern.count, pattern.isEmpty || slot.pointee.pattern != nil else {
+            space = false
+            continue
+        }
+        if !pattern.isEmpty {
+            pattern.withUnsafeBufferPointer { slot.pointee.pattern.update(from: $0.baseAddress!, count: pattern.count) }
+        }
+    }
+    if !space { throw .noSpace }
+}
+
+/// Library-allocated (the caller passed `patterns` NULL): freed by saEvtEventPatternFree,
+/// or with the event.
+private func allocatePatterns(
+    _ patterns: [[UInt8]], into array: UnsafeMutablePointer<SaEvtEventPatternArrayT>, for eventHandle: UInt64
+) throws(AisError) {
+    let stride = MemoryLayout<SaEvtEventPatternT>.stride
+    let block = UnsafeMutableRawPointer.allocate(
+        byteCount: Swift.max(1, patterns.count) * stride, alignment: MemoryLayout<SaEvtEventPatternT>.alignment)
+    let slots = block.bindMemory(to: SaEvtEventPatternT.self, capacity: Swift.max(1, patterns.count))
+    var buffers: [UnsafeMutableRawPointer] = []
+    for (index, pattern) in patterns.enumerated() {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, pattern.count), alignment: 1)
+        if !pattern.isEmpty {
+            pattern.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: pattern.count) }
+        }
+        buffers.append(buffer)
+        (slots + index).initialize(
+            to: SaEvtEventPatternT(
+                allocatedSize: SaSizeT(pattern.count), patternSize: SaSizeT(pattern.count),
+                pattern: buffer.assumingMemoryBound(to: SaUint8T.self)))
+    }
+    do {
+        try Handles.withEvent(eventHandle) { event throws(AisError) in
+            event.allocations[UInt(bitPattern: block)] = buffers
+        }
+    } catch {
+        for buffer in buffers { buffer.deallocate() }
+        block.deallocate()
+        throw error
+    }
+    array.pointee.allocatedNumber = SaSizeT(patterns.count)
+    array.pointee.patternsNumber = SaSizeT(patterns.count)
+    array.pointee.patterns = slots
+}
+
+@_cdecl("saEvtEventPatternFree")
+public func saEvtEventPatternFree(
+    _ eventHandle: SaEvtEventHandleT, _ patterns: UnsafeMutablePointer<SaEvtEventPatternT>?
+)
+    -> SaAisErrorT
+{
+    result { () throws(AisError) in
+        let key = UInt(bitPattern: patterns)
+        let buffers = try Handles.withEvent(eventHandle) { event throws(AisError) -> [UnsafeMutableRawPointer] in
+            guard key != 0, let buffers = event.allocations.removeValue(forKey: key) else { throw .invalidParameter }
+            return buffers
+        }
+        for buffer in buffers { buffer.deallocate() }
+        UnsafeMutableRawPointer(bitPattern: key)?.deallocate()
+    }
+}
+
+@_cdecl("saEvtEventDataGet")
+public func saEvtEventDataGet(
+    _ eventHandle: SaEvtEventHandleT, _ buffer: UnsafeMutableRawPointer?, _ size: UnsafeMutablePointer<SaSizeT>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        let data = try Handles.withEvent(eventHandle) { event throws(AisError) -> [UInt8] in
+            guard event.delivered else { throw .badHandle }
+            return event.data
+        }
+        guard let size else { throw .invalidParameter }
+        guard let buffer, Int(size.pointee) >= data.count else {
+            size.pointee = SaSizeT(data.count)
+            throw .noSpace
+        }
+        if !data.isEmpty { data.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: data.count) } }
+        size.pointee = SaSizeT(data.count)
+    }
+}
+
+@_cdecl("saEvtEventPublish")
+public func saEvtEventPublish(
+    _ eventHandle: SaEvtEventHandleT, _ data: UnsafeRawPointer?, _ size: SaSizeT,
+    _ eventID: UnsafeMutablePointer<SaEvtEventIdT>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        let (event, channelHandle) = try Handles.withEvent(eventHandle) { event throws(AisError) in
+            (event, event.channel)
+        }
+        let (channel, service) = try Handles.channel(channelHandle)
+        guard let eventID, size == 0 || data != nil else { throw .invalidParameter }
+        guard channel.flags & 0x1 != 0 else { throw .access }
+        guard size <= SaSizeT(service.client.welcome.dataBytesMax) else { throw .tooBig }
+        let bytes = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: data, count: Int(size)))
+        let wire = WireEvent(
+            priority: event.priority, retention: event.retention, publisherName: event.publisherName,
+            patterns: event.patterns, data: bytes)
+        let client = service.client
+        let open = channel.open
+        let id: UInt64
+        do {
+            id = try blocking { try await client.publish(open, wire) }
+        } catch {
+            throw AisError(error)
+        }
+        eventID.pointee = id
+        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        _ = try? Handles.withEvent(eventHandle) { event throws(AisError) in
+            event.eventID = id
+            event.publishTime = now
+        }
+    }
+}
