@@ -176,9 +176,13 @@ let package = Package(
         .testTarget(name: "HeraldWireTests", dependencies: ["HeraldWire"], swiftSettings: strict),
         // C checks of the OCF library, linked into the test binary with it.
         .target(name: "COCEventChecks", dependencies: ["OCEvent"], path: "Tests/COCEventChecks"),
+        .target(name: "CSaEvtChecks", dependencies: ["SaEvt"], path: "Tests/CSaEvtChecks"),
         .testTarget(
             name: "HeraldServerTests",
-            dependencies: ["HeraldClient", "HeraldWire", "HeraldServer", "HeraldService", "OCEvent", "COCEventChecks"],
+            dependencies: [
+                "HeraldClient", "HeraldWire", "HeraldServer", "HeraldService", "OCEvent", "COCEventChecks", "SaEvt",
+                "CSaEvtChecks",
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -7,14 +7,20 @@ import Testing
 /// library's exports, its SONAME link and its loading, which the statically linked checks
 /// cannot.
 enum CProgram {
-    /// A folder holding the library under the names a program links and loads it by
-    /// (`liboc_event.so` and the SONAME's `liboc_event.so.1`), as tools/install lays it out.
+    /// A folder holding the libraries under the names a program links and loads them by
+    /// (`liboc_event.so` and the SONAME's `liboc_event.so.1`; the same for libSaEvt), as
+    /// tools/install lays them out.
     static let libraryFolder: String = {
         let folder = NSTemporaryDirectory() + "herald-lib-" + String(UUID().uuidString.prefix(8))
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let built = builtProduct("liboc_event.so")
-        for name in ["liboc_event.so", "liboc_event.so.1", "lib_oc_event.so"] {
-            try? FileManager.default.createSymbolicLink(atPath: folder + "/" + name, withDestinationPath: built)
+        for (built, names) in [
+            ("liboc_event.so", ["liboc_event.so", "liboc_event.so.1", "lib_oc_event.so"]),
+            ("libSaEvt.so", ["libSaEvt.so", "libSaEvt.so.1"]),
+        ] {
+            for name in names {
+                try? FileManager.default.createSymbolicLink(
+                    atPath: folder + "/" + name, withDestinationPath: builtProduct(built))
+            }
         }
         return folder
     }()
@@ -22,14 +28,14 @@ enum CProgram {
     /// Compiles `source` (relative to Tests/CPrograms) with `flags`; returns the binary's
     /// path, or throws with the compiler's output.
     static func build(
-        _ source: String, flags: [String] = ["-std=c99"], compiler: String = "cc", link: Bool = true
+        _ source: String, flags: [String] = ["-std=c99"], compiler: String = "cc", library: String = "oc_event"
     ) throws -> String {
         let output =
             libraryFolder + "/" + URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
             + "-" + String(UUID().uuidString.prefix(6))
         var arguments = ["-Wall", "-Wextra", "-Werror"] + flags + ["-I", repositoryRoot + "/include"]
         arguments += [repositoryRoot + "/Tests/CPrograms/" + source, "-o", output]
-        if link { arguments += ["-L", libraryFolder, "-loc_event", "-Wl,-rpath," + libraryFolder] }
+        arguments += ["-L", libraryFolder, "-l" + library, "-Wl,-rpath," + libraryFolder]
         let (status, out, err) = try run(compiler, arguments)
         guard status == 0 else { throw Failure.compile(source, out + err) }
         return output

@@ -237,7 +237,7 @@ import Testing
 /// The README's C example, built as the README says: tools/install into a prefix, then
 /// `cc members.c $(pkg-config --cflags --libs oc_event)`.
 @Suite struct OCEventInstallTests {
-    @Test func readmeExampleBuildsWithPkgConfigFromAnInstallAndRuns() async throws {
+    @Test func readmeExampleAndASaEvtProgramBuildWithPkgConfigFromAnInstall() async throws {
         let prefix = NSTemporaryDirectory() + "herald-prefix-" + String(UUID().uuidString.prefix(8))
         defer { try? FileManager.default.removeItem(atPath: prefix) }
         let configuration = builtProduct("heraldd").contains("/release/") ? "release" : "debug"
@@ -273,6 +273,25 @@ import Testing
         let channel = try await client.openChannel("links", flags: [.publisher, .create])
         _ = try await client.publish(channel, WireEvent(data: Array("up".utf8)))
         try await members.waitForLine("event on links")
+        // libSaEvt from the same install, through pkg-config SaEvt.
+        let subscriberBinary = prefix + "/subscriber"
+        let subscriberSource = repositoryRoot + "/Tests/CPrograms/saevt/subscriber.c"
+        (status, output, errors) = try CProgram.run(
+            "sh",
+            [
+                "-c",
+                "cc -std=c99 -Wall -Wextra -Werror \(subscriberSource) $(pkg-config --cflags --libs SaEvt) -o \(subscriberBinary)",
+            ],
+            environment: pkgConfig)
+        #expect(status == 0, "\(output)\(errors)")
+        let subscriber = try Child(subscriberBinary, ["installed", "1"], environment: ["HERALD_SOCKET": daemon.socket])
+        defer { if subscriber.process.isRunning { subscriber.kill9() } }
+        try await subscriber.waitForLine("READY")
+        let orders = try await client.openChannel("installed", flags: [.publisher])
+        _ = try await client.publish(orders, WireEvent(patterns: [Array("orders/1".utf8)], data: Array("n=0".utf8)))
+        #expect(subscriber.wait(seconds: 10) == 0, "\(subscriber.output)\(subscriber.errors)")
+        #expect(subscriber.lines.last == "RECEIVED 1 errors=0")
+
         // heraldd stops: the program's handle_event fails and it leaves.
         #expect(daemon.terminate() == 0)
         #expect(members.wait(seconds: 10) == 0, "\(members.output)\(members.errors)")

@@ -1,0 +1,144 @@
+import CSaEvtChecks
+import Foundation
+import HeraldClient
+import HeraldWire
+import Testing
+
+/// The SaEvt C API (libSaEvt): statically linked C checks, and C programs compiled by `cc`
+/// against the built shared library, against a real heraldd.
+@Suite(.serialized) struct SaEvtTests {
+    func check(_ body: @escaping @Sendable (UnsafeMutablePointer<CChar>) -> Int32) async -> (Int32, String) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let message = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
+                message.initialize(repeating: 0, count: 512)
+                let line = body(message)
+                continuation.resume(returning: (line, String(cString: message)))
+                message.deallocate()
+            }
+        }
+    }
+
+    @Test func versionsAndHandlesAreCheckedInProcess() async throws {
+        let missing = NSTemporaryDirectory() + "herald-none-\(UUID().uuidString.prefix(6)).sock"
+        var (line, message) = await check { sacheck_no_daemon(missing, $0, 512) }
+        #expect(line == 0, "line \(line): \(message)")
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let socket = daemon.socket
+        (line, message) = await check { sacheck_handles(socket, $0, 512) }
+        #expect(line == 0, "line \(line): \(message)")
+    }
+
+    static let rules = [
+        "version_table", "handles_are_validated", "channel_open_errors", "channel_persists_after_last_close",
+        "unlink_keeps_the_old_instance_for_its_openers", "async_open", "allocate_gives_defaults",
+        "attributes_round_trip_and_no_space", "publish_ids_data_get_and_self_delivery", "subscribe_errors",
+        "at_most_once_per_open", "filters_every_rule", "retention_late_subscriber_expired_cleared",
+        "dispatch_one_and_all", "dispatch_blocking_returns_after_finalize", "finalize_closes_everything", "limits",
+    ]
+
+    @Test func conformanceSuiteRuleByRule() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let binary = try CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        let (status, output, errors) = try CProgram.run(
+            binary, [], environment: ["HERALD_SOCKET": daemon.socket])
+        #expect(status == 0, "\(output)\(errors)")
+        for rule in Self.rules { #expect(output.contains("ok \(rule)\n"), "rule \(rule):\n\(output)") }
+        #expect(output.hasSuffix("PASSED 0\n"))
+    }
+
+    @Test func aSubscriberThatFallsBehindItsWindowGetsOneLostEvent() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let binary = try CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        var (status, output, errors) = try CProgram.run(
+            binary, ["lost"],
+            environment: ["HERALD_SOCKET": daemon.socket, "HERALD_SAEVT_WINDOW": "16", "HERALD_SAEVT_LAG_MAX": "50"])
+        #expect(status == 0, "\(output)\(errors)")
+        #expect(output.contains("ok lost_event_for_a_subscriber_that_falls_behind"))
+        // Without a lag limit (the default) nothing is lost: the same run sees all 400.
+        (status, output, errors) = try CProgram.run(binary, ["lost"], environment: ["HERALD_SOCKET": daemon.socket])
+        #expect(status == 1)
+        #expect(output.contains("n_seen > 0 && n_seen < 400"), "\(output)")
+    }
+
+    @Test func aPublisherKilledWithSIGKILLHasItsChannelsClosed() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let binary = try CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        let holder = try Child(binary, ["hold", "doomed"], environment: ["HERALD_SOCKET": daemon.socket])
+        defer { if holder.process.isRunning { holder.kill9() } }
+        try await holder.waitForLine("READY")
+        let client = try await daemon.client()
+        func openers() async throws -> UInt32? {
+            try await client.channels().first { $0.name == Array("doomed".utf8) }?.openers
+        }
+        #expect(try await openers() == 1)
+        holder.kill9()
+        var closed = false
+        for _ in 0..<100 where !closed {
+            closed = try await openers() == 0
+            if !closed { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(closed, "heraldd closed the dead process's channel")
+        await client.close()
+    }
+
+    @Test func twoProcessesPublishAndSubscribe() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.cleanup() }
+        let environment = ["HERALD_SOCKET": daemon.socket]
+        let subscriber = try Child(
+            try CProgram.build("saevt/subscriber.c", library: "SaEvt"), ["pair", "500"], environment: environment)
+        defer { if subscriber.process.isRunning { subscriber.kill9() } }
+        try await subscriber.waitForLine("READY")
+        let (status, output, errors) = try CProgram.run(
+            try CProgram.build("saevt/publisher.c", library: "SaEvt"), ["pair", "500"], environment: environment)
+        #expect(status == 0, "\(output)\(errors)")
+        #expect(output == "PUBLISHED 500\n")
+        #expect(subscriber.wait(seconds: 30) == 0, "\(subscriber.output)\(subscriber.errors)")
+        #expect(subscriber.lines.last == "RECEIVED 500 errors=0")
+    }
+
+    @Test func headerCompilesInEveryModeWithTheLayoutsOfAIS() throws {
+        let modes: [(String, [String])] = [
+            ("cc", ["-std=c99", "-pedantic"]), ("cc", ["-std=gnu11"]), ("cc", ["-std=c11"]),
+            ("c++", ["-x", "c++", "-std=c++11"]),
+        ]
+        for (compiler, flags) in modes {
+            let binary = try CProgram.build("saevt/header_check.c", flags: flags, compiler: compiler, library: "SaEvt")
+            let (status, output, _) = try CProgram.run(binary, [])
+            #expect(status == 0 && output == "ok saEvt\n", "\(compiler) \(flags)")
+        }
+    }
+
+    @Test func theLibraryExportsExactlyTheFunctionsOfTheHeaders() throws {
+        var declared = Set<String>()
+        for header in ["saEvt.h", "herald_saevt.h"] {
+            let (status, output, errors) = try CProgram.run(
+                "cc", ["-E", "-P", "-I", repositoryRoot + "/include", "-x", "c", "-"], input: "#include <\(header)>\n")
+            #expect(status == 0, "\(errors)")
+            let regex = try NSRegularExpression(pattern: #"\b((?:saEvt|herald_saevt)\w*)\s*\("#)
+            for match in regex.matches(in: output, range: NSRange(output.startIndex..., in: output)) {
+                declared.insert(String(output[Range(match.range(at: 1), in: output)!]))
+            }
+        }
+        let (status, symbols, _) = try CProgram.run("nm", ["-D", "--defined-only", builtProduct("libSaEvt.so")])
+        #expect(status == 0)
+        let exported = Set(
+            symbols.split(separator: "\n").compactMap { line -> String? in
+                let fields = line.split(separator: " ")
+                guard fields.count == 3, fields[1] == "T",
+                    fields[2].hasPrefix("saEvt") || fields[2].hasPrefix("herald_saevt")
+                else { return nil }
+                return String(fields[2])
+            })
+        #expect(declared.count == 20)
+        #expect(
+            exported == declared,
+            "exported, not declared: \(exported.subtracting(declared)); declared, not exported: \(declared.subtracting(exported))"
+        )
+    }
+}
