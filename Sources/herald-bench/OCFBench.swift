@@ -63,27 +63,7 @@ struct OCFBench: AsyncParsableCommand {
 
     /// Compiles the C client against .build/release (tools/bench built liboc_event there).
     static func buildClient(into work: String) throws -> String {
-        let library = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL.deletingLastPathComponent().path
-        let folder = work + "/lib"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        for name in ["liboc_event.so", "liboc_event.so.1"] {
-            try? FileManager.default.createSymbolicLink(
-                atPath: "\(folder)/\(name)", withDestinationPath: library + "/liboc_event.so")
-        }
-        let output = work + "/ocf_bench"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "cc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", "include", "tools/c/ocf_bench.c", "-o",
-            output,
-            "-L", folder, "-loc_event", "-Wl,-rpath," + folder,
-        ]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BlockingSocket.Failure(description: "cc tools/c/ocf_bench.c failed")
-        }
-        return output
+        try buildC("tools/c/ocf_bench.c", library: "oc_event", into: work)
     }
 
     /// The C client's output line starting with `prefix`, its fields after it.
@@ -196,4 +176,27 @@ func monotonicNanoseconds() -> UInt64 {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// Compiles a C benchmark client of tools/c with `cc` against a library of .build/release
+/// (linked through a folder holding its SONAME link, like an installed library).
+func buildC(_ source: String, library: String, into work: String) throws -> String {
+    let built = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL.deletingLastPathComponent().path
+    let folder = work + "/lib"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    for name in ["lib\(library).so", "lib\(library).so.1"] {
+        try? FileManager.default.createSymbolicLink(
+            atPath: "\(folder)/\(name)", withDestinationPath: "\(built)/lib\(library).so")
+    }
+    let output = work + "/" + URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [
+        "cc", "-O2", "-std=c99", "-pthread", "-Wall", "-Wextra", "-Werror", "-I", "include", source, "-o", output,
+        "-L", folder, "-l" + library, "-Wl,-rpath," + folder,
+    ]
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw BlockingSocket.Failure(description: "cc \(source) failed") }
+    return output
 }

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import HeraldClient
+import HeraldWire
+
+/// `herald-bench saevt`: the SaEvt C API through heraldd. A C program (tools/c/
+/// saevt_bench.c, built by `cc` against the release libSaEvt.so) publishes events with 4
+/// patterns, each `saEvtEventPublish` waiting for its event id (as the API requires), from
+/// 1 or 4 threads; a C subscriber counts deliveries of events published live. Beside each,
+/// the same work through a Swift HeraldClient (the layer the library sits on).
+struct SaEvtBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "saevt", abstract: "libSaEvt publish throughput and subscriber deliveries/s through heraldd.")
+
+    @Option(help: "Events per publish run.") var events = 5000
+    @Option(help: "Events the subscriber counts.") var subscribeEvents = 200_000
+    @Option(help: "Runs of each workload (the table shows medians).") var runs = 3
+    @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
+
+    static let swiftColumn = "HeraldClient (Swift)"
+    static let patterns = [Array("orders".utf8), Array("eu-1".utf8), Array("new".utf8), Array("v2".utf8)]
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: workDirectory)
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        let work = URL(fileURLWithPath: workDirectory).standardizedFileURL.path
+        let client = try buildC("tools/c/saevt_bench.c", library: "SaEvt", into: work)
+        var table = ResultTable()
+        var index = 0
+        for (size, threads, durability) in [
+            (100, 1, "fsync"), (100, 4, "fsync"), (50_000, 1, "fsync"), (50_000, 4, "fsync"), (100, 1, "batch:10"),
+        ] {
+            let workload =
+                "publish \(size) B, 4 patterns, \(threads) thread\(threads > 1 ? "s" : ""), durability \(durability)"
+            var cRates: [Double] = []
+            var swiftRates: [Double] = []
+            for _ in 0..<runs {
+                index += 1
+                let daemon = try HeraldDaemon(directory: "\(work)/saevt-\(index)", durability: durability)
+                let fields = try runC(client, ["publish", "\(size)", "\(events)", "\(threads)"], daemon)
+                cRates.append(Double(fields[0]) / (Double(fields[1]) / 1e9))
+                swiftRates.append(try await swiftPublish(daemon, size: size, threads: threads))
+                daemon.stop()
+            }
+            table.set(workload, "Herald", cRates)
+            table.set(workload, Self.swiftColumn, swiftRates)
+        }
+        let deliveries = "subscriber deliveries/s, 100 B events published live (batches of 1000, fsync)"
+        var cRates: [Double] = []
+        var swiftRates: [Double] = []
+        for _ in 0..<runs {
+            index += 1
+            let daemon = try HeraldDaemon(directory: "\(work)/saevt-\(index)", durability: "fsync")
+            let fields = try await runCSubscriber(client, daemon)
+            cRates.append(Double(fields[0] - 1) / (Double(fields[2] - fields[1]) / 1e9))
+            swiftRates.append(try await swiftSubscribe(daemon))
+            daemon.stop()
+        }
+        table.set(deliveries, "Herald", cRates)
+        table.set(deliveries, Self.swiftColumn, swiftRates)
+        print("")
+        print("Column \"Herald\" is the C program through libSaEvt; the ratio is C / Swift.")
+        table.print(peers: [Self.swiftColumn])
+        print("")
+        print("Publish: one saEvtEventPublish after another on each thread (each waits for its event id,")
+        print("so with fsync each waits for a disk flush; threads share flushes), \(events) events per run;")
+        print("Swift: HeraldClient.publish awaited one at a time per task. Subscriber: a pass-all")
+        print("subscription dispatched from poll (SA_DISPATCH_ALL), \(subscribeEvents) events published by a")
+        print("HeraldClient in batches of 1000; Swift: a channel stream (window 256), done per event.")
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    /// Runs the C program to completion; the numbers of its RESULT line.
+    func runC(_ client: String, _ arguments: [String], _ daemon: HeraldDaemon) throws -> [UInt64] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: client)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": daemon.socket]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return try Self.fields(text, status: process.terminationStatus)
+    }
+
+    static func fields(_ text: String, status: Int32) throws -> [UInt64] {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }), status == 0 else {
+            throw BlockingSocket.Failure(description: "the C program failed: \(text)")
+        }
+        return line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+    }
+
+    func runCSubscriber(_ client: String, _ daemon: HeraldDaemon) async throws -> [UInt64] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: client)
+        process.arguments = ["subscribe", "\(subscribeEvents)"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": daemon.socket]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        _ = output.fileHandleForReading.readData(ofLength: 6)  // "READY\n"
+        try await publishBatches(daemon)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let fields = try Self.fields(text, status: process.terminationStatus)
+        guard fields.count == 3, fields[0] == subscribeEvents else {
+            throw BlockingSocket.Failure(description: "the C subscriber got \(text)")
+        }
+        return fields
+    }
+
+    func publishBatches(_ daemon: HeraldDaemon) async throws {
+        let publisher = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-publisher")
+        let channel = try await publisher.openChannel("bench", flags: [.publisher, .create])
+        _ = try await HeraldDaemon.publish(publisher, channel, events: subscribeEvents, batch: 1000)
+        await publisher.close()
+    }
+
+    func swiftPublish(_ daemon: HeraldDaemon, size: Int, threads: Int) async throws -> Double {
+        let client = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-swift")
+        let event = WireEvent(patterns: Self.patterns, data: [UInt8](repeating: UInt8(ascii: "x"), count: size))
+        let perTask = events / threads
+        let start = uptimeNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<threads {
+                group.addTask {
+                    let channel = try await client.openChannel("bench", flags: [.publisher, .create])
+                    for _ in 0..<perTask { _ = try await client.publish(channel, event) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = Double(uptimeNanoseconds() - start) / 1e9
+        await client.close()
+        return Double(perTask * threads) / elapsed
+    }
+
+    func swiftSubscribe(_ daemon: HeraldDaemon) async throws -> Double {
+        let client = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-swift")
+        let open = try await client.openChannel("bench", flags: [.subscriber, .create])
+        let stream = try await client.attach(
+            WireAttach(target: .channel(handle: open.handle), start: .now, window: 256))
+        _ = try await client.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
+        let total = subscribeEvents
+        let counter = Task.detached { () -> (UInt64, UInt64) in
+            var count = 0
+            var first: UInt64 = 0
+            var last: UInt64 = 0
+            for await delivery in stream {
+                delivery.done()
+                last = monotonicNanoseconds()
+                if count == 0 { first = last }
+                count += 1
+                if count == total { break }
+            }
+            return (first, last)
+        }
+        try await publishBatches(daemon)
+        let (first, last) = await counter.value
+        await client.close()
+        return Double(total - 1) / (Double(last - first) / 1e9)
+    }
+}
