@@ -384,7 +384,8 @@ public actor EventService {
 
     private func persist(_ candidates: [Subscriber]) throws(ServiceError) {
         var batch: [CursorStore.Cursor] = []
-        var flushed: [Subscriber] = []
+        var flushed: [(Subscriber, (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool))] =
+            []
         for subscriber in candidates {
             guard let name = subscriber.options.durableName else { continue }
             let snapshot = subscriber.cursorSnapshot
@@ -393,10 +394,10 @@ public actor EventService {
                 CursorStore.Cursor(
                     name: name, acknowledged: snapshot.acknowledged, deliveredThrough: snapshot.deliveredThrough,
                     updated: clock.now()))
-            flushed.append(subscriber)
+            flushed.append((subscriber, snapshot))
         }
         do { try cursors?.save(batch) } catch { throw .library }
-        for subscriber in flushed { subscriber.markClean() }
+        for (subscriber, snapshot) in flushed { subscriber.markClean(after: snapshot) }
     }
 
     /// Stops every subscriber, persists cursors and closes the journal.

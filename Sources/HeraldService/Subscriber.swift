@@ -139,7 +139,15 @@ public final class Subscriber: AsyncSequence, Sendable {
         state.withLock { ($0.acknowledged, $0.horizon, $0.dirty) }
     }
 
-    func markClean() { state.withLock { $0.dirty = false } }
+    /// Clears the dirty mark after `snapshot` was persisted, unless an ack (on another
+    /// thread) moved the cursor since: then it stays dirty for the next flush.
+    func markClean(after snapshot: (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool)) {
+        state.withLock { state in
+            if state.acknowledged == snapshot.acknowledged && state.horizon == snapshot.deliveredThrough {
+                state.dirty = false
+            }
+        }
+    }
 
     // MARK: Subscriptions
 

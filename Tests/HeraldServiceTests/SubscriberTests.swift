@@ -140,6 +140,31 @@ final class Collector: Sendable {
         await service.shutdown()
     }
 
+    /// A flush persists a snapshot of the cursor; an ack that lands (on another thread)
+    /// between that snapshot and the end of the flush must keep the cursor dirty, or it is
+    /// never persisted (a restart would redeliver an acknowledged event).
+    @Test func anAckDuringAFlushKeepsTheCursorDirty() async throws {
+        let service = try await EventService.open(
+            journal: try Journal.open(at: "/j", options: simulatedOptions(SimulatedFileSystem())),
+            cursors: try CursorStore(path: nil))
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, durableName: "race", window: 10))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber, acknowledge: false)
+        for i in 0..<2 { _ = try await publish(service, handle, "e\(i)") }
+        let got = await collector.wait(for: 2)
+        got[0].done()
+        let snapshot = subscriber.cursorSnapshot  // what a flush would save
+        got[1].done()  // arrives while that flush is writing
+        subscriber.markClean(after: snapshot)
+        #expect(subscriber.cursorSnapshot.dirty, "the second ack is still to be persisted")
+        #expect(subscriber.cursorSnapshot.acknowledged == got[1].sequence)
+        subscriber.markClean(after: subscriber.cursorSnapshot)
+        #expect(!subscriber.cursorSnapshot.dirty)
+        await service.shutdown()
+    }
+
     @Test func durableCursorSurvivesARestartAndMarksRedeliveries() async throws {
         let fs = SimulatedFileSystem()
         let clock = ManualWallClock()
