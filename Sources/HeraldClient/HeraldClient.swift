@@ -54,7 +54,7 @@ public final class HeraldClient: Sendable {
     /// Connects and shakes hands. Fails at once (no retry) when no daemon listens, and after
     /// `handshakeTimeout` when something listens but does not answer the hello.
     public static func connect(
-        socketPath: String? = nil, clientName: String? = nil, handshakeTimeout: Duration = .seconds(5)
+        socketPath: String? = nil, clientName: String? = nil, handshakeTimeout: Duration = .seconds(10)
     ) async throws(HeraldClientError) -> HeraldClient {
         let path = socketPath ?? defaultSocketPath
         let clientName = clientName ?? ProcessInfo.processInfo.processName

@@ -29,14 +29,14 @@ enum CProgram {
     /// path, or throws with the compiler's output.
     static func build(
         _ source: String, flags: [String] = ["-std=c99"], compiler: String = "cc", library: String = "oc_event"
-    ) throws -> String {
+    ) async throws -> String {
         let output =
             libraryFolder + "/" + URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
             + "-" + String(UUID().uuidString.prefix(6))
         var arguments = ["-Wall", "-Wextra", "-Werror"] + flags + ["-I", repositoryRoot + "/include"]
         arguments += [repositoryRoot + "/Tests/CPrograms/" + source, "-o", output]
         arguments += ["-L", libraryFolder, "-l" + library, "-Wl,-rpath," + libraryFolder]
-        let (status, out, err) = try run(compiler, arguments)
+        let (status, out, err) = try await run(compiler, arguments)
         guard status == 0 else { throw Failure.compile(source, out + err) }
         return output
     }
@@ -44,9 +44,9 @@ enum CProgram {
     /// Runs a command to completion: (status, stdout, stderr).
     static func run(
         _ command: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil
-    ) throws -> (Int32, String, String) {
+    ) async throws -> (Int32, String, String) {
         let child = try Child(command, arguments, environment: environment, input: input)
-        let status = child.wait(seconds: 60)
+        let status = await child.wait(seconds: 60)
         return (status, child.output, child.errors)
     }
 
@@ -114,16 +114,24 @@ final class Child: Sendable {
         }
     }
 
-    /// The exit status (SIGKILL after `seconds`); stdout is complete when it returns.
+    /// The exit status (SIGKILL after `seconds`); stdout is complete when it returns. Waits on
+    /// a thread of its own: blocking one of the concurrency pool's few threads for the life
+    /// of a child stalls every other test in the process.
     @discardableResult
-    func wait(seconds: Double = 30) -> Int32 {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        usleep(50_000)  // the reader threads drain the pipes
-        return process.terminationReason == .uncaughtSignal
-            ? 128 + process.terminationStatus : process.terminationStatus
+    func wait(seconds: Double = 30) async -> Int32 {
+        let process = self.process
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let deadline = Date().addingTimeInterval(seconds)
+                while process.isRunning && Date() < deadline { usleep(10_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+                usleep(50_000)  // the reader threads drain the pipes
+                continuation.resume(
+                    returning: process.terminationReason == .uncaughtSignal
+                        ? 128 + process.terminationStatus : process.terminationStatus)
+            }
+        }
     }
 
     func kill9() {

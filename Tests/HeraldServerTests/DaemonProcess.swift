@@ -96,9 +96,13 @@ final class DaemonProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Kills the daemon if it still runs and removes its folder (kept, with its logs, when
+    /// HERALD_TEST_KEEP is set: for looking at a failure).
     func cleanup() {
         if process.isRunning { kill9() }
-        try? FileManager.default.removeItem(atPath: directory)
+        if ProcessInfo.processInfo.environment["HERALD_TEST_KEEP"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     enum DaemonError: Error { case didNotStart(String) }

@@ -41,10 +41,11 @@ import Testing
     @Test func conformanceSuiteRuleByRule() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.cleanup() }
-        let binary = try CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
-        let (status, output, errors) = try CProgram.run(
+        let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        let (status, output, errors) = try await CProgram.run(
             binary, [], environment: ["HERALD_SOCKET": daemon.socket])
-        #expect(status == 0, "\(output)\(errors)")
+        let failures = output.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.joined(separator: "\n")
+        #expect(status == 0, "\(failures)\n\(errors)")
         for rule in Self.rules { #expect(output.contains("ok \(rule)\n"), "rule \(rule):\n\(output)") }
         #expect(output.hasSuffix("PASSED 0\n"))
     }
@@ -52,14 +53,15 @@ import Testing
     @Test func aSubscriberThatFallsBehindItsWindowGetsOneLostEvent() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.cleanup() }
-        let binary = try CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
-        var (status, output, errors) = try CProgram.run(
+        let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        var (status, output, errors) = try await CProgram.run(
             binary, ["lost"],
             environment: ["HERALD_SOCKET": daemon.socket, "HERALD_SAEVT_WINDOW": "16", "HERALD_SAEVT_LAG_MAX": "50"])
         #expect(status == 0, "\(output)\(errors)")
         #expect(output.contains("ok lost_event_for_a_subscriber_that_falls_behind"))
         // Without a lag limit (the default) nothing is lost: the same run sees all 400.
-        (status, output, errors) = try CProgram.run(binary, ["lost"], environment: ["HERALD_SOCKET": daemon.socket])
+        (status, output, errors) = try await CProgram.run(
+            binary, ["lost"], environment: ["HERALD_SOCKET": daemon.socket])
         #expect(status == 1)
         #expect(output.contains("n_seen > 0 && n_seen < 400"), "\(output)")
     }
@@ -67,7 +69,7 @@ import Testing
     @Test func aPublisherKilledWithSIGKILLHasItsChannelsClosed() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.cleanup() }
-        let binary = try CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
         let holder = try Child(binary, ["hold", "doomed"], environment: ["HERALD_SOCKET": daemon.socket])
         defer { if holder.process.isRunning { holder.kill9() } }
         try await holder.waitForLine("READY")
@@ -91,33 +93,34 @@ import Testing
         defer { daemon.cleanup() }
         let environment = ["HERALD_SOCKET": daemon.socket]
         let subscriber = try Child(
-            try CProgram.build("saevt/subscriber.c", library: "SaEvt"), ["pair", "500"], environment: environment)
+            try await CProgram.build("saevt/subscriber.c", library: "SaEvt"), ["pair", "500"], environment: environment)
         defer { if subscriber.process.isRunning { subscriber.kill9() } }
         try await subscriber.waitForLine("READY")
-        let (status, output, errors) = try CProgram.run(
-            try CProgram.build("saevt/publisher.c", library: "SaEvt"), ["pair", "500"], environment: environment)
+        let (status, output, errors) = try await CProgram.run(
+            try await CProgram.build("saevt/publisher.c", library: "SaEvt"), ["pair", "500"], environment: environment)
         #expect(status == 0, "\(output)\(errors)")
         #expect(output == "PUBLISHED 500\n")
-        #expect(subscriber.wait(seconds: 30) == 0, "\(subscriber.output)\(subscriber.errors)")
+        #expect(await subscriber.wait(seconds: 30) == 0, "\(subscriber.output)\(subscriber.errors)")
         #expect(subscriber.lines.last == "RECEIVED 500 errors=0")
     }
 
-    @Test func headerCompilesInEveryModeWithTheLayoutsOfAIS() throws {
+    @Test func headerCompilesInEveryModeWithTheLayoutsOfAIS() async throws {
         let modes: [(String, [String])] = [
             ("cc", ["-std=c99", "-pedantic"]), ("cc", ["-std=gnu11"]), ("cc", ["-std=c11"]),
             ("c++", ["-x", "c++", "-std=c++11"]),
         ]
         for (compiler, flags) in modes {
-            let binary = try CProgram.build("saevt/header_check.c", flags: flags, compiler: compiler, library: "SaEvt")
-            let (status, output, _) = try CProgram.run(binary, [])
+            let binary = try await CProgram.build(
+                "saevt/header_check.c", flags: flags, compiler: compiler, library: "SaEvt")
+            let (status, output, _) = try await CProgram.run(binary, [])
             #expect(status == 0 && output == "ok saEvt\n", "\(compiler) \(flags)")
         }
     }
 
-    @Test func theLibraryExportsExactlyTheFunctionsOfTheHeaders() throws {
+    @Test func theLibraryExportsExactlyTheFunctionsOfTheHeaders() async throws {
         var declared = Set<String>()
         for header in ["saEvt.h", "herald_saevt.h"] {
-            let (status, output, errors) = try CProgram.run(
+            let (status, output, errors) = try await CProgram.run(
                 "cc", ["-E", "-P", "-I", repositoryRoot + "/include", "-x", "c", "-"], input: "#include <\(header)>\n")
             #expect(status == 0, "\(errors)")
             let regex = try NSRegularExpression(pattern: #"\b((?:saEvt|herald_saevt)\w*)\s*\("#)
@@ -125,7 +128,7 @@ import Testing
                 declared.insert(String(output[Range(match.range(at: 1), in: output)!]))
             }
         }
-        let (status, symbols, _) = try CProgram.run("nm", ["-D", "--defined-only", builtProduct("libSaEvt.so")])
+        let (status, symbols, _) = try await CProgram.run("nm", ["-D", "--defined-only", builtProduct("libSaEvt.so")])
         #expect(status == 0)
         let exported = Set(
             symbols.split(separator: "\n").compactMap { line -> String? in
