@@ -8,7 +8,8 @@ import HeraldWire
 // arguments and handles, then talks to heraldd through HeraldClient; errors are
 // SaAisErrorT values (heraldd's refusals arrive as such).
 
-private func result(_ body: () throws(AisError) -> Void) -> SaAisErrorT {
+/// SA_AIS_OK, or the error `body` threw.
+func result(_ body: () throws(AisError) -> Void) -> SaAisErrorT {
     do {
         try body()
         return SA_AIS_OK

@@ -6,15 +6,6 @@ import HeraldWire
 
 // Events: allocate, attributes, data, publish, free (and B.03.01's pattern free).
 
-private func result(_ body: () throws(AisError) -> Void) -> SaAisErrorT {
-    do {
-        try body()
-        return SA_AIS_OK
-    } catch {
-        return SaAisErrorT(rawValue: error.code)
-    }
-}
-
 @_cdecl("saEvtEventAllocate")
 public func saEvtEventAllocate(
     _ channelHandle: SaEvtChannelHandleT, _ eventHandle: UnsafeMutablePointer<SaEvtEventHandleT>?

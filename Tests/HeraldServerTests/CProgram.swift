@@ -139,3 +139,17 @@ final class Child: Sendable {
         process.waitUntilExit()
     }
 }
+
+/// Runs an in-process C check (a function of a C check target: 0, or the failed line with a
+/// message) on a thread of its own: the C libraries block their caller, as C APIs do.
+func runCCheck(_ body: @escaping @Sendable (UnsafeMutablePointer<CChar>) -> Int32) async -> (Int32, String) {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let message = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
+            message.initialize(repeating: 0, count: 512)
+            let line = body(message)
+            continuation.resume(returning: (line, String(cString: message)))
+            message.deallocate()
+        }
+    }
+}

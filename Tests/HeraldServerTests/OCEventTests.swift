@@ -7,30 +7,18 @@ import Testing
 /// The OCF C API (liboc_event): statically linked C checks, and C programs compiled by
 /// `cc` against the built shared library, each against a real heraldd.
 @Suite(.serialized) struct OCEventTests {
-    /// Runs a C check on a thread of its own (the library blocks its caller, as C APIs do).
-    func check(_ body: @escaping @Sendable (UnsafeMutablePointer<CChar>) -> Int32) async -> (Int32, String) {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let message = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
-                message.initialize(repeating: 0, count: 512)
-                let line = body(message)
-                continuation.resume(returning: (line, String(cString: message)))
-                message.deallocate()
-            }
-        }
-    }
 
     @Test func misuseIsAnErrorNeverACrash() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.cleanup() }
         let socket = daemon.socket
         for run in [occheck_draft_misuse, occheck_heartbeat_misuse] {
-            let (line, message) = await check { run(socket, $0, 512) }
+            let (line, message) = await runCCheck { run(socket, $0, 512) }
             #expect(line == 0, "line \(line): \(message)")
         }
         let missing = daemon.directory + "/nobody.sock"
         let started = Date()
-        let (line, message) = await check { occheck_no_daemon(missing, $0, 512) }
+        let (line, message) = await runCCheck { occheck_no_daemon(missing, $0, 512) }
         #expect(line == 0, "line \(line): \(message)")
         #expect(Date().timeIntervalSince(started) < 20, "no daemon: it fails, it does not hang")
     }
@@ -43,7 +31,7 @@ import Testing
         let ids = try await client.publish(channel, (1...3).map { WireEvent(data: [UInt8($0)]) })
         await client.close()
         let socket = daemon.socket
-        let (line, message) = await check { occheck_completion_rule(socket, $0, 512) }
+        let (line, message) = await runCCheck { occheck_completion_rule(socket, $0, 512) }
         #expect(line == 0, "line \(line): \(message)")
         // High priority first for each event (H, then R: the high callback replaced while
         // active); the third event's low-priority callback never ran (unregistered from R).

@@ -7,26 +7,14 @@ import Testing
 /// The SaEvt C API (libSaEvt): statically linked C checks, and C programs compiled by `cc`
 /// against the built shared library, against a real heraldd.
 @Suite(.serialized) struct SaEvtTests {
-    func check(_ body: @escaping @Sendable (UnsafeMutablePointer<CChar>) -> Int32) async -> (Int32, String) {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let message = UnsafeMutablePointer<CChar>.allocate(capacity: 512)
-                message.initialize(repeating: 0, count: 512)
-                let line = body(message)
-                continuation.resume(returning: (line, String(cString: message)))
-                message.deallocate()
-            }
-        }
-    }
-
     @Test func versionsAndHandlesAreCheckedInProcess() async throws {
         let missing = NSTemporaryDirectory() + "herald-none-\(UUID().uuidString.prefix(6)).sock"
-        var (line, message) = await check { sacheck_no_daemon(missing, $0, 512) }
+        var (line, message) = await runCCheck { sacheck_no_daemon(missing, $0, 512) }
         #expect(line == 0, "line \(line): \(message)")
         let daemon = try DaemonProcess()
         defer { daemon.cleanup() }
         let socket = daemon.socket
-        (line, message) = await check { sacheck_handles(socket, $0, 512) }
+        (line, message) = await runCCheck { sacheck_handles(socket, $0, 512) }
         #expect(line == 0, "line \(line): \(message)")
     }
 
