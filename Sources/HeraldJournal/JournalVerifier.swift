@@ -14,6 +14,9 @@ public struct VerifyReport: Hashable, Sendable {
     public var indexPresent = false
     /// The first damage found; nil when everything checks out.
     public var damage: DamageLocation?
+    /// With `verify(at:options:checkpoint:)`: the chain value recomputed where a frame ends
+    /// at the checkpoint sequence (nil when no retained frame ends there).
+    public var checkpointChain: ChainHash?
 
     public var ok: Bool { damage == nil }
 }
@@ -24,7 +27,13 @@ extension Journal {
     /// recomputed from the first retained segment's base value, and the index's rows
     /// against the segments. Stops at the first damage and names its file, offset and
     /// sequence number.
-    public static func verify(at directory: String, options: JournalOptions = JournalOptions()) throws -> VerifyReport {
+    ///
+    /// - Parameter checkpoint: a sequence number where a frame ends (what `head` said at
+    ///   some time): the report's `checkpointChain` is the chain value recomputed there, for
+    ///   comparing with a value recorded elsewhere.
+    public static func verify(
+        at directory: String, options: JournalOptions = JournalOptions(), checkpoint: SequenceNumber? = nil
+    ) throws -> VerifyReport {
         var options = options
         options.readOnly = true
         let fs = options.fileSystem
@@ -84,6 +93,7 @@ extension Journal {
                 report.oldest = header.firstSequence
                 lastTime = header.baseTime
                 report.head = JournalHead(sequence: header.firstSequence.previous, time: header.baseTime, chain: chain)
+                if checkpoint == header.firstSequence.previous { report.checkpointChain = chain }
             } else {
                 guard header.firstSequence == expected else {
                     return damage(
@@ -135,6 +145,7 @@ extension Journal {
                     report.frames += 1
                     report.records += decoder.count
                     report.head = JournalHead(sequence: d.lastSequence, time: d.lastTime, chain: chain)
+                    if checkpoint == d.lastSequence { report.checkpointChain = chain }
 
                     // The index must describe a prefix of these frames exactly.
                     if let index, let row = try index.frame(firstSequence: d.firstSequence) {

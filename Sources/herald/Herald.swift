@@ -9,7 +9,10 @@ struct Herald: AsyncParsableCommand {
             Exit codes: 0 ok, 1 other failure, 64 usage, 65 journal damaged, 66 no journal or \
             input (or no such channel), 69 heraldd not reachable, 74 I/O error, 75 journal in use by another writer, 78 written by a newer Herald.
             """,
-        subcommands: [Publish.self, Tail.self, JournalCommand.self, ServiceCommand.self]
+        subcommands: [
+            Publish.self, Tail.self, Channels.self, Cursors.self, Stats.self, AuditCommand.self, JournalCommand.self,
+            ServiceCommand.self,
+        ]
     )
 }
 

@@ -108,11 +108,12 @@ final class DaemonProcess: @unchecked Sendable {
     enum DaemonError: Error { case didNotStart(String) }
 }
 
-/// Runs the built `herald` CLI against a daemon; returns (status, stdout, stderr).
+/// Runs the built `herald` CLI against a daemon (no --socket when `socket` is empty: the
+/// commands that read a data folder); returns (status, stdout, stderr).
 func runHerald(_ arguments: [String], socket: String, input: String? = nil) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: builtProduct("herald"))
-    process.arguments = arguments + ["--socket", socket]
+    process.arguments = arguments + (socket.isEmpty ? [] : ["--socket", socket])
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
