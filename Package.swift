@@ -180,7 +180,8 @@ let package = Package(
         .testTarget(
             name: "HeraldServerTests",
             dependencies: [
-                "HeraldClient", "HeraldWire", "HeraldServer", "HeraldService", "OCEvent", "COCEventChecks", "SaEvt",
+                "HeraldClient", "HeraldWire", "HeraldServer", "HeraldService", "HeraldJournal", "OCEvent",
+                "COCEventChecks", "SaEvt",
                 "CSaEvtChecks",
             ],
             swiftSettings: strict

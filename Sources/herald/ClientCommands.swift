@@ -164,22 +164,7 @@ struct Tail: AsyncParsableCommand {
         }
     }
 
-    func filters() throws -> [WireFilter] {
-        var byIndex: [Int: WireFilter] = [:]
-        for text in filter {
-            let parts = text.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count >= 2, let index = Int(parts[0]), (0..<64).contains(index) else {
-                throw ValidationError("--filter \(text): expected INDEX:TYPE:BYTES")
-            }
-            let types: [Substring: UInt8] = ["prefix": 1, "suffix": 2, "exact": 3, "all": 4]
-            guard let type = types[parts[1]] else {
-                throw ValidationError("--filter \(text): unknown type \(parts[1])")
-            }
-            byIndex[index] = WireFilter(type: type, pattern: try parseBytes(parts.count > 2 ? String(parts[2]) : ""))
-        }
-        guard let last = byIndex.keys.max() else { return [] }
-        return (0...last).map { byIndex[$0] ?? WireFilter(type: 4, pattern: []) }
-    }
+    func filters() throws -> [WireFilter] { try parseFilters(filter) }
 
     func run() async throws {
         let client = await daemon.connect(name: "herald tail")
@@ -248,3 +233,22 @@ struct Tail: AsyncParsableCommand {
 }
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+/// `INDEX:TYPE:BYTES` filters (TYPE prefix, suffix, exact or all), one per pattern
+/// position; positions in between pass everything.
+func parseFilters(_ texts: [String]) throws -> [WireFilter] {
+    var byIndex: [Int: WireFilter] = [:]
+    for text in texts {
+        let parts = text.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, let index = Int(parts[0]), (0..<64).contains(index) else {
+            throw ValidationError("--filter \(text): expected INDEX:TYPE:BYTES")
+        }
+        let types: [Substring: UInt8] = ["prefix": 1, "suffix": 2, "exact": 3, "all": 4]
+        guard let type = types[parts[1]] else {
+            throw ValidationError("--filter \(text): unknown type \(parts[1])")
+        }
+        byIndex[index] = WireFilter(type: type, pattern: try parseBytes(parts.count > 2 ? String(parts[2]) : ""))
+    }
+    guard let last = byIndex.keys.max() else { return [] }
+    return (0...last).map { byIndex[$0] ?? WireFilter(type: 4, pattern: []) }
+}

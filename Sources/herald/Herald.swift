@@ -10,7 +10,8 @@ struct Herald: AsyncParsableCommand {
             input (or no such channel), 69 heraldd not reachable, 74 I/O error, 75 journal in use by another writer, 78 written by a newer Herald.
             """,
         subcommands: [
-            Publish.self, Tail.self, Channels.self, Cursors.self, Stats.self, AuditCommand.self, JournalCommand.self,
+            Publish.self, Tail.self, Query.self, Channels.self, Cursors.self, Stats.self, AuditCommand.self,
+            JournalCommand.self,
             ServiceCommand.self,
         ]
     )

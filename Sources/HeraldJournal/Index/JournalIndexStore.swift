@@ -250,7 +250,7 @@ final class JournalIndexStore: Sendable {
         }
     }
 
-    private static func frame(_ db: Database, sql: String, arguments: StatementArguments) throws -> FrameLocation? {
+    static func frame(_ db: Database, sql: String, arguments: StatementArguments) throws -> FrameLocation? {
         try Row.fetchOne(db, sql: sql, arguments: arguments).map(location)
     }
 

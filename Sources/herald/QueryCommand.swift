@@ -1,0 +1,203 @@
+import ArgumentParser
+import Foundation
+import HeraldClient
+import HeraldJournal
+import HeraldService
+import HeraldWire
+
+enum QueryFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, jsonl, csv
+}
+
+/// `herald query`: the auditor's view of the journal, read-only on the data folder.
+struct Query: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find events in the journal by time, sequence, channel, class, priority, publisher, patterns.",
+        discussion: """
+            Reads the data folder read-only (heraldd may be running). Sequence and time bounds, \
+            channel, descriptor, class and priority are served by the SQLite index: only the \
+            frames holding matching events are read. Publisher and pattern filters are applied \
+            to those records. Results stream: memory stays constant for any result size.
+
+            Times: RFC 3339 (2026-11-24T16:00:00Z), ns since the epoch, or relative to now \
+            (--from=-2h, --from=-30m, --from=-7d: with "=", since they start with a dash). \
+            --channel NAME asks heraldd for the channel's id (--channel-id \
+            works without it). Exit 0 (also with no match), 64 usage, 66 no journal, 69 \
+            heraldd needed for --channel but not reachable.
+
+            Examples:
+              herald query --from=-1h --channel orders --format csv > last-hour.csv
+              herald query --publisher billing --class group --count
+              herald query --from-seq 1000 --to-seq 2000 --filter 0:prefix:eu- --reverse --limit 20
+            """)
+
+    @OptionGroup var data: DataDirectoryOptions
+    @OptionGroup var daemon: DaemonOptions
+
+    @Option(help: "From this time (inclusive).") var from: String?
+    @Option(help: "To this time (inclusive).") var to: String?
+    @Option(name: .customLong("from-seq"), help: "From this sequence number.") var fromSequence: UInt64?
+    @Option(name: .customLong("to-seq"), help: "To this sequence number.") var toSequence: UInt64?
+    @Option(help: "A channel's name (asks heraldd for its id).") var channel: String?
+    @Option(name: .customLong("channel-id"), help: "A channel's id (`herald channels`).") var channelID: [UInt32] = []
+    @Option(help: "OCF class: memb, comm, group, or its number.") var `class`: [String] = []
+    @Option(help: "OCF descriptor (class << 22 | event).") var descriptor: [UInt32] = []
+    @Option(help: "Priority 0 (highest) ... 3.") var priority: [UInt8] = []
+    @Option(help: "Publisher name (exact).") var publisher: String?
+    @Option(help: "INDEX:prefix|suffix|exact|all:BYTES on pattern INDEX (hex: for binary).") var filter: [String] = []
+    @Option(help: "At most this many events.") var limit: Int?
+    @Flag(help: "Newest first.") var reverse = false
+    @Flag(help: "Print only how many events match.") var count = false
+    @Option(help: "table (default on a terminal), jsonl (default otherwise) or csv.") var format: QueryFormat?
+
+    func validate() throws {
+        for time in [from, to].compactMap({ $0 }) where parseQueryTime(time) == nil {
+            throw ValidationError("cannot read the time '\(time)' (RFC 3339, ns, or -2h style)")
+        }
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+        if priority.contains(where: { $0 > 3 }) { throw ValidationError("--priority is 0...3") }
+        _ = try classes()
+        _ = try parseFilters(filter)
+    }
+
+    func classes() throws -> [UInt32] {
+        try `class`.map { text in
+            switch text.lowercased() {
+            case "comm", "conn", "connectivity": return 1
+            case "memb", "membership": return 2
+            case "group": return 3
+            default:
+                guard let number = UInt32(text), number < 1024 else {
+                    throw ValidationError("--class: memb, comm, group or a number, got '\(text)'")
+                }
+                return number
+            }
+        }
+    }
+
+    func run() async throws {
+        data.requireJournal()
+        var query = JournalQuery()
+        query.fromSequence = fromSequence.map { SequenceNumber($0) }
+        query.toSequence = toSequence.map { SequenceNumber($0) }
+        query.fromTime = from.flatMap(parseQueryTime)
+        query.toTime = to.flatMap(parseQueryTime)
+        query.channels = channelID
+        if let channel {
+            let client = await daemon.connect(name: "herald query")
+            let channels = await runningClient { try await client.channels() }
+            await client.close()
+            guard let found = channels.first(where: { $0.name == Array(channel.utf8) }) else {
+                FileHandle.standardError.write(Data("herald: no channel named \"\(channel)\"\n".utf8))
+                throw ExitCode(ExitStatus.notFound.rawValue)
+            }
+            query.channels.append(found.id)
+        }
+        query.descriptors = descriptor
+        query.classes = try classes()
+        query.priorities = priority
+        query.reverse = reverse
+        let filters = try parseFilters(filter).map {
+            EventFilter(FilterType(rawValue: $0.type) ?? .passAll, $0.pattern)
+        }
+        let publisherName = publisher.map { Array($0.utf8) }
+        let format = self.format ?? (isatty(1) != 0 ? .table : .jsonl)
+        let journal = running { try Journal.open(at: data.path, options: data.options(readOnly: true)) }
+        let output = StandardOutput()
+        let printer = QueryPrinter(format: format, output: output)
+        var matched = 0
+        let limit = self.limit ?? Int.max
+        if !count { printer.header() }
+        running {
+            guard limit > 0 else { return }
+            try journal.query(query) { record in
+                let split = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
+                if let publisherName, split.name != publisherName { return true }
+                if !filters.isEmpty && !EventFilter.matches(filters, patterns: record.patterns) { return true }
+                matched += 1
+                if !count { printer.print(record, name: split.name, origin: split.origin) }
+                return matched < limit
+            }
+        }
+        if count { output.write("\(matched)\n") }
+        output.flush()
+        journal.close()
+    }
+}
+
+/// Times for queries: what `parseTime` reads, or relative to now (`-2h`, `-30m`, `-7d`).
+func parseQueryTime(_ text: String) -> Int64? {
+    if text.hasPrefix("-"), let span = DurationText.nanoseconds(String(text.dropFirst())) {
+        return Int64(Date().timeIntervalSince1970 * 1e9) - span
+    }
+    return parseTime(text)
+}
+
+/// Prints records as a table, JSON lines or CSV.
+struct QueryPrinter {
+    let format: QueryFormat
+    let output: StandardOutput
+
+    func header() {
+        switch format {
+        case .table:
+            output.write(
+                "SEQ        TIME                      CHANNEL  CLASS/EVENT  PRIO  PUBLISHER     PATTERNS  DATA\n")
+        case .csv: output.write("seq,time,channel,class,event,priority,publisher,origin_pid,patterns,data\n")
+        case .jsonl: break
+        }
+    }
+
+    func print(_ record: JournalRecord, name: [UInt8], origin: PublisherOrigin?) {
+        let publisher = String(decoding: name, as: UTF8.self)
+        let patterns = record.patterns.map(display)
+        let data = display(record.data)
+        switch format {
+        case .table:
+            func cell(_ text: String, _ width: Int) -> String {
+                text.count > width
+                    ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
+            }
+            output.write(
+                cell("\(record.sequence)", 10) + " " + cell(formatTime(record.time), 25) + " "
+                    + cell("\(record.channel)", 8) + " "
+                    + cell("\(record.descriptor >> 22)/\(record.descriptor & 0x3F_FFFF)", 12)
+                    + " " + cell("\(record.priority)", 5) + " " + cell(publisher, 13) + " "
+                    + cell(patterns.joined(separator: "|"), 9) + " " + String(data.prefix(60)) + "\n")
+        case .csv:
+            let fields = [
+                "\(record.sequence)", formatTime(record.time), "\(record.channel)", "\(record.descriptor >> 22)",
+                "\(record.descriptor & 0x3F_FFFF)", "\(record.priority)", publisher, origin.map { "\($0.pid)" } ?? "",
+                patterns.joined(separator: "|"), data,
+            ]
+            output.write(fields.map(csvField).joined(separator: ",") + "\n")
+        case .jsonl:
+            var object: [String: Any] = [
+                "seq": record.sequence.rawValue, "time": formatTime(record.time), "time_ns": record.time,
+                "channel": record.channel, "class": record.descriptor >> 22, "event": record.descriptor & 0x3F_FFFF,
+                "priority": record.priority, "publisher": publisher, "patterns": patterns, "data": data,
+            ]
+            if let origin { object["origin"] = ["uid": origin.uid, "gid": origin.gid, "pid": origin.pid] }
+            if let bytes = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                output.write(bytes)
+                output.write("\n")
+            }
+        }
+    }
+
+    private func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Text when the bytes are printable UTF-8; else `hex:` and their hex digits (what
+    /// `--filter` and `herald publish` take back).
+    private func display(_ bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self),
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        {
+            return text
+        }
+        return "hex:" + bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}
