@@ -70,6 +70,26 @@ final class SHA256Hasher {
 
     deinit { EVP_MD_CTX_free(context) }
 
+    /// Starts a hash fed piece by piece with `update`, ended by `finish`.
+    func begin() {
+        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
+    }
+
+    func update(_ part: UnsafeRawBufferPointer) {
+        guard part.count > 0 else { return }
+        precondition(EVP_DigestUpdate(context, part.baseAddress, part.count) == 1, "EVP_DigestUpdate failed")
+    }
+
+    func finish() -> ChainHash {
+        var out = [UInt8](repeating: 0, count: ChainHash.byteCount)
+        var length: UInt32 = 0
+        out.withUnsafeMutableBufferPointer { buffer in
+            precondition(EVP_DigestFinal_ex(context, buffer.baseAddress, &length) == 1, "EVP_DigestFinal_ex failed")
+        }
+        precondition(length == 32, "SHA-256 produced \(length) bytes")
+        return ChainHash(bytes: out)
+    }
+
     /// Hashes the concatenation of `parts`.
     func hash(_ parts: UnsafeRawBufferPointer...) -> ChainHash {
         precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
