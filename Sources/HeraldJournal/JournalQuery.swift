@@ -56,6 +56,40 @@ extension Journal {
         if !query.reverse && high > indexed { try scan(query, from: max(low, indexed.next), through: high, body) }
     }
 
+    /// How many records match, from the index alone where it has caught up (a COUNT over
+    /// the event rows of the range), reading only the records past its end.
+    public func count(_ query: JournalQuery) throws -> Int {
+        let head = self.head.sequence
+        guard head >= oldestSequence else { return 0 }
+        var low = max(query.fromSequence ?? oldestSequence, oldestSequence)
+        var high = min(query.toSequence ?? head, head)
+        guard let index else {
+            var count = 0
+            try scan(query, from: low, through: high) { _ in
+                count += 1
+                return true
+            }
+            return count
+        }
+        if let from = query.fromTime, let frame = try index.firstFrame(endingAtOrAfter: from) {
+            low = max(low, frame.firstSequence)
+        }
+        if let to = query.toTime, let frame = try index.lastFrame(startingAtOrBefore: to) {
+            high = min(high, frame.lastSequence)
+        }
+        guard low <= high else { return 0 }
+        let indexed = min(high, try index.lastFrame()?.lastSequence ?? .zero)
+        let (condition, arguments) = Self.conditions(query)
+        var count =
+            low <= indexed
+            ? try index.countEvents(from: low, through: indexed, condition: condition, arguments: arguments) : 0
+        try scan(query, from: max(low, indexed.next), through: high) { _ in
+            count += 1
+            return true
+        }
+        return count
+    }
+
     /// The SQL condition and arguments of everything but the sequence range.
     private static func conditions(_ query: JournalQuery) -> (String, StatementArguments) {
         var clauses: [String] = []
@@ -169,6 +203,17 @@ extension JournalIndexStore {
             all += arguments
             all += [limit]
             return try Int64.fetchAll(db, sql: sql, arguments: all).map { SequenceNumber(UInt64(bitPattern: $0)) }
+        }
+    }
+
+    func countEvents(from: SequenceNumber, through: SequenceNumber, condition: String, arguments: StatementArguments)
+        throws -> Int
+    {
+        try writer.read { db in
+            var all: StatementArguments = [Int64(bitPattern: from.rawValue), Int64(bitPattern: through.rawValue)]
+            all += arguments
+            return try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM events WHERE seq BETWEEN ? AND ?\(condition)", arguments: all) ?? 0
         }
     }
 

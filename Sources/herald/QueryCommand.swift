@@ -107,6 +107,13 @@ struct Query: AsyncParsableCommand {
         let printer = QueryPrinter(format: format, output: output)
         var matched = 0
         let limit = self.limit ?? Int.max
+        if count && publisherName == nil && filters.isEmpty && self.limit == nil {
+            // Everything the index serves: a COUNT, no record read.
+            output.write("\(running { try journal.count(query) })\n")
+            output.flush()
+            journal.close()
+            return
+        }
         if !count { printer.header() }
         running {
             guard limit > 0 else { return }
