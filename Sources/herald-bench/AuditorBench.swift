@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import HeraldJournal
+
+/// `herald-bench auditor`: what `herald query`, `export` and `import` cost on a large
+/// journal. Builds a journal of N events (default 10 M, 128 bytes, 100 publishers, times
+/// spread over 10 hours), then times queries through the same library calls the CLI makes,
+/// and export / import beside a plain `cp` of the same files.
+struct AuditorBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "auditor", abstract: "Query latency, export and import MB/s on a large journal.")
+
+    @Option(help: "Events in the journal.") var events = 10_000_000
+    @Option(help: "Runs of each query (the table shows medians).") var runs = 5
+    @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
+
+    static let span: Int64 = 10 * 3_600 * 1_000_000_000
+
+    func run() throws {
+        try? FileManager.default.removeItem(atPath: workDirectory)
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        let work = URL(fileURLWithPath: workDirectory).standardizedFileURL.path
+        let data = work + "/journal"
+        let start = try build(data)
+        var rows: [(String, String)] = []
+
+        var options = JournalOptions()
+        options.readOnly = true
+        let journal = try Journal.open(at: data, options: options)
+        let hour: Int64 = 3_600 * 1_000_000_000
+        var window = JournalQuery()
+        window.fromTime = start + 4 * hour
+        window.toTime = start + 5 * hour
+        let publisher = Array("svc-42".utf8)
+        func timed(_ label: String, _ body: () throws -> Int) rethrows {
+            var times: [Double] = []
+            var result = 0
+            for _ in 0..<runs { times.append(try seconds { result = try body() }) }
+            rows.append((label, String(format: "%.1f ms (%d events)", median(times) * 1000, result)))
+            log("\(label): \(times.map { String(format: "%.1f ms", $0 * 1000) })")
+        }
+        try timed("1-hour window, first 100 events") {
+            var count = 0
+            try journal.query(window) { _ in
+                count += 1
+                return count < 100
+            }
+            return count
+        }
+        try timed("1-hour window, --count (index only)") { try journal.count(window) }
+        try timed("1-hour window, every event read") {
+            var count = 0
+            try journal.query(window) { _ in
+                count += 1
+                return true
+            }
+            return count
+        }
+        try timed("one publisher, first 100 events") {
+            var count = 0
+            try journal.query(JournalQuery()) { record in
+                if record.publisher == publisher { count += 1 }
+                return count < 100
+            }
+            return count
+        }
+        var scanTimes = [try seconds {}]
+        var publisherCount = 0
+        scanTimes = [
+            try seconds {
+                try journal.query(JournalQuery()) { record in
+                    if record.publisher == publisher { publisherCount += 1 }
+                    return true
+                }
+            }
+        ]
+        rows.append(
+            (
+                "one publisher, --count (reads every record)",
+                String(format: "%.0f ms (%d events)", scanTimes[0] * 1000, publisherCount)
+            ))
+        journal.close()
+
+        // Export and import beside cp of the same bytes.
+        let backup = work + "/backup"
+        var exported: BackupManifest?
+        let exportSeconds = try seconds { exported = try Journal.export(from: data, to: backup, options: options) }
+        let bytes = Double(exported!.files.reduce(Int64(0)) { $0 + $1.bytes })
+        let cpSeconds = try seconds { try copy(data + "/segments", to: work + "/cp-segments") }
+        let importSeconds = try seconds { _ = try Journal.importBackups([backup], into: work + "/restored") }
+        let cpBackupSeconds = try seconds { try copy(backup, to: work + "/cp-backup") }
+        rows.append(("export (\(String(format: "%.0f", bytes / 1e6)) MB)", mbps(bytes, exportSeconds)))
+        rows.append(("cp -r of the same segments", mbps(bytes, cpSeconds)))
+        rows.append(("import (verify + install + index)", mbps(bytes, importSeconds)))
+        rows.append(("cp -r of the backup", mbps(bytes, cpBackupSeconds)))
+
+        print("")
+        print("| workload (\(formatRate(Double(events))) events, 100 publishers, 10 hours) | Herald |")
+        print("|---|---|")
+        for (label, value) in rows { print("| \(label) | \(value) |") }
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    func mbps(_ bytes: Double, _ seconds: Double) -> String {
+        String(format: "%.0f MB/s (%.1f s)", bytes / seconds / 1e6, seconds)
+    }
+
+    func copy(_ source: String, to target: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/cp")
+        process.arguments = ["-r", source, target]
+        try process.run()
+        process.waitUntilExit()
+        // Like the exports, on disk before the clock stops.
+        let sync = Process()
+        sync.executableURL = URL(fileURLWithPath: "/bin/sync")
+        try sync.run()
+        sync.waitUntilExit()
+    }
+
+    /// The journal: events with times spread evenly over 10 hours, publisher svc-0 … svc-99.
+    func build(_ data: String) throws -> Int64 {
+        var options = JournalOptions()
+        options.durability = .none
+        let journal = try Journal.open(at: data, options: options)
+        var bodies = EventBodies(seed: 7)
+        let start = Int64(Date().timeIntervalSince1970 * 1e9) - Self.span
+        let step = Self.span / Int64(events)
+        let publishers = (0..<100).map { Array("svc-\($0)".utf8) }
+        let batch = 10_000
+        var index = 0
+        let semaphore = DispatchSemaphore(value: 0)
+        while index < events {
+            let count = min(batch, events - index)
+            let entries = (0..<count).map { offset in
+                JournalEntry(
+                    time: start + Int64(index + offset) * step, descriptor: UInt32(3 << 22 | 3),
+                    channel: UInt32(1 + (index + offset) % 8), priority: UInt8((index + offset) % 4),
+                    publisher: publishers[(index + offset) % 100], data: bodies.body())
+            }
+            let box = ErrorBox()
+            Task {
+                do { _ = try await journal.append(entries) } catch { box.error = error }
+                semaphore.signal()
+            }
+            semaphore.wait()
+            if let error = box.error { throw error }
+            index += count
+        }
+        journal.close()
+        log("built a journal of \(events) events")
+        return start
+    }
+}
+
+private final class ErrorBox: @unchecked Sendable {
+    // Written by the task before it signals, read after the wait.
+    var error: (any Error)?
+}
