@@ -9,7 +9,8 @@ struct Bench: AsyncParsableCommand {
         commandName: "herald-bench",
         abstract: "Herald's benchmarks (run through tools/bench).",
         subcommands: [
-            JournalBench.self, ServiceBench.self, DaemonBench.self, OCFBench.self, SaEvtBench.self, AuditorBench.self, ReplayChild.self,
+            JournalBench.self, ServiceBench.self, DaemonBench.self, OCFBench.self, SaEvtBench.self, AuditorBench.self,
+            ReplayChild.self,
             DaemonPublisherChild.self,
         ])
 }
