@@ -92,16 +92,8 @@ final class SHA256Hasher {
 
     /// Hashes the concatenation of `parts`.
     func hash(_ parts: UnsafeRawBufferPointer...) -> ChainHash {
-        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
-        for part in parts where part.count > 0 {
-            precondition(EVP_DigestUpdate(context, part.baseAddress, part.count) == 1, "EVP_DigestUpdate failed")
-        }
-        var out = [UInt8](repeating: 0, count: ChainHash.byteCount)
-        var length: UInt32 = 0
-        out.withUnsafeMutableBufferPointer { buffer in
-            precondition(EVP_DigestFinal_ex(context, buffer.baseAddress, &length) == 1, "EVP_DigestFinal_ex failed")
-        }
-        precondition(length == 32, "SHA-256 produced \(length) bytes")
-        return ChainHash(bytes: out)
+        begin()
+        for part in parts { update(part) }
+        return finish()
     }
 }
