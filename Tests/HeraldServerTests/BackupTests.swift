@@ -10,8 +10,8 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    func records(_ data: String, through: UInt64) throws -> [Substring] {
-        let (code, out, err) = try runHerald(
+    func records(_ data: String, through: UInt64) async throws -> [Substring] {
+        let (code, out, err) = try await runHerald(
             ["journal", "read", "--format", "json", "--data-dir", data], socket: "")
         #expect(code == 0, "\(err)")
         return Array(out.split(separator: "\n").prefix(Int(through)))
@@ -40,7 +40,7 @@ import Testing
             let folder = "\(backups)/b\(index)"
             var arguments = ["export", "--to", folder, "--data-dir", data]
             if let next { arguments += ["--from", "seq:\(next)"] }
-            let (code, _, err) = try runHerald(arguments, socket: "")
+            let (code, _, err) = try await runHerald(arguments, socket: "")
             #expect(code == 0, "\(err)")
             #expect(err.isEmpty, "no progress output when stderr is not a terminal: \(err)")
             let manifest = try manifest(folder)
@@ -56,21 +56,22 @@ import Testing
 
         // Full + 3 incrementals (given in any order) = the journal up to the last backup.
         let restored = daemon.directory + "/restored"
-        var (code, out, err) = try runHerald(
+        var (code, out, err) = try await runHerald(
             ["import", "--data-dir", restored] + folders.reversed().flatMap { ["--from", $0] }, socket: "")
         #expect(code == 0, "\(err)")
         #expect(out.hasPrefix("restored sequence 1...\(last)"))
-        #expect(try records(restored, through: last) == (try records(data, through: last)))
+        let restoredRecords = try await records(restored, through: last)
+        #expect(restoredRecords == (try await records(data, through: last)))
         let head = try #require(try manifest(folders[3])["headChain"] as? String)
-        (code, out, err) = try runHerald(
+        (code, out, err) = try await runHerald(
             ["audit", "verify", "--against", "\(head)@\(last)", "--data-dir", data], socket: "")
         #expect(code == 0, "the live journal still has the chain the backup recorded: \(err)")
-        (code, out, _) = try runHerald(["audit", "head", "--data-dir", restored], socket: "")
+        (code, out, _) = try await runHerald(["audit", "head", "--data-dir", restored], socket: "")
         #expect(out.hasSuffix("\(head)@\(last)\n"), "same chain head: \(out)")
 
         // A gap (an incremental left out) is refused, naming it; nothing is created.
         let gap = daemon.directory + "/gap"
-        (code, _, err) = try runHerald(
+        (code, _, err) = try await runHerald(
             ["import", "--data-dir", gap, "--from", folders[0], "--from", folders[2]], socket: "")
         #expect(code != 0 && err.contains("a backup is missing between them"), "\(err)")
         #expect(!FileManager.default.fileExists(atPath: gap))
@@ -78,11 +79,12 @@ import Testing
         // Point in time: stops at the last frame ending at or before the sequence.
         let cut = UInt64(try manifest(folders[1])["lastSequence"] as! Int) + 3
         let pit = "\(backups)/pit"
-        (code, _, err) = try runHerald(["export", "--to", pit, "--to-seq", "\(cut)", "--data-dir", data], socket: "")
+        (code, _, err) = try await runHerald(
+            ["export", "--to", pit, "--to-seq", "\(cut)", "--data-dir", data], socket: "")
         #expect(code == 0, "\(err)")
         let pitLast = UInt64(try manifest(pit)["lastSequence"] as! Int)
         #expect(pitLast <= cut && pitLast > cut - 25)
-        (code, out, err) = try runHerald(
+        (code, out, err) = try await runHerald(
             ["import", "--data-dir", daemon.directory + "/pit", "--from", pit], socket: "")
         #expect(code == 0 && out.hasPrefix("restored sequence 1...\(pitLast)"), "\(out)\(err)")
     }
@@ -96,30 +98,30 @@ import Testing
         _ = try await client.publish(channel, (0..<50).map { WireEvent(data: Array("e\($0)".utf8)) })
         await client.close()
         let backup = daemon.directory + "/backup"
-        var (code, _, err) = try runHerald(["export", "--to", backup, "--data-dir", data], socket: "")
+        var (code, _, err) = try await runHerald(["export", "--to", backup, "--data-dir", data], socket: "")
         #expect(code == 0, "\(err)")
         let file = try #require(
             try FileManager.default.contentsOfDirectory(atPath: backup).first { $0.hasSuffix(".hseg") })
 
         // Export refuses a folder that is not empty.
-        (code, _, err) = try runHerald(["export", "--to", backup, "--data-dir", data], socket: "")
+        (code, _, err) = try await runHerald(["export", "--to", backup, "--data-dir", data], socket: "")
         #expect(code == 64 && err.contains("not empty"), "\(err)")
 
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: backup + "/" + file)))
         bytes[bytes.count - 10] ^= 0x40
         try Data(bytes).write(to: URL(fileURLWithPath: backup + "/" + file))
         let target = daemon.directory + "/restored"
-        (code, _, err) = try runHerald(["import", "--data-dir", target, "--from", backup], socket: "")
+        (code, _, err) = try await runHerald(["import", "--data-dir", target, "--from", backup], socket: "")
         #expect(code == 65, "\(err)")
         #expect(err.contains(file) && err.contains("changed"), "\(err)")
         #expect(!FileManager.default.fileExists(atPath: target), "the target is left as it was")
 
         try FileManager.default.removeItem(atPath: backup + "/" + file)
-        (code, _, err) = try runHerald(["import", "--data-dir", target, "--from", backup], socket: "")
+        (code, _, err) = try await runHerald(["import", "--data-dir", target, "--from", backup], socket: "")
         #expect(code == 66 && err.contains("incomplete"), "\(err)")
 
         // A target that already holds a journal is refused and untouched.
-        (code, _, err) = try runHerald(["import", "--data-dir", data, "--from", backup], socket: "")
+        (code, _, err) = try await runHerald(["import", "--data-dir", data, "--from", backup], socket: "")
         #expect(code == 64 && err.contains("not empty"), "\(err)")
     }
 }

@@ -110,7 +110,18 @@ final class DaemonProcess: @unchecked Sendable {
 
 /// Runs the built `herald` CLI against a daemon (no --socket when `socket` is empty: the
 /// commands that read a data folder); returns (status, stdout, stderr).
-func runHerald(_ arguments: [String], socket: String, input: String? = nil) throws -> (Int32, String, String) {
+func runHerald(_ arguments: [String], socket: String, input: String? = nil) async throws -> (Int32, String, String) {
+    // On a thread of its own: blocking a concurrency-pool thread for the life of the
+    // process stalls every other test in this process.
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runHeraldBlocking(arguments, socket: socket, input: input) })
+        }
+    }
+}
+
+private func runHeraldBlocking(_ arguments: [String], socket: String, input: String?) throws -> (Int32, String, String)
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: builtProduct("herald"))
     process.arguments = arguments + (socket.isEmpty ? [] : ["--socket", socket])

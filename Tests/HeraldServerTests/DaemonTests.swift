@@ -20,7 +20,7 @@ import Testing
             for publisher in 0..<3 {
                 let lines = (0..<50).map { "p\(publisher)-\($0)" }.joined(separator: "\n") + "\n"
                 group.addTask {
-                    try runHerald(
+                    try await runHerald(
                         ["publish", "--channel", "links", "--publisher", "p\(publisher)"], socket: daemon.socket,
                         input: lines)
                 }
@@ -82,7 +82,7 @@ import Testing
         #expect(openers == 1)
 
         // A restarted tail resumes after the last acknowledged event; what it shows again is marked R.
-        let (status, secondRun, stderr) = try runHerald(
+        let (status, secondRun, stderr) = try await runHerald(
             ["tail", "--channel", "jobs", "--durable", "worker", "--count", "1"], socket: daemon.socket)
         #expect(status == 0, "\(stderr)")
         let first = firstRun.split(separator: "\n").map { $0.split(separator: " ") }
@@ -198,7 +198,8 @@ import Testing
         let open = try await client.openChannel("public", flags: [.publisher, .create])
         _ = try await client.publish(open, WireEvent(data: [1]))
         await #expect(throws: HeraldClientError.self) { try await client.unlinkChannel("secret.keys") }
-        let (status, _, stderr) = try runHerald(["publish", "--channel", "secret.x", "data"], socket: daemon.socket)
+        let (status, _, stderr) = try await runHerald(
+            ["publish", "--channel", "secret.x", "data"], socket: daemon.socket)
         #expect(status == 1 && stderr.contains("SA_AIS_ERR_ACCESS"), "\(status) \(stderr)")
         await client.close()
     }

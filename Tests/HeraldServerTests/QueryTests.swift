@@ -19,8 +19,9 @@ import Testing
 
     /// Every record as `journal read --format json` prints it (the publisher's name without
     /// the origin prefix heraldd adds, flag 0x10).
-    func allRecords(_ data: String) throws -> [Record] {
-        let (code, out, err) = try runHerald(["journal", "read", "--format", "json", "--data-dir", data], socket: "")
+    func allRecords(_ data: String) async throws -> [Record] {
+        let (code, out, err) = try await runHerald(
+            ["journal", "read", "--format", "json", "--data-dir", data], socket: "")
         #expect(code == 0, "\(err)")
         return try out.split(separator: "\n").map { line in
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -60,7 +61,7 @@ import Testing
         await client.close()
         #expect(daemon.terminate() == 0)
 
-        let records = try allRecords(data)
+        let records = try await allRecords(data)
         #expect(records.count > 500)
         for round in 0..<30 {
             var arguments = ["query", "--format", "jsonl", "--data-dir", data]
@@ -105,14 +106,14 @@ import Testing
                 arguments += ["--limit", "\(limit)"]
                 expected = Array(expected.prefix(limit))
             }
-            let (code, out, err) = try runHerald(arguments, socket: "")
+            let (code, out, err) = try await runHerald(arguments, socket: "")
             #expect(code == 0, "\(arguments): \(err)")
             let got = try out.split(separator: "\n").map { line -> UInt64 in
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
                 return UInt64(object["seq"] as! Int)
             }
             #expect(got == expected.map(\.seq), "round \(round): \(arguments.dropFirst(5))")
-            let (_, counted, _) = try runHerald(
+            let (_, counted, _) = try await runHerald(
                 arguments.filter { $0 != "jsonl" && $0 != "--format" } + ["--count"], socket: "")
             #expect(counted == "\(expected.count)\n", "round \(round) --count")
         }
@@ -126,21 +127,21 @@ import Testing
         let orders = try await client.openChannel("orders", flags: [.publisher, .create])
         let ids = try await client.publish(orders, (0..<3).map { WireEvent(data: Array("o\($0)".utf8)) })
         await client.close()
-        var (code, out, err) = try runHerald(
+        var (code, out, err) = try await runHerald(
             ["query", "--channel", "orders", "--class", "group", "--format", "csv", "--data-dir", data],
             socket: daemon.socket)
         #expect(code == 0, "\(err)")
         let lines = out.split(separator: "\n")
         #expect(lines.first == "seq,time,channel,class,event,priority,publisher,origin_pid,patterns,data")
         #expect(lines.filter { $0.hasSuffix(",o0") || $0.hasSuffix(",o1") || $0.hasSuffix(",o2") }.count == ids.count)
-        (code, _, err) = try runHerald(["query", "--channel", "nope", "--data-dir", data], socket: daemon.socket)
+        (code, _, err) = try await runHerald(["query", "--channel", "nope", "--data-dir", data], socket: daemon.socket)
         #expect(code == 66, "\(err)")
-        (code, _, err) = try runHerald(["query", "--from", "yesterday", "--data-dir", data], socket: "")
+        (code, _, err) = try await runHerald(["query", "--from", "yesterday", "--data-dir", data], socket: "")
         #expect(code == 64, "\(err)")
-        (code, _, err) = try runHerald(["query", "--data-dir", daemon.directory + "/none"], socket: "")
+        (code, _, err) = try await runHerald(["query", "--data-dir", daemon.directory + "/none"], socket: "")
         #expect(code == 66, "\(err)")
         #expect(daemon.terminate() == 0)
-        (code, _, err) = try runHerald(
+        (code, _, err) = try await runHerald(
             ["query", "--channel", "orders", "--data-dir", data], socket: daemon.directory + "/gone.sock")
         #expect(code == 69, "\(err)")
     }

@@ -584,7 +584,7 @@ RULE(dispatch_one_and_all)
     CHECK(publish(channel, "p", 1, 0, "1", NULL) == SA_AIS_OK);
     CHECK(publish(channel, "p", 1, 0, "2", NULL) == SA_AIS_OK);
     CHECK(publish(channel, "p", 1, 0, "3", NULL) == SA_AIS_OK);
-    sleep_ms(2000); /* all three reach the library (a loaded machine may take its time) */
+    sleep_ms(3000); /* all three reach the library (a loaded machine may take its time) */
     CHECK(poll(&p, 1, 0) == 1);
     CHECK(saEvtDispatch(handle, SA_DISPATCH_ONE) == SA_AIS_OK && n_seen == 1);
     CHECK(poll(&p, 1, 0) == 1);
@@ -593,8 +593,12 @@ RULE(dispatch_one_and_all)
     CHECK(saEvtFinalize(handle) == SA_AIS_OK);
 }
 
+static volatile int about_to_dispatch;
+
+/* Finalizes once the main thread is (about to be) blocked in dispatch. */
 static void *finalize_later(void *handle)
 {
+    while (!about_to_dispatch) sleep_ms(10);
     sleep_ms(300);
     saEvtFinalize(*(SaEvtHandleT *)handle);
     return NULL;
@@ -605,7 +609,9 @@ RULE(dispatch_blocking_returns_after_finalize)
     SaEvtHandleT handle = initialize(&callbacks);
     pthread_t thread;
     CHECK(handle != 0);
+    about_to_dispatch = 0;
     pthread_create(&thread, NULL, finalize_later, &handle);
+    about_to_dispatch = 1;
     CHECK(saEvtDispatch(handle, SA_DISPATCH_BLOCKING) == SA_AIS_OK);
     pthread_join(thread, NULL);
     CHECK(saEvtDispatch(handle, SA_DISPATCH_ONE) == SA_AIS_ERR_BAD_HANDLE);
