@@ -317,16 +317,23 @@ final class EventHandle: @unchecked Sendable {
         }
     }
 
-    /// The channel's name, from heraldd's list (cached; a channel that no longer exists is "").
+    /// The channel's name, from heraldd's list (cached). A channel created a moment ago may
+    /// not be listed yet (its join can reach us before heraldd's registry applied the
+    /// creation): asked again a few times, briefly. One that no longer exists is "", not
+    /// cached, so a later event asks again.
     private func channelName(_ id: UInt32) -> [UInt8] {
         if let name = state.withLock({ $0.channelNames[id] }) { return name }
         let client = self.client
-        let channels = (try? blocking { try await client.channels() }) ?? []
-        return state.withLock { state in
-            for channel in channels { state.channelNames[channel.id] = channel.name }
-            if state.channelNames[id] == nil { state.channelNames[id] = [] }
-            return state.channelNames[id]!
+        for attempt in 0..<5 {
+            if attempt > 0 { usleep(10_000) }
+            let channels = (try? blocking { try await client.channels() }) ?? []
+            let name = state.withLock { state -> [UInt8]? in
+                for channel in channels { state.channelNames[channel.id] = channel.name }
+                return state.channelNames[id]
+            }
+            if let name { return name }
         }
+        return []
     }
 
     /// Whether `node` is this node: the member of the last membership named like heraldd's

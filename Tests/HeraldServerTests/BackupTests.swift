@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func fullAndIncrementalBackupsRestoreTheJournalWhileAppendsContinue() async throws {
-        let daemon = try DaemonProcess(arguments: ["--interface-poll", "0"])
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
         defer { daemon.cleanup() }
         let data = daemon.directory + "/data"
         let backups = daemon.directory + "/backups"
@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test func aChangedOrMissingBackupFileIsRefusedAndNamed() async throws {
-        let daemon = try DaemonProcess(arguments: ["--interface-poll", "0"])
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
         defer { daemon.cleanup() }
         let data = daemon.directory + "/data"
         let client = try await daemon.client()

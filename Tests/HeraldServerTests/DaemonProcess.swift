@@ -106,6 +106,20 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     enum DaemonError: Error { case didNotStart(String) }
+
+    // The waits above block their thread: tests use these, which wait on a thread of their
+    // own, so that the few threads of the concurrency pool keep serving every other test.
+
+    /// Starts a daemon (see `init`).
+    static func launch(arguments: [String] = [], config: String? = nil) async throws -> DaemonProcess {
+        try await offPool { try DaemonProcess(arguments: arguments, config: config) }
+    }
+
+    /// Restarts the daemon on the same folder (see `start`).
+    func restart() async throws { try await offPool { try self.start() } }
+
+    /// SIGTERM, then the exit status (see `terminate`).
+    func stop() async -> Int32 { (try? await offPool { self.terminate() }) ?? -1 }
 }
 
 /// Runs the built `herald` CLI against a daemon (no --socket when `socket` is empty: the
@@ -188,4 +202,12 @@ final class DeliveryBox: Sendable {
     func append(_ delivery: ClientDelivery) { items.withLock { $0.append(delivery) } }
     var count: Int { items.withLock { $0.count } }
     var all: [ClientDelivery] { items.withLock { $0 } }
+}
+
+/// Runs blocking work (waiting for a process, reading its first line) on a thread of its
+/// own instead of one of the concurrency pool's.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
 }

@@ -8,7 +8,7 @@ import Testing
     private let all = [WireFilter(type: 4, pattern: [])]
 
     @Test func severalPublisherProcessesReachOneSubscriberWithTheirCredentials() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         #expect(client.welcome.peer.pid == UInt32(getpid()))
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func aKilledClientHasItsChannelsClosedAndADurableTailResumes() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("jobs", flags: [.publisher, .create])
@@ -100,7 +100,7 @@ import Testing
     }
 
     @Test func aDaemonKilledUnderLoadKeepsEveryAcknowledgedPublishOnce() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("load", flags: [.publisher, .subscriber, .create])
@@ -137,7 +137,7 @@ import Testing
         _ = await consumer.value
         #expect(published.count >= 100, "the load ran")
 
-        try daemon.start()
+        try await daemon.restart()
         let reader = try await daemon.client("reader")
         let cursorAfter = try await reader.cursors().first { $0.name == "auditor" }?.acknowledged ?? 0
         #expect(
@@ -155,31 +155,31 @@ import Testing
     }
 
     @Test func sigtermFlushesAndExitsZero() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("c", flags: [.publisher, .subscriber, .create])
         let stream = try await client.subscribe(channel, id: 1, filters: all)
         _ = try await client.publish(channel, WireEvent(data: [1]))
         _ = try await collect(stream, count: 1)
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
         #expect(daemon.remainingOutput().contains("heraldd: stopped"))
         #expect(!FileManager.default.fileExists(atPath: daemon.socket), "socket removed")
         for await _ in stream {}
         #expect(stream.endReason == .disconnected)
         await #expect(throws: HeraldClientError.disconnected) { try await client.ping() }
         // It starts again on the same folder, with the journal intact.
-        try daemon.start()
+        try await daemon.restart()
         let again = try await daemon.client()
         #expect(try await again.status().headSequence > 0)
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
     }
 
     @Test func accessRulesRefuseWithAccessAndChangeNothing() async throws {
         let config = #"""
             {"socketMode": "0600", "access": [{"channel": "secret.*", "publish": ["uid:4242"], "subscribe": ["*"]}]}
             """#
-        let daemon = try DaemonProcess(config: config)
+        let daemon = try await DaemonProcess.launch(config: config)
         defer { daemon.cleanup() }
         let mode = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.posixPermissions] as? Int
         #expect(mode == 0o600)
@@ -205,7 +205,7 @@ import Testing
     }
 
     @Test func malformedFramesCloseOnlyTheirConnection() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let good = try await daemon.client("good")
         let channel = try await good.openChannel("c", flags: [.publisher, .subscriber, .create])
@@ -252,7 +252,7 @@ import Testing
     }
 
     @Test func aStuckSubscriberDoesNotStallAFastOneOrThePublisher() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let publisher = try await daemon.client("publisher")
         let channel = try await publisher.openChannel("firehose", flags: [.publisher, .create])
@@ -297,7 +297,7 @@ import Testing
     /// Publishes pipelined on one connection are merged into one append when they queue
     /// up; each still gets its own reply, in order, and a bad one fails alone.
     @Test func pipelinedPublishesAreMergedButAnsweredOneByOne() async throws {
-        let daemon = try DaemonProcess(arguments: ["--event-data-max", "1000"])
+        let daemon = try await DaemonProcess.launch(arguments: ["--event-data-max", "1000"])
         defer { daemon.cleanup() }
         let fd = try RawSocket.connect(daemon.socket)
         defer { close(fd) }
@@ -351,7 +351,7 @@ import Testing
 
     @Test func metricsAreServedInPrometheusText() async throws {
         let metricsPath = "/tmp/hm-" + String(UUID().uuidString.prefix(8)) + ".sock"
-        let daemon = try DaemonProcess(arguments: ["--metrics", "unix:" + metricsPath])
+        let daemon = try await DaemonProcess.launch(arguments: ["--metrics", "unix:" + metricsPath])
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("m", flags: [.publisher, .subscriber, .create])
@@ -409,7 +409,7 @@ import Testing
     /// ended with `.disconnected`, and a new connection re-attaching the durable stream with
     /// `.cursor` gets what was not acknowledged, the unacknowledged one marked redelivered.
     @Test func aDurableClientStreamResumesAfterReconnecting() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("resume", flags: [.publisher, .subscriber, .create])
@@ -425,12 +425,12 @@ import Testing
             delivery.done()
         }
         try await Task.sleep(for: .milliseconds(100))  // acks reach the daemon; cursors persist every 5 ms
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
         for await _ in stream {}
         #expect(stream.endReason == .disconnected)
         await #expect(throws: HeraldClientError.disconnected) { try await client.ping() }
 
-        try daemon.start()
+        try await daemon.restart()
         let again = try await daemon.client()
         let reopened = try await again.openChannel("resume", flags: [.subscriber])
         let resumed = try await again.attach(

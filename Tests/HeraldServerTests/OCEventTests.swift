@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct OCEventTests {
 
     @Test func misuseIsAnErrorNeverACrash() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let socket = daemon.socket
         for run in [occheck_draft_misuse, occheck_heartbeat_misuse] {
@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func nextEventOnlyAfterEveryCallbackIsDone() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("rule", flags: [.publisher, .create])
@@ -91,7 +91,7 @@ import Testing
 
     @Test(arguments: ["noreturn", "fd", "signal"])
     func draftExampleReceivesAllThreeClassesInPriorityOrder(style: String) async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let binary = try await CProgram.build("ocf/draft_client.c")
         let child = try Child(binary, [style, "6"], environment: ["HERALD_SOCKET": daemon.socket])
@@ -137,7 +137,7 @@ import Testing
     @Test func heartbeatMembershipClientSeesEveryKindOfMembershipEvent() async throws {
         let binary = try await CProgram.build("ocf/heartbeat_client.c", flags: ["-std=c99", "-DOC_EV_API_HEARTBEAT"])
         for special in [true, false] {
-            let daemon = try DaemonProcess()
+            let daemon = try await DaemonProcess.launch()
             defer { daemon.cleanup() }
             let host = try await daemon.client().welcome.nodeName
             let wanted = special ? 6 : 5
@@ -184,7 +184,7 @@ import Testing
     }
 
     @Test func aDurableClientKilledMidStreamResumesAfterItsLastCompletedEvent() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("ledger", flags: [.publisher, .create])
@@ -254,7 +254,7 @@ import Testing
             environment: pkgConfig)
         #expect(status == 0, "\(output)\(errors)")
 
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let members = try Child(prefix + "/members", [], environment: ["HERALD_SOCKET": daemon.socket])
         defer { if members.process.isRunning { members.kill9() } }
@@ -283,7 +283,7 @@ import Testing
         #expect(subscriber.lines.last == "RECEIVED 1 errors=0")
 
         // heraldd stops: the program's handle_event fails and it leaves.
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
         #expect(await members.wait(seconds: 10) == 0, "\(members.output)\(members.errors)")
         await client.close()
     }
@@ -291,7 +291,7 @@ import Testing
 
 extension OCEventTests {
     @Test func callbacksDoneFromAnotherThreadAndUnregisterWhileBlocked() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let binary = try await CProgram.build("ocf/threads_client.c", flags: ["-std=c99", "-pthread"])
         let child = try Child(binary, ["300"], environment: ["HERALD_SOCKET": daemon.socket])
@@ -310,7 +310,7 @@ extension OCEventTests {
 
 extension OCEventTests {
     @Test func heralddReportsTheNodesInterfacesAsConnectivityEvents() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let stream = try await client.attach(WireAttach(target: .classes(2), start: .oldest))
@@ -327,7 +327,7 @@ extension OCEventTests {
 extension OCEventTests {
     @Test func groupEventsOfChannelsAUserMayNotSubscribeToAreNotShown() async throws {
         let config = #"{"access": [{"channel": "secret.*", "publish": ["*"], "subscribe": ["uid:4242"]}]}"#
-        let daemon = try DaemonProcess(config: config)
+        let daemon = try await DaemonProcess.launch(config: config)
         defer { daemon.cleanup() }
         let watcher = try await daemon.client("watcher")
         let stream = try await watcher.attach(WireAttach(target: .classes(4), start: .now))

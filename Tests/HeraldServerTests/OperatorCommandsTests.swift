@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func channelsCursorsAndStatsSayWhatHeralddHolds() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let client = try await daemon.client()
         let channel = try await client.openChannel("ledger", flags: [.publisher, .subscriber, .create])
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func auditHeadIsProvedLaterAndTamperingIsNamed() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let data = daemon.directory + "/data"
         let client = try await daemon.client()
@@ -87,7 +87,7 @@ import Testing
 
         // One byte changed in the live journal (past the segment header): named, exit 65.
         await client.close()
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
         let segments = try FileManager.default.contentsOfDirectory(atPath: data + "/segments").sorted()
         let file = data + "/segments/" + segments[0]
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: file)))

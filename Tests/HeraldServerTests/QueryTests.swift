@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func randomQueriesEqualABruteForceFilterOfTheJournal() async throws {
-        let daemon = try DaemonProcess(arguments: ["--interface-poll", "0"])
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
         defer { daemon.cleanup() }
         let data = daemon.directory + "/data"
         var random = SplitMix64(seed: 20_261_124)
@@ -59,7 +59,7 @@ import Testing
             _ = try await client.publish(channels.randomElement(using: &random)!, batch)
         }
         await client.close()
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
 
         let records = try await allRecords(data)
         #expect(records.count > 500)
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func queryByChannelNameAsksHeralddAndErrorsHaveTheirExitCodes() async throws {
-        let daemon = try DaemonProcess(arguments: ["--interface-poll", "0"])
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
         defer { daemon.cleanup() }
         let data = daemon.directory + "/data"
         let client = try await daemon.client()
@@ -140,7 +140,7 @@ import Testing
         #expect(code == 64, "\(err)")
         (code, _, err) = try await runHerald(["query", "--data-dir", daemon.directory + "/none"], socket: "")
         #expect(code == 66, "\(err)")
-        #expect(daemon.terminate() == 0)
+        #expect(await daemon.stop() == 0)
         (code, _, err) = try await runHerald(
             ["query", "--channel", "orders", "--data-dir", data], socket: daemon.directory + "/gone.sock")
         #expect(code == 69, "\(err)")

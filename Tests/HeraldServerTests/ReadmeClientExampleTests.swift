@@ -7,7 +7,7 @@ import Testing
 /// through $HERALD_SOCKET).
 @Suite(.serialized) struct ReadmeClientExampleTests {
     @Test func readmeExampleRuns() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         setenv("HERALD_SOCKET", daemon.socket, 1)
         defer { unsetenv("HERALD_SOCKET") }

@@ -11,7 +11,7 @@ import Testing
         let missing = NSTemporaryDirectory() + "herald-none-\(UUID().uuidString.prefix(6)).sock"
         var (line, message) = await runCCheck { sacheck_no_daemon(missing, $0, 512) }
         #expect(line == 0, "line \(line): \(message)")
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let socket = daemon.socket
         (line, message) = await runCCheck { sacheck_handles(socket, $0, 512) }
@@ -27,7 +27,7 @@ import Testing
     ]
 
     @Test func conformanceSuiteRuleByRule() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
         let (status, output, errors) = try await CProgram.run(
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func aSubscriberThatFallsBehindItsWindowGetsOneLostEvent() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
         var (status, output, errors) = try await CProgram.run(
@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func aPublisherKilledWithSIGKILLHasItsChannelsClosed() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
         let holder = try Child(binary, ["hold", "doomed"], environment: ["HERALD_SOCKET": daemon.socket])
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func twoProcessesPublishAndSubscribe() async throws {
-        let daemon = try DaemonProcess()
+        let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let environment = ["HERALD_SOCKET": daemon.socket]
         let subscriber = try Child(
