@@ -170,7 +170,12 @@ struct HeraldCLI {
             process.standardError = FileHandle.nullDevice
             try process.run()
             let lines = (0..<20_000).map { "run \(run) line \($0) " + String(repeating: "x", count: $0 % 50) }
+            // The feeder must be finished before the pipe's descriptor is closed: the test
+            // process reuses descriptor numbers (for the journal's own segment files, which a
+            // late write() would then scribble on).
+            let feederDone = DispatchSemaphore(value: 0)
             let feeder = Thread {
+                defer { feederDone.signal() }
                 let fd = stdin.fileHandleForWriting.fileDescriptor
                 for chunk in stride(from: 0, to: lines.count, by: 50) {
                     let text = lines[chunk..<min(chunk + 50, lines.count)].joined(separator: "\n") + "\n"
@@ -186,6 +191,7 @@ struct HeraldCLI {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let printed = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            feederDone.wait()  // its next write() failed with EPIPE: the reader is gone
             try? stdin.fileHandleForWriting.close()
             let sequences = printed.split(separator: "\n", omittingEmptySubsequences: false).dropLast().compactMap {
                 UInt64($0)
