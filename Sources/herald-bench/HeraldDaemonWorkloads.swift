@@ -65,6 +65,17 @@ final class HeraldDaemon {
         return Double(perClient * clients) / (Double(uptimeNanoseconds() - start) / 1e9)
     }
 
+    /// A fresh publisher connection publishes `events` on `channel` (created if needed) in
+    /// batches of 1000, 4 in flight; returns seconds.
+    @discardableResult
+    func publishBatches(channel name: String, events: Int) async throws -> Double {
+        let publisher = try await HeraldClient.connect(socketPath: socket, clientName: "bench-publisher")
+        let channel = try await publisher.openChannel(name, flags: [.publisher, .create])
+        let elapsed = try await Self.publish(publisher, channel, events: events, batch: 1000)
+        await publisher.close()
+        return elapsed
+    }
+
     /// Publishes `events` in batches with 4 batches in flight; returns seconds.
     static func publish(_ client: HeraldClient, _ channel: HeraldClient.Channel, events: Int, batch: Int) async throws
         -> Double

@@ -92,7 +92,7 @@ struct OCFBench: AsyncParsableCommand {
 
     func cThroughput(_ client: String, _ daemon: HeraldDaemon) async throws -> Double {
         let fields = try await runC(client, ["throughput", "\(events)"], daemon) {
-            try await publishBatches(daemon, channel: "ocf-throughput")
+            try await daemon.publishBatches(channel: "ocf-throughput", events: events)
         }
         guard fields[0] == events else { throw BlockingSocket.Failure(description: "C client got \(fields[0])") }
         return Double(events - 1) / (Double(fields[2] - fields[1]) / 1e9)
@@ -122,7 +122,7 @@ struct OCFBench: AsyncParsableCommand {
             }
             return (first, last)
         }
-        try await publishBatches(daemon, channel: "swift-throughput")
+        try await daemon.publishBatches(channel: "swift-throughput", events: events)
         let (first, last) = await counter.value
         await client.close()
         return Double(events - 1) / (Double(last - first) / 1e9)
@@ -150,13 +150,6 @@ struct OCFBench: AsyncParsableCommand {
     func classStream(_ daemon: HeraldDaemon) async throws -> (HeraldClient, EventStream) {
         let client = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-ocf-swift")
         return (client, try await client.attach(WireAttach(target: .classes(4), start: .now, window: 1024)))
-    }
-
-    func publishBatches(_ daemon: HeraldDaemon, channel name: String) async throws {
-        let publisher = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-publisher")
-        let channel = try await publisher.openChannel(name, flags: [.publisher, .create])
-        _ = try await HeraldDaemon.publish(publisher, channel, events: events, batch: 1000)
-        await publisher.close()
     }
 
     func publishPaced(_ daemon: HeraldDaemon, channel name: String, total: Int) async throws {

@@ -100,7 +100,7 @@ struct SaEvtBench: AsyncParsableCommand {
         process.standardOutput = output
         try process.run()
         _ = output.fileHandleForReading.readData(ofLength: 6)  // "READY\n"
-        try await publishBatches(daemon)
+        try await daemon.publishBatches(channel: "bench", events: subscribeEvents)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let fields = try Self.fields(text, status: process.terminationStatus)
@@ -108,13 +108,6 @@ struct SaEvtBench: AsyncParsableCommand {
             throw BlockingSocket.Failure(description: "the C subscriber got \(text)")
         }
         return fields
-    }
-
-    func publishBatches(_ daemon: HeraldDaemon) async throws {
-        let publisher = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-publisher")
-        let channel = try await publisher.openChannel("bench", flags: [.publisher, .create])
-        _ = try await HeraldDaemon.publish(publisher, channel, events: subscribeEvents, batch: 1000)
-        await publisher.close()
     }
 
     func swiftPublish(_ daemon: HeraldDaemon, size: Int, threads: Int) async throws -> Double {
@@ -156,7 +149,7 @@ struct SaEvtBench: AsyncParsableCommand {
             }
             return (first, last)
         }
-        try await publishBatches(daemon)
+        try await daemon.publishBatches(channel: "bench", events: subscribeEvents)
         let (first, last) = await counter.value
         await client.close()
         return Double(total - 1) / (Double(last - first) / 1e9)
