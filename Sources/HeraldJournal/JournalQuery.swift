@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// An auditor's question to the journal. Every condition given must hold; empty lists mean
@@ -15,6 +16,8 @@ public struct JournalQuery: Hashable, Sendable {
     /// OCF classes (the descriptor's upper 10 bits).
     public var classes: [UInt32] = []
     public var priorities: [UInt8] = []
+    /// Publisher names (without the origin prefix, see `JournalRecord.publisherName`).
+    public var publishers: [[UInt8]] = []
     /// Newest first.
     public var reverse = false
 
@@ -111,6 +114,10 @@ extension Journal {
         list("descriptor", query.descriptors.map(Int64.init))
         list("(descriptor >> 22)", query.classes.map(Int64.init))
         list("priority", query.priorities.map(Int64.init))
+        if !query.publishers.isEmpty {
+            clauses.append("publisher IN (\(query.publishers.map { _ in "?" }.joined(separator: ",")))")
+            arguments += query.publishers.map { Data($0) as any DatabaseValueConvertible }
+        }
         return (clauses.map { " AND " + $0 }.joined(), StatementArguments(arguments))
     }
 
@@ -120,6 +127,7 @@ extension Journal {
             && (query.descriptors.isEmpty || query.descriptors.contains(record.descriptor))
             && (query.classes.isEmpty || query.classes.contains(record.descriptor >> 22))
             && (query.priorities.isEmpty || query.priorities.contains(record.priority))
+            && (query.publishers.isEmpty || query.publishers.contains(record.publisherName))
     }
 
     /// Pages through matching event rows (keyset pagination on the sequence) and reads their

@@ -1,3 +1,5 @@
+import HeraldJournal
+
 /// Who published an event, as the daemon read it from the publisher's socket
 /// (SO_PEERCRED). Unlike the SAF publisher name, which the client chooses, it cannot be
 /// forged by the client.
@@ -5,8 +7,8 @@
 /// On disk: record flag bit `PublisherOrigin.flag` set, and the record's publisher field
 /// starts with uid, gid, pid (u32 LE each) before the SAF publisher name.
 public struct PublisherOrigin: Hashable, Sendable, CustomStringConvertible {
-    public static let flag: UInt8 = 0x10
-    static let encodedBytes = 12
+    public static let flag: UInt8 = RecordCodec.originFlag
+    static let encodedBytes = RecordCodec.originBytes
 
     public var uid: UInt32
     public var gid: UInt32

@@ -116,8 +116,11 @@ struct Tail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow a channel's events through heraldd, acknowledging each after printing it.",
         discussion: """
-            text format: "<sequence> <event id> <R|-> <data>" (R: delivered before, not acknowledged then).
-            jsonl: one JSON object per event (data as text when it is UTF-8, else dataBase64).
+            Formats: table (the default on a terminal), text (the default in a pipe): \
+            "<sequence> <event id> <R|-> <data>" (R: delivered before, not acknowledged then), \
+            jsonl: one JSON object per event (data as text when it is UTF-8, else dataBase64), \
+            csv: a header line, then one row per event (patterns joined by "|", bytes that are not \
+            printable text as hex:HEX).
             Filters apply to the event's patterns by position: --filter 0:prefix:eth matches events whose \
             first pattern starts with "eth"; positions without a filter pass everything.
             Examples:
@@ -125,7 +128,16 @@ struct Tail: AsyncParsableCommand {
               herald tail --channel orders --durable billing --filter 0:exact:paid --format jsonl
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, jsonl }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, text, jsonl, csv }
+
+    static let columns = [
+        RowPrinter.Column("SEQ", csv: "seq", width: 10), RowPrinter.Column("EVENT-ID", csv: "event_id", width: 10),
+        RowPrinter.Column("R", csv: "redelivered", width: 1), RowPrinter.Column("TIME", csv: "time", width: 25),
+        RowPrinter.Column("PRIO", csv: "priority", width: 4),
+        RowPrinter.Column("PUBLISHER", csv: "publisher", width: 13),
+        RowPrinter.Column("", csv: "origin_pid", width: 0), RowPrinter.Column("PATTERNS", csv: "patterns", width: 12),
+        RowPrinter.Column("DATA", csv: "data", width: nil),
+    ]
 
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "The channel's name.") var channel: String
@@ -135,7 +147,7 @@ struct Tail: AsyncParsableCommand {
     var from: String?
     @Option(help: "A durable subscriber name: a restarted tail resumes after its last acknowledged event.")
     var durable: String?
-    @Option(help: "Output format.") var format: Format = .text
+    @Option(help: "Output format (default: table on a terminal, text in a pipe).") var format: Format?
     @Option(help: "Exit after this many events.") var count: Int?
     @Option(help: "Deliveries in flight before acknowledgement.") var window: UInt32 = 256
     @Flag(help: "Create the channel if it does not exist.") var create = false
@@ -186,9 +198,22 @@ struct Tail: AsyncParsableCommand {
             source.resume()
         }
         let output = StandardOutput()
+        let format = self.format ?? (isatty(1) != 0 ? .table : .text)
+        let rows = RowPrinter(columns: Self.columns, csv: format == .csv, output: output)
+        if format == .table || format == .csv { rows.header() }
         var printed = 0
         for await delivery in stream {
             switch format {
+            case .table, .csv:
+                rows.row([
+                    ["\(delivery.sequence)"], ["\(delivery.eventID)"],
+                    [format == .csv ? "\(delivery.redelivered)" : (delivery.redelivered ? "R" : "-")],
+                    [formatTime(delivery.publishTime)], ["\(delivery.priority)"],
+                    [displayBytes(delivery.publisherName)],
+                    [delivery.origin.map { "\($0.pid)" } ?? ""],
+                    [delivery.patterns.map(displayBytes).joined(separator: "|")],
+                    [displayBytes(delivery.data)],
+                ])
             case .text:
                 output.write("\(delivery.sequence) \(delivery.eventID) \(delivery.redelivered ? "R" : "-") ")
                 output.write(delivery.data)

@@ -100,14 +100,14 @@ struct Query: AsyncParsableCommand {
         let filters = try parseFilters(filter).map {
             EventFilter(FilterType(rawValue: $0.type) ?? .passAll, $0.pattern)
         }
-        let publisherName = publisher.map { Array($0.utf8) }
+        if let publisher { query.publishers = [Array(publisher.utf8)] }
         let format = self.format ?? (isatty(1) != 0 ? .table : .jsonl)
         let journal = running { try Journal.open(at: data.path, options: data.options(readOnly: true)) }
         let output = StandardOutput()
         let printer = QueryPrinter(format: format, output: output)
         var matched = 0
         let limit = self.limit ?? Int.max
-        if count && publisherName == nil && filters.isEmpty && self.limit == nil {
+        if count && filters.isEmpty && self.limit == nil {
             // Everything the index serves: a COUNT, no record read.
             output.write("\(running { try journal.count(query) })\n")
             output.flush()
@@ -119,7 +119,6 @@ struct Query: AsyncParsableCommand {
             guard limit > 0 else { return }
             try journal.query(query) { record in
                 let split = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
-                if let publisherName, split.name != publisherName { return true }
                 if !filters.isEmpty && !EventFilter.matches(filters, patterns: record.patterns) { return true }
                 matched += 1
                 if !count { printer.print(record, name: split.name, origin: split.origin) }
@@ -144,40 +143,33 @@ func parseQueryTime(_ text: String) -> Int64? {
 struct QueryPrinter {
     let format: QueryFormat
     let output: StandardOutput
+    static let columns = [
+        RowPrinter.Column("SEQ", csv: "seq", width: 10), RowPrinter.Column("TIME", csv: "time", width: 25),
+        RowPrinter.Column("CHANNEL", csv: "channel", width: 8),
+        RowPrinter.Column("CLASS/EVENT", csv: "class,event", width: 12),
+        RowPrinter.Column("PRIO", csv: "priority", width: 5),
+        RowPrinter.Column("PUBLISHER", csv: "publisher", width: 13),
+        RowPrinter.Column("", csv: "origin_pid", width: 0), RowPrinter.Column("PATTERNS", csv: "patterns", width: 9),
+        RowPrinter.Column("DATA", csv: "data", width: nil),
+    ]
+    var rows: RowPrinter { RowPrinter(columns: Self.columns, csv: format == .csv, output: output) }
 
     func header() {
-        switch format {
-        case .table:
-            output.write(
-                "SEQ        TIME                      CHANNEL  CLASS/EVENT  PRIO  PUBLISHER     PATTERNS  DATA\n")
-        case .csv: output.write("seq,time,channel,class,event,priority,publisher,origin_pid,patterns,data\n")
-        case .jsonl: break
-        }
+        if format != .jsonl { rows.header() }
     }
 
     func print(_ record: JournalRecord, name: [UInt8], origin: PublisherOrigin?) {
         let publisher = String(decoding: name, as: UTF8.self)
-        let patterns = record.patterns.map(display)
-        let data = display(record.data)
+        let patterns = record.patterns.map(displayBytes)
+        let data = displayBytes(record.data)
+        let classEvent = ["\(record.descriptor >> 22)", "\(record.descriptor & 0x3F_FFFF)"]
         switch format {
-        case .table:
-            func cell(_ text: String, _ width: Int) -> String {
-                text.count > width
-                    ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0)
-            }
-            output.write(
-                cell("\(record.sequence)", 10) + " " + cell(formatTime(record.time), 25) + " "
-                    + cell("\(record.channel)", 8) + " "
-                    + cell("\(record.descriptor >> 22)/\(record.descriptor & 0x3F_FFFF)", 12)
-                    + " " + cell("\(record.priority)", 5) + " " + cell(publisher, 13) + " "
-                    + cell(patterns.joined(separator: "|"), 9) + " " + String(data.prefix(60)) + "\n")
-        case .csv:
-            let fields = [
-                "\(record.sequence)", formatTime(record.time), "\(record.channel)", "\(record.descriptor >> 22)",
-                "\(record.descriptor & 0x3F_FFFF)", "\(record.priority)", publisher, origin.map { "\($0.pid)" } ?? "",
-                patterns.joined(separator: "|"), data,
-            ]
-            output.write(fields.map(csvField).joined(separator: ",") + "\n")
+        case .table, .csv:
+            rows.row([
+                ["\(record.sequence)"], [formatTime(record.time)], ["\(record.channel)"],
+                format == .csv ? classEvent : [classEvent.joined(separator: "/")], ["\(record.priority)"], [publisher],
+                [origin.map { "\($0.pid)" } ?? ""], [patterns.joined(separator: "|")], [data],
+            ])
         case .jsonl:
             var object: [String: Any] = [
                 "seq": record.sequence.rawValue, "time": formatTime(record.time), "time_ns": record.time,
@@ -191,20 +183,68 @@ struct QueryPrinter {
             }
         }
     }
+}
 
-    private func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+/// Rows of a table (fixed-width cells, the last one unpadded; a column of width 0 is left
+/// out of tables) or of CSV (RFC 4180 quoting; a column may stand for several CSV fields).
+struct RowPrinter {
+    struct Column {
+        let title: String
+        let csv: String
+        /// nil: the last column, unpadded.
+        let width: Int?
+        init(_ title: String, csv: String, width: Int?) {
+            self.title = title
+            self.csv = csv
+            self.width = width
+        }
+    }
+    let columns: [Column]
+    let csv: Bool
+    let output: StandardOutput
+
+    func header() {
+        if csv {
+            output.write(columns.map(\.csv).joined(separator: ",") + "\n")
+        } else {
+            row(columns.map { [$0.title] })
+        }
+    }
+
+    /// One row: per column its cells (several only for a column of several CSV fields).
+    func row(_ cells: [[String]]) {
+        if csv {
+            output.write(cells.flatMap { $0 }.map(Self.csvField).joined(separator: ",") + "\n")
+            return
+        }
+        var line = ""
+        for (column, values) in zip(columns, cells) where column.width != 0 {
+            let text = values.joined(separator: " ")
+            guard let width = column.width else {
+                line += String(text.prefix(60))
+                continue
+            }
+            line +=
+                (text.count > width
+                    ? String(text.prefix(width - 1)) + "…" : text.padding(toLength: width, withPad: " ", startingAt: 0))
+                + " "
+        }
+        output.write(line + "\n")
+    }
+
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
+}
 
-    /// Text when the bytes are printable UTF-8; else `hex:` and their hex digits (what
-    /// `--filter` and `herald publish` take back).
-    private func display(_ bytes: [UInt8]) -> String {
-        if let text = String(validating: bytes, as: UTF8.self),
-            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-        {
-            return text
-        }
-        return "hex:" + bytes.map { String(format: "%02x", $0) }.joined()
+/// Text when the bytes are printable UTF-8; else `hex:` and their hex digits (what
+/// `--filter` and `herald publish` take back).
+func displayBytes(_ bytes: [UInt8]) -> String {
+    if let text = String(validating: bytes, as: UTF8.self),
+        !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+    {
+        return text
     }
+    return "hex:" + bytes.map { String(format: "%02x", $0) }.joined()
 }

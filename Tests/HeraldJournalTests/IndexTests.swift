@@ -101,6 +101,95 @@ import Testing
         #expect(try dump(directory.path) == before)
     }
 
+    /// Events of which every third carries an origin prefix (flag 0x10) before its name.
+    func makeJournalWithOrigins(_ directory: String, count: Int) throws -> [JournalRecord] {
+        let journal = try Journal.open(at: directory)
+        var generator = EventGenerator(seed: 11)
+        var entries: [JournalEntry] = []
+        for i in 0..<count {
+            var entry = generator.entry(channel: UInt32(i % 5))
+            if i % 3 == 0 {
+                entry.flags = RecordCodec.originFlag
+                entry.publisher = [UInt8](repeating: UInt8(i % 7), count: RecordCodec.originBytes) + entry.publisher
+            }
+            entries.append(entry)
+        }
+        _ = try journal.appendAndWait(entries)
+        let records = try readAll(journal)
+        journal.close()
+        return records
+    }
+
+    @Test func publisherAndChannelQueriesUseTheirIndexes() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let records = try makeJournalWithOrigins(directory.path, count: 600)
+        let journal = try Journal.open(at: directory.path, options: readOnlyOptions())
+        defer { journal.close() }
+        var query = JournalQuery()
+        query.publishers = [Array("node-3".utf8)]
+        var found: [JournalRecord] = []
+        try journal.query(query) {
+            found.append($0)
+            return true
+        }
+        let expected = records.filter { $0.publisherName == Array("node-3".utf8) }
+        #expect(found == expected)
+        #expect(expected.contains { $0.flags & RecordCodec.originFlag != 0 })
+        #expect(expected.contains { $0.flags & RecordCodec.originFlag == 0 })
+        #expect(try journal.count(query) == expected.count)
+        query.channels = [2]
+        #expect(try journal.count(query) == expected.filter { $0.channel == 2 }.count)
+
+        let queue = try DatabaseQueue(path: directory.path + "/index.sqlite")
+        defer { try? queue.close() }
+        let plans = try queue.read { db in
+            try ["publisher = x'00'", "channel = 3"].map { condition in
+                try Row.fetchAll(
+                    db, sql: "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE seq BETWEEN 1 AND 600 AND \(condition)"
+                ).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+        }
+        #expect(plans[0].contains("events_by_publisher"), "\(plans[0])")
+        #expect(plans[1].contains("events_by_channel"), "\(plans[1])")
+    }
+
+    @Test func schemaOneIndexIsMigratedAndRebuilt() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let records = try makeJournalWithOrigins(directory.path, count: 300)
+        let current = try dump(directory.path)
+        // Turn the index back into schema 1: whole publisher fields, no secondary indexes.
+        let queue = try DatabaseQueue(path: directory.path + "/index.sqlite")
+        try queue.write { db in
+            try db.execute(sql: "DROP INDEX events_by_publisher; DROP INDEX events_by_channel")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier != '0001_initial'")
+            try db.execute(sql: "DELETE FROM events")
+            for record in records {
+                try db.execute(
+                    sql: "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        Int64(record.sequence.rawValue), record.time, Int64(record.channel),
+                        Int64(record.descriptor), Int64(record.priority), Data(record.publisher),
+                    ])
+            }
+        }
+        try queue.close()
+        // Read-only, the old index is not used (the answer comes from the segments).
+        let readOnly = try Journal.open(at: directory.path, options: readOnlyOptions())
+        var query = JournalQuery()
+        query.publishers = [Array("node-5".utf8)]
+        let expected = records.filter { $0.publisherName == Array("node-5".utf8) }
+        #expect(try readOnly.count(query) == expected.count)
+        readOnly.close()
+        // Read-write, it is migrated and its rows are rebuilt from the segments.
+        let journal = try Journal.open(at: directory.path)
+        #expect(journal.recovery.indexCaughtUpFrames > 0)
+        journal.close()
+        #expect(try dump(directory.path) == current)
+        #expect(try Journal.verify(at: directory.path).ok)
+    }
+
     @Test func indexFromANewerHeraldIsRefused() throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
@@ -154,4 +243,10 @@ import Testing
         let second = try Journal.open(at: directory.path)
         second.close()
     }
+}
+
+private func readOnlyOptions() -> JournalOptions {
+    var options = JournalOptions()
+    options.readOnly = true
+    return options
 }

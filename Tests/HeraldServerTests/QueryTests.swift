@@ -145,4 +145,41 @@ import Testing
             ["query", "--channel", "orders", "--data-dir", data], socket: daemon.directory + "/gone.sock")
         #expect(code == 69, "\(err)")
     }
+
+    @Test func tailPrintsTheFormatsOfQuery() async throws {
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let orders = try await client.openChannel("orders", flags: [.publisher, .create])
+        let events = [
+            WireEvent(
+                priority: 1, publisherName: Array("billing".utf8), patterns: [Array("a,b".utf8)],
+                data: Array("x\"y".utf8)),
+            WireEvent(publisherName: Array("shop".utf8), patterns: [[0, 255]], data: [1, 2]),
+        ]
+        let ids = try await client.publish(orders, events)
+        await client.close()
+        let base = ["tail", "--channel", "orders", "--from", "oldest", "--count", "2"]
+        var (code, out, err) = try await runHerald(base + ["--format", "csv"], socket: daemon.socket)
+        #expect(code == 0, "\(err)")
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "seq,event_id,redelivered,time,priority,publisher,origin_pid,patterns,data")
+        #expect(lines.count == 3)
+        // RFC 4180 quoting of a comma and a quote; bytes that are not text as hex.
+        let fields = lines[1].split(separator: ",").map(String.init)
+        #expect(UInt64(fields[0]) != nil && fields[1] == "\(ids[0])" && fields[2] == "false", "\(lines[1])")
+        #expect(lines[1].hasSuffix(",1,billing,\(getpid()),\"a,b\",\"x\"\"y\""), "\(lines[1])")
+        #expect(lines[2].hasSuffix(",3,shop,\(getpid()),hex:00ff,hex:0102"), "\(lines[2])")
+        (code, out, err) = try await runHerald(base + ["--format", "table"], socket: daemon.socket)
+        #expect(code == 0, "\(err)")
+        let table = out.split(separator: "\n").map(String.init)
+        #expect(table.count == 3)
+        #expect(table.first?.hasPrefix("SEQ        EVENT-ID   R TIME") == true, "\(table)")
+        #expect(table.last?.contains("shop") == true && table.last?.hasSuffix("hex:0102") == true, "\(table)")
+        // In a pipe without --format: the text lines.
+        (code, out, err) = try await runHerald(base, socket: daemon.socket)
+        #expect(code == 0, "\(err)")
+        #expect(out.split(separator: "\n").first?.hasSuffix(" \(ids[0]) - x\"y") == true, "\(out)")
+        #expect(await daemon.stop() == 0)
+    }
 }

@@ -62,6 +62,12 @@ public struct JournalRecord: Hashable, Sendable {
         self.data = data
     }
 
+    /// The publisher name: the publisher field without the origin prefix that
+    /// `RecordCodec.originFlag` announces.
+    public var publisherName: [UInt8] {
+        publisher.withUnsafeBytes { RecordCodec.publisherName(flags: flags, field: $0) }
+    }
+
     /// The entry that, appended at the same time, reproduces this record.
     public var entry: JournalEntry {
         JournalEntry(

@@ -17,6 +17,17 @@
 /// ```
 public enum RecordCodec {
     public static let fixedHeaderBytes = 50
+    /// Flag bit: the publisher field starts with the publisher's origin (uid, gid, pid as
+    /// u32 LE each, `originBytes` in all, read by the daemon from the socket), then the
+    /// publisher name the client gave. The index keeps the name alone.
+    public static let originFlag: UInt8 = 0x10
+    public static let originBytes = 12
+
+    /// The publisher name inside a publisher field (the field without its origin prefix).
+    static func publisherName(flags: UInt8, field: UnsafeRawBufferPointer) -> [UInt8] {
+        guard flags & originFlag != 0, field.count >= originBytes else { return Array(field) }
+        return Array(field[originBytes...])
+    }
 
     /// Encoded size of `entry`, after checking it against `limits`.
     static func encodedSize(of entry: JournalEntry, limits: JournalLimits) throws(JournalError) -> Int {

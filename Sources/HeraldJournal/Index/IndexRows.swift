@@ -45,6 +45,7 @@ struct IndexedEvent: Hashable, Sendable {
     var channel: UInt32
     var descriptor: UInt32
     var priority: UInt8
+    /// The publisher name (the record's publisher field without its origin prefix).
     var publisher: [UInt8]
 
     init(
@@ -62,7 +63,7 @@ struct IndexedEvent: Hashable, Sendable {
     init(_ view: RecordView) {
         self.init(
             sequence: view.sequence, time: view.time, channel: view.channel, descriptor: view.descriptor,
-            priority: view.priority, publisher: Array(view.publisher))
+            priority: view.priority, publisher: RecordCodec.publisherName(flags: view.flags, field: view.publisher))
     }
 }
 

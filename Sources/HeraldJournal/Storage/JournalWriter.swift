@@ -308,7 +308,10 @@ final class JournalWriter: @unchecked Sendable {
                     events.append(
                         IndexedEvent(
                             sequence: nextSequence, time: time, channel: entry.channel, descriptor: entry.descriptor,
-                            priority: entry.priority, publisher: entry.publisher))
+                            priority: entry.priority,
+                            publisher: entry.publisher.withUnsafeBytes {
+                                RecordCodec.publisherName(flags: entry.flags, field: $0)
+                            }))
                 }
                 lastTime = time
                 nextSequence = nextSequence.next
