@@ -88,6 +88,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Many nodes: Corosync (libcpg, libquorum, libcmap) loaded at run time, so nothing
+        // else needs it to build or run; built as stubs when its headers are missing.
+        .target(name: "CCorosync", linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "HeraldCluster",
+            dependencies: [
+                "CCorosync", "HeraldService", "HeraldJournal", "HeraldWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "HeraldClient",
             dependencies: [
@@ -101,6 +112,7 @@ let package = Package(
             name: "heraldd",
             dependencies: [
                 "HeraldServer",
+                "HeraldCluster",
                 "HeraldService",
                 "HeraldWire",
                 "HeraldJournal",

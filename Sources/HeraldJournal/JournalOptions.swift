@@ -48,6 +48,10 @@ public struct JournalOptions: Sendable {
     public var lz4Acceleration = 4
     /// Decompressed bytes per LZ4 frame; a larger commit group is written as several frames.
     public var frameRawBytesMax: Int = 4 << 20
+    /// Start a new frame at every append, even when appends share a commit group (one write,
+    /// one fsync). A cluster needs it: every node then cuts the same records into the same
+    /// frames, so the frames' hash chain is the same on every node.
+    public var framePerAppend = false
     /// Bytes of records taken into one commit group (one write, one fsync).
     public var groupBytesMax: Int = 32 << 20
     /// Decompressed bytes of the newest frames kept in memory for readers that keep up

@@ -137,6 +137,20 @@ public final class JournalReader {
         return result
     }
 
+    func nextWholeFrame() throws -> JournalFrame? {
+        loaded = false
+        guard try loadFrame(), let descriptor = decoder.descriptor else { return nil }
+        var records: [JournalRecord] = []
+        records.reserveCapacity(decoder.count)
+        for i in 0..<decoder.count { records.append(decoder.record(i).materialize()) }
+        recordIndex = decoder.count
+        loaded = false
+        nextSequence = descriptor.lastSequence.next
+        return JournalFrame(
+            firstSequence: descriptor.firstSequence, lastSequence: descriptor.lastSequence, chain: descriptor.chain,
+            records: records)
+    }
+
     /// Zero-copy iteration: calls `body` with each next record (valid only during the call)
     /// until `body` returns false or the reader catches up. Returns how many records it saw.
     @discardableResult
@@ -160,5 +174,24 @@ public final class JournalReader {
                 if try !body(view) { return seen }
             }
         }
+    }
+}
+
+/// One committed frame's records and the hash-chain value after it: what a node sends
+/// another so that the receiver, appending the records as one append, rebuilds the same
+/// frame (with `JournalOptions.framePerAppend`) and so the same chain.
+public struct JournalFrame: Sendable {
+    public var firstSequence: SequenceNumber
+    public var lastSequence: SequenceNumber
+    public var chain: ChainHash
+    public var records: [JournalRecord]
+}
+
+extension JournalReader {
+    /// The next whole frame (records before the reader's start position included), or nil
+    /// at the head. Call it only at a frame boundary: not after `next()` returned part of a
+    /// frame.
+    public func nextFrame() throws -> JournalFrame? {
+        try nextWholeFrame()
     }
 }

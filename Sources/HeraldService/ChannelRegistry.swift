@@ -37,6 +37,10 @@ public struct ChannelRegistry: Sendable {
     public internal(set) var channels: [UInt32: Channel] = [:]
     public internal(set) var byName: [[UInt8]: UInt32] = [:]
     public internal(set) var nextChannelID: UInt32 = 1
+    /// In a cluster: the node of each open (opens journaled by a single node carry none).
+    public internal(set) var openerNodes: [UInt64: UInt32] = [:]
+    /// In a cluster: the next channel id per node tag (the id's top 8 bits).
+    public internal(set) var nextByTag: [UInt32: UInt32] = [:]
     /// The newest record applied.
     public private(set) var applied: SequenceNumber = .zero
     /// The newest membership event's payload (nil before the first).
@@ -47,6 +51,15 @@ public struct ChannelRegistry: Sendable {
     public private(set) var membershipRecord: SequenceNumber?
 
     public init() {}
+
+    /// A channel id for a create journaled by `node` (0: a single node). In a cluster each
+    /// node draws from its own range (top 8 bits = a tag of the node id), so creates from
+    /// several nodes at once never pick the same id.
+    public func nextChannelID(node: UInt32) -> UInt32 {
+        guard node != 0 else { return nextChannelID }
+        let tag = node % 255 + 1
+        return tag << 24 | (nextByTag[tag] ?? 1)
+    }
 
     /// The live instance under `name`.
     public func channel(named name: [UInt8]) -> Channel? { byName[name].flatMap { channels[$0] } }
@@ -64,9 +77,16 @@ public struct ChannelRegistry: Sendable {
         switch kind {
         case .channelCreate:
             let id = record.channel
+            // Two nodes may create the same name at once: the first create in the journal
+            // wins, the later one is void (its opener retries against the winner).
+            guard channels[id] == nil, byName[record.data] == nil else { return }
             channels[id] = Channel(id: id, name: record.data, linked: true, openers: [:], retained: [])
             byName[record.data] = id
-            nextChannelID = max(nextChannelID, id &+ 1)
+            if id >> 24 == 0 {
+                nextChannelID = max(nextChannelID, id &+ 1)
+            } else {
+                nextByTag[id >> 24] = max(nextByTag[id >> 24] ?? 1, (id & 0xFF_FFFF) &+ 1)
+            }
         case .channelUnlink:
             guard var channel = channels[record.channel] else { return }
             channel.linked = false
@@ -74,11 +94,17 @@ public struct ChannelRegistry: Sendable {
             channels[channel.id] = channel.openers.isEmpty ? nil : channel
         case .channelOpen:
             // The opener id is the open record's own sequence number; `data` is the flags.
-            guard let flags = record.data.first else { return }
+            guard let flags = record.data.first, channels[record.channel] != nil else { return }
             channels[record.channel]?.openers[record.sequence.rawValue] = ChannelOpenFlags(rawValue: flags)
+            if record.data.count >= 5 {
+                openerNodes[record.sequence.rawValue] = record.data[1...].withUnsafeBytes {
+                    UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self))
+                }
+            }
         case .channelClose:
             guard let opener = record.data.leadingUInt64, var channel = channels[record.channel] else { return }
             channel.openers[opener] = nil
+            openerNodes[opener] = nil
             // An unlinked instance is deleted at its last close, with its retained events.
             channels[channel.id] = !channel.linked && channel.openers.isEmpty ? nil : channel
         case .publish:
@@ -100,6 +126,21 @@ public struct ChannelRegistry: Sendable {
             else { return }
             membershipRecord = record.sequence
             membership = event
+            closeOpens(ofNodesOutside: Set(event.members.map(\.id)))
+        }
+    }
+
+    /// In a cluster, the opens of nodes that left the membership are closed when the
+    /// membership is applied (their processes are gone with their node).
+    private mutating func closeOpens(ofNodesOutside members: Set<UInt32>) {
+        let gone = openerNodes.filter { !members.contains($0.value) }.map(\.key)
+        guard !gone.isEmpty else { return }
+        for opener in gone {
+            openerNodes[opener] = nil
+            for (id, var channel) in channels where channel.openers[opener] != nil {
+                channel.openers[opener] = nil
+                channels[id] = !channel.linked && channel.openers.isEmpty ? nil : channel
+            }
         }
     }
 

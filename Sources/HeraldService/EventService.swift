@@ -80,7 +80,22 @@ public actor EventService {
         self.tail = try journal.reader(from: .oldest)
     }
 
+    /// In a cluster (the sequencer's node is not 0): records of other nodes are applied as
+    /// they arrive, and no state snapshots are journaled (each node would write its own at
+    /// a different position).
+    private var clustered: Bool { sequencer.node != 0 }
+
+    /// Applies records appended by others (another node, through the cluster sequencer).
+    public func applyAppended() {
+        try? applyAvailable()
+    }
+
     private func start(flushEvery milliseconds: Int, localNode: String?) async throws {
+        if clustered {
+            sequencer.onAppend { [weak self] in
+                Task { await self?.applyAppended() }
+            }
+        }
         flusher = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(milliseconds))
@@ -90,7 +105,8 @@ public actor EventService {
         try applyAvailable()
         var stale: [JournalEntry] = []
         for channel in registry.channels.values.sorted(by: { $0.id < $1.id }) {
-            for (opener, flags) in channel.openers.sorted(by: { $0.key < $1.key }) {
+            for (opener, flags) in channel.openers.sorted(by: { $0.key < $1.key })
+            where registry.openerNodes[opener] ?? 0 == sequencer.node {
                 var close = record(.channelClose, channel: channel.id, data: [UInt8](littleEndian: opener))
                 if !flags.contains(.subscriber) { close.descriptor = EventDescriptor.groupInvalid.rawValue }
                 stale.append(close)
@@ -103,7 +119,7 @@ public actor EventService {
             let event = MembershipEvent(instance: instance, members: [node], left: [], joined: [node])
             try await publishSystemEvent(.newMembership, data: event.encoded())
         }
-        try await writeSnapshot()
+        if !clustered { try await writeSnapshot() }
     }
 
     /// Journals the whole state (see `ServiceRecordKind.snapshot`). Exclusive: new appends
@@ -147,21 +163,29 @@ public actor EventService {
         guard !name.isEmpty else { throw .invalidParameter }
         guard name.count <= limits.channelNameBytesMax else { throw .nameTooLong }
         return try await serialized { () throws(ServiceError) -> ChannelHandle in
-            let flagByte = [flags.subtracting(.create).rawValue]
+            var data = [flags.subtracting(.create).rawValue]
+            if clustered { data += [UInt8](littleEndian: sequencer.node) }
             // A subscriber's open is an OCF GROUP join; a publisher-only open is no event.
-            var open = record(.channelOpen, channel: 0, data: flagByte)
+            var open = record(.channelOpen, channel: 0, data: data)
             if !flags.contains(.subscriber) { open.descriptor = EventDescriptor.groupInvalid.rawValue }
-            if let channel = registry.channel(named: name) {
-                open.channel = channel.id
-                let range = try await appendAndApply([open])
-                return ChannelHandle(channel: channel.id, opener: range.last.rawValue, flags: flags)
+            // In a cluster another node may create the same name at once; the first create
+            // in the journal wins and this open, then void, is made again on the winner.
+            for _ in 0..<3 {
+                if let channel = registry.channel(named: name) {
+                    open.channel = channel.id
+                    let range = try await appendAndApply([open])
+                    guard registry.channels[channel.id]?.openers[range.last.rawValue] != nil else { continue }
+                    return ChannelHandle(channel: channel.id, opener: range.last.rawValue, flags: flags)
+                }
+                guard flags.contains(.create) else { throw .notExist }
+                guard registry.channels.count < limits.channelsMax else { throw .noResources }
+                let id = registry.nextChannelID(node: sequencer.node)
+                open.channel = id
+                let range = try await appendAndApply([record(.channelCreate, channel: id, data: name), open])
+                guard registry.channels[id]?.openers[range.last.rawValue] != nil else { continue }
+                return ChannelHandle(channel: id, opener: range.last.rawValue, flags: flags)
             }
-            guard flags.contains(.create) else { throw .notExist }
-            guard registry.channels.count < limits.channelsMax else { throw .noResources }
-            let id = registry.nextChannelID
-            open.channel = id
-            let range = try await appendAndApply([record(.channelCreate, channel: id, data: name), open])
-            return ChannelHandle(channel: id, opener: range.last.rawValue, flags: flags)
+            throw .tryAgain
         }
     }
 
@@ -442,13 +466,15 @@ public actor EventService {
             waiter.resume()
         }
         let range = try outcome.get()
-        if !snapshotInProgress && journal.segments.last != snapshotSegment { try await writeSnapshot() }
+        if !clustered && !snapshotInProgress && journal.segments.last != snapshotSegment { try await writeSnapshot() }
         return range
     }
 
     private func append(_ entries: [JournalEntry]) async throws(ServiceError) -> SequenceRange {
         do {
             return try await sequencer.sequence(entries)
+        } catch let error as ServiceError {
+            throw error
         } catch let error as JournalError {
             throw ServiceError(error)
         } catch {

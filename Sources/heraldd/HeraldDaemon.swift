@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldCluster
 import HeraldJournal
 import HeraldServer
 import HeraldService
@@ -67,6 +68,20 @@ struct HeraldDaemon: AsyncParsableCommand {
         help: "Seconds between looks at the node's network interfaces (COMM events); 0: never (default 2).")
     var interfacePoll: Int = 2
 
+    @Option(
+        help:
+            "corosync: join the other nodes' heraldd through Corosync's CPG group (one order on every node); none (default): a single node."
+    )
+    var cluster: String = "none"
+
+    @Option(name: .customLong("cluster-group"), help: "The CPG group of the cluster's heraldd daemons.")
+    var clusterGroup: String = "herald"
+
+    @Option(
+        name: .customLong("cluster-expected-nodes"),
+        help: "Nodes that count for quorum (default: the nodes of corosync.conf's nodelist).")
+    var clusterExpectedNodes: Int?
+
     func run() async throws {
         let configuration: DaemonConfiguration
         let options: (journal: JournalOptions, socket: SocketServer.Options, level: Logger.Level)
@@ -101,12 +116,26 @@ struct HeraldDaemon: AsyncParsableCommand {
 
         let directory = configuration.resolvedDataDirectory
         let service: EventService
+        var sequencer: ClusterSequencer?
+        guard cluster == "none" || cluster == "corosync" else {
+            Self.fail("--cluster must be corosync or none", status: 64)
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             var journalOptions = options.journal
             journalOptions.logger = Logger(label: "herald.journal")
-            service = try await EventService.open(
-                at: directory, journalOptions: journalOptions, limits: configuration.serviceLimits())
+            if cluster == "corosync" {
+                let opened = try await Self.openClustered(
+                    directory: directory, journalOptions: journalOptions, limits: configuration.serviceLimits(),
+                    group: clusterGroup, expectedNodes: clusterExpectedNodes, logger: logger)
+                service = opened.service
+                sequencer = opened.sequencer
+            } else {
+                service = try await EventService.open(
+                    at: directory, journalOptions: journalOptions, limits: configuration.serviceLimits())
+            }
+        } catch let error as CorosyncError {
+            Self.fail("cannot join the cluster: \(error)", status: 69)
         } catch let error as JournalError {
             if case .locked = error { Self.fail("\(error) (is another heraldd serving \(directory)?)", status: 75) }
             Self.fail("\(error)", status: 74)
@@ -118,11 +147,23 @@ struct HeraldDaemon: AsyncParsableCommand {
         var monitor: InterfaceMonitor?
         if interfacePoll < 0 { Self.fail("--interface-poll is a number of seconds, 0 or more", status: 64) }
         if interfacePoll > 0 {
-            let node = ClusterNode(
-                name: EventService.hostName, id: 1, bornOn: await service.registry.membership?.instance ?? 0)
+            let id = sequencer?.node ?? 1
+            let name = sequencer?.status.names[id] ?? EventService.hostName
+            let bornOn = await service.registry.membership?.members.first { $0.id == id }?.bornOn ?? 0
+            let node = ClusterNode(name: name, id: id, bornOn: bornOn)
             monitor = await InterfaceMonitor.started(service: service, node: node, interval: .seconds(interfacePoll))
         }
         defer { monitor?.stop() }
+        var statusWriter: Task<Void, Never>?
+        if let sequencer {
+            statusWriter = Task {
+                while !Task.isCancelled {
+                    ClusterStatusFile.write(sequencer, to: directory)
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+        defer { statusWriter?.cancel() }
         let server = SocketServer(service: service, options: options.socket, logger: logger)
         var services: [any Service] = [RetentionService(journal: service.journal, logger: logger)]
         if let metricsAddress {
@@ -145,7 +186,45 @@ struct HeraldDaemon: AsyncParsableCommand {
             Self.fail("\(error)", status: 74)
         }
         await service.shutdown()
+        sequencer?.stop()
         Self.say("heraldd: stopped")
+    }
+
+    /// Cluster mode: the journal cuts one frame per cluster message, the sequencer joins the
+    /// CPG group, and the service opens once this node is quorate and caught up.
+    private static func openClustered(
+        directory: String, journalOptions: JournalOptions, limits: ServiceLimits, group: String, expectedNodes: Int?,
+        logger: Logger
+    ) async throws -> (service: EventService, sequencer: ClusterSequencer) {
+        var journalOptions = journalOptions
+        journalOptions.framePerAppend = true
+        journalOptions.frameRawBytesMax = 512 << 10
+        let journal = try Journal.open(at: directory, options: journalOptions)
+        let cursors = try CursorStore(path: directory + "/" + CursorStore.fileName)
+        var options = ClusterSequencer.Options()
+        options.group = group
+        options.expectedNodes = expectedNodes
+        let sequencer = try ClusterSequencer(journal: journal, options: options)
+        sequencer.onFatal { reason in
+            say("heraldd: leaving the cluster: \(reason)")
+            Foundation.exit(65)
+        }
+        say("heraldd: node \(sequencer.node) joined CPG group \(group); waiting for quorum and the others' journals")
+        while await !sequencer.waitUntilReady(timeout: .seconds(5)) {
+            if case .failed(let reason) = sequencer.currentPhase { fail("cluster: \(reason)", status: 65) }
+            logger.notice("cluster: not ready yet", metadata: ["phase": "\(sequencer.currentPhase)"])
+        }
+        let service = try await EventService.open(
+            journal: journal, cursors: cursors, limits: limits, localNode: nil, sequencer: sequencer)
+        sequencer.linkChanged = { node, link, up in
+            let name = sequencer.status.names[node] ?? "node\(node)"
+            let event = ConnectivityEvent(
+                change: up ? .connectionEstablished : .connectionLost,
+                node: ClusterNode(name: name, id: node, bornOn: 0),
+                interface: link)
+            Task { try? await service.publishSystemEvent(event.change.descriptor, data: event.encoded()) }
+        }
+        return (service, sequencer)
     }
 
     private func resolvedConfiguration() throws -> DaemonConfiguration {

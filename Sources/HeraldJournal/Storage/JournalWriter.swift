@@ -317,6 +317,7 @@ final class JournalWriter: @unchecked Sendable {
                 nextSequence = nextSequence.next
             }
             ranges.append(SequenceRange(first: first, last: nextSequence.previous))
+            if options.framePerAppend { flushFrame() }
         }
         flushFrame()
 
