@@ -280,6 +280,8 @@ extension Journal {
             try index.insertSegment(IndexedSegment(id: id, created: header.created, baseChain: header.baseChain))
         }
         guard let first = catalog.segments.first else { return .zero }
+        // Built from nothing: rows first, secondary indexes after (sorted, not inserted).
+        let deferredIndexes = start == nil ? try index.dropSecondaryIndexes() : []
         var position = start ?? (first, Int64(SegmentHeader.byteCount), first.firstSequence)
         let decoder = FrameDecoder()
         var pending: [IndexedFrame] = []
@@ -329,6 +331,7 @@ extension Journal {
             }
         }
         try index.insert(pending)
+        try index.createIndexes(deferredIndexes)
         if report.indexCaughtUpFrames > 0 {
             options.logger.info(
                 "index caught up from the segments", metadata: ["frames": "\(report.indexCaughtUpFrames)"])
