@@ -199,6 +199,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "HeraldClusterTests",
+            dependencies: ["HeraldCluster", "HeraldJournal"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "HeraldServiceTests",
             dependencies: ["HeraldService", "HeraldJournal", "HeraldWire"],
             swiftSettings: strict

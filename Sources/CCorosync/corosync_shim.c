@@ -38,6 +38,7 @@
     X(quorum, quorum_context_set)                                                                                      \
     X(quorum, quorum_context_get)                                                                                      \
     X(cmap, cmap_initialize)                                                                                           \
+    X(cmap, cmap_initialize_map)                                                                                       \
     X(cmap, cmap_finalize)                                                                                             \
     X(cmap, cmap_get_string)                                                                                           \
     X(cmap, cmap_get_uint32)                                                                                           \
@@ -259,6 +260,14 @@ int hc_cmap_open(uint64_t *handle) {
     return result;
 }
 
+int hc_cmap_open_stats(uint64_t *handle) {
+    HC_REQUIRE_LOADED;
+    cmap_handle_t h;
+    cs_error_t result = p_cmap_initialize_map(&h, CMAP_MAP_STATS);
+    if (result == CS_OK) *handle = h;
+    return result;
+}
+
 int hc_cmap_get_string(uint64_t handle, const char *key, char *buffer, size_t length) {
     HC_REQUIRE_LOADED;
     char *value = NULL;
@@ -308,6 +317,7 @@ int hc_quorum_dispatch(uint64_t h) { (void)h; return HC_ERR_UNAVAILABLE; }
 int hc_quorum_quorate(uint64_t h, int *q) { (void)h, (void)q; return HC_ERR_UNAVAILABLE; }
 int hc_quorum_close(uint64_t h) { (void)h; return HC_ERR_UNAVAILABLE; }
 int hc_cmap_open(uint64_t *h) { (void)h; return HC_ERR_UNAVAILABLE; }
+int hc_cmap_open_stats(uint64_t *h) { (void)h; return HC_ERR_UNAVAILABLE; }
 int hc_cmap_get_string(uint64_t h, const char *k, char *b, size_t l) {
     (void)h, (void)k, (void)b, (void)l;
     return HC_ERR_UNAVAILABLE;

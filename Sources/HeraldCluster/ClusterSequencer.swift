@@ -132,8 +132,15 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Connectivity changes seen in Corosync's knet link status: (node, link, up).
-    public var linkChanged: (@Sendable (UInt32, String, Bool) -> Void)?
+    private var linkChanged: (@Sendable (UInt32, String, Bool) -> Void)?
+
+    /// Called with connectivity changes seen in Corosync's knet link status: (node, link,
+    /// up). A link found down at start is reported; one found up is not.
+    public func onLinkChange(_ body: @escaping @Sendable (UInt32, String, Bool) -> Void) {
+        lock.lock()
+        linkChanged = body
+        lock.unlock()
+    }
 
     public var status: Status {
         lock.lock()
@@ -558,7 +565,7 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
             if done { return }
             for id in names.keys.sorted() where id != connection.localNode {
                 for link in 0..<8 {
-                    guard let value = connection.u8("stats.knet.node\(id).link\(link).connected") else { break }
+                    guard let value = connection.statsU8("stats.knet.node\(id).link\(link).connected") else { break }
                     let key = "node\(id).link\(link)"
                     let up = value != 0
                     if known[key] != up {
@@ -566,8 +573,9 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
                         known[key] = up
                         lock.lock()
                         links[key] = up
+                        let report = linkChanged
                         lock.unlock()
-                        if !first || !up { linkChanged?(id, "link\(link)", up) }
+                        if !first || !up { report?(id, "link\(link)", up) }
                     }
                 }
             }

@@ -25,6 +25,7 @@ final class CorosyncConnection: @unchecked Sendable {
     private var cpg: UInt64 = 0
     private var quorum: UInt64 = 0
     private var cmap: UInt64 = 0
+    private var stats: UInt64 = 0
     private var listener: (any CorosyncListener)?
     private var thread: Thread?
     private var wake: [Int32] = [-1, -1]
@@ -61,6 +62,8 @@ final class CorosyncConnection: @unchecked Sendable {
         quorum = q
         var c: UInt64 = 0
         if hc_cmap_open(&c) == HC_OK { cmap = c }
+        var st: UInt64 = 0
+        if hc_cmap_open_stats(&st) == HC_OK { stats = st }
         box.connection = self
     }
 
@@ -147,9 +150,10 @@ final class CorosyncConnection: @unchecked Sendable {
         return hc_cmap_get_u32(cmap, key, &value) == HC_OK ? value : nil
     }
 
-    func u8(_ key: String) -> UInt8? {
+    /// A u8 of the statistics map (stats.knet.nodeN.linkM.connected, …).
+    func statsU8(_ key: String) -> UInt8? {
         var value: UInt8 = 0
-        return hc_cmap_get_u8(cmap, key, &value) == HC_OK ? value : nil
+        return hc_cmap_get_u8(stats, key, &value) == HC_OK ? value : nil
     }
 
     /// The nodelist of corosync.conf: node id → name.
@@ -174,6 +178,7 @@ final class CorosyncConnection: @unchecked Sendable {
         _ = hc_cpg_close(cpg)
         _ = hc_quorum_close(quorum)
         if cmap != 0 { _ = hc_cmap_close(cmap) }
+        if stats != 0 { _ = hc_cmap_close(stats) }
         for fd in wake where fd >= 0 { close(fd) }
     }
 }

@@ -13,7 +13,7 @@ struct Herald: AsyncParsableCommand {
             """,
         subcommands: [
             Publish.self, Tail.self, Query.self, Channels.self, Cursors.self, Stats.self, AuditCommand.self,
-            Export.self, Import.self,
+            Export.self, Import.self, ClusterCommand.self,
             JournalCommand.self,
             ServiceCommand.self,
         ]

@@ -216,13 +216,27 @@ struct HeraldDaemon: AsyncParsableCommand {
         }
         let service = try await EventService.open(
             journal: journal, cursors: cursors, limits: limits, localNode: nil, sequencer: sequencer)
-        sequencer.linkChanged = { node, link, up in
+        sequencer.onLinkChange { node, link, up in
             let name = sequencer.status.names[node] ?? "node\(node)"
             let event = ConnectivityEvent(
                 change: up ? .connectionEstablished : .connectionLost,
                 node: ClusterNode(name: name, id: node, bornOn: 0),
                 interface: link)
-            Task { try? await service.publishSystemEvent(event.change.descriptor, data: event.encoded()) }
+            // A link drop comes before Corosync re-forms the membership; a publish sent
+            // meanwhile is refused (TRY_AGAIN) and is made again once the node is ready.
+            Task {
+                for _ in 0..<120 {
+                    do {
+                        try await service.publishSystemEvent(event.change.descriptor, data: event.encoded())
+                        return
+                    } catch ServiceError.tryAgain {
+                        try? await Task.sleep(for: .milliseconds(500))
+                    } catch {
+                        logger.warning("cluster: COMM event not journaled", metadata: ["error": "\(error)"])
+                        return
+                    }
+                }
+            }
         }
         return (service, sequencer)
     }

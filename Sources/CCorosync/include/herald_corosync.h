@@ -45,6 +45,8 @@ int hc_quorum_quorate(uint64_t handle, int *quorate);
 int hc_quorum_close(uint64_t handle);
 
 int hc_cmap_open(uint64_t *handle);
+/// The statistics map (stats.knet.*, runtime counters).
+int hc_cmap_open_stats(uint64_t *handle);
 /// Copies the string value of `key` into `buffer` (NUL-terminated, truncated to fit).
 int hc_cmap_get_string(uint64_t handle, const char *key, char *buffer, size_t length);
 int hc_cmap_get_u32(uint64_t handle, const char *key, uint32_t *value);

@@ -139,7 +139,9 @@ final class JournalIndexStore: Sendable {
     func dropSecondaryIndexes() throws -> [String] {
         try writer.write { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL"
+                db,
+                sql:
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL"
             )
             for row in rows { try db.execute(sql: "DROP INDEX \(row["name"] as String)") }
             return rows.map { $0["sql"] as String }
