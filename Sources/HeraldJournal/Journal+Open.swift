@@ -87,7 +87,7 @@ extension Journal {
                 options: options, report: &report)
             indexer = JournalIndexer(
                 store: index, indexedThrough: through, batchFramesMax: options.indexBatchFramesMax,
-                logger: options.logger)
+                backlogEventsMax: options.indexBacklogEventsMax, logger: options.logger)
         }
 
         let cache = FrameCache(capacityBytes: options.readOnly ? 0 : options.tailCacheBytes)

@@ -57,6 +57,9 @@ public struct JournalOptions: Sendable {
     /// Decompressed bytes of the newest frames kept in memory for readers that keep up
     /// (0 disables the tail cache).
     public var tailCacheBytes: Int = 64 << 20
+    /// Event rows the index may trail the appends by: beyond it, appends wait for the
+    /// indexer (bounded memory under sustained load instead of a growing queue).
+    public var indexBacklogEventsMax: Int = 500_000
     /// Frames handed to SQLite per index transaction, at most.
     public var indexBatchFramesMax: Int = 256
     /// Open without writing anything: no recovery truncation, no appends, no index repair.
@@ -85,6 +88,7 @@ public struct JournalOptions: Sendable {
         guard groupBytesMax >= frameRawBytesMax else { throw .invalidOptions("groupBytesMax below frameRawBytesMax") }
         guard (1...64).contains(lz4Acceleration) else { throw .invalidOptions("lz4Acceleration must be 1...64") }
         guard indexBatchFramesMax > 0 else { throw .invalidOptions("indexBatchFramesMax must be positive") }
+        guard indexBacklogEventsMax > 0 else { throw .invalidOptions("indexBacklogEventsMax must be positive") }
         if let retentionBytes, retentionBytes <= 0 { throw .invalidOptions("retentionBytes must be positive") }
         if let retentionAge, retentionAge <= 0 { throw .invalidOptions("retentionAge must be positive") }
     }

@@ -10,6 +10,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Herald's benchmarks (run through tools/bench).",
         subcommands: [
             JournalBench.self, ServiceBench.self, DaemonBench.self, OCFBench.self, SaEvtBench.self, AuditorBench.self,
+            ClusterBench.self,
             ReplayChild.self,
             DaemonPublisherChild.self,
         ])

@@ -76,17 +76,17 @@ final class HeraldDaemon {
         return elapsed
     }
 
-    /// Publishes `events` in batches with 4 batches in flight; returns seconds.
-    static func publish(_ client: HeraldClient, _ channel: HeraldClient.Channel, events: Int, batch: Int) async throws
-        -> Double
-    {
+    /// Publishes `events` in batches with `inFlight` batches in flight; returns seconds.
+    static func publish(
+        _ client: HeraldClient, _ channel: HeraldClient.Channel, events: Int, batch: Int, inFlight: Int = 4
+    ) async throws -> Double {
         let payload = [UInt8](repeating: UInt8(ascii: "x"), count: DaemonBench.payloadBytes)
         let batchEvents = (0..<batch).map { _ in WireEvent(data: payload) }
         let batches = events / batch
         let start = uptimeNanoseconds()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<batches {
-                if index >= 4 { try await group.next() }
+                if index >= inFlight { try await group.next() }
                 group.addTask { _ = try await client.publish(channel, batchEvents) }
             }
             try await group.waitForAll()

@@ -250,3 +250,27 @@ private func readOnlyOptions() -> JournalOptions {
     options.readOnly = true
     return options
 }
+
+@Suite struct IndexBacklogTests {
+    /// With a tiny backlog bound the writer waits for the indexer instead of queueing
+    /// without limit: every append still completes and the index ends complete.
+    @Test func appendsWaitForATrailingIndexAndNothingIsLost() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        var options = JournalOptions()
+        options.indexBacklogEventsMax = 50
+        options.durability = .none
+        let journal = try Journal.open(at: directory.path, options: options)
+        var generator = EventGenerator(seed: 21)
+        let batches = (0..<100).map { _ in generator.entries(40) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in batches { group.addTask { _ = try await journal.append(batch) } }
+            try await group.waitForAll()
+        }
+        journal.waitForIndex()
+        #expect(journal.head.sequence == SequenceNumber(4000))
+        #expect(journal.indexedThrough == SequenceNumber(4000))
+        journal.close()
+        #expect(try Journal.verify(at: directory.path).ok)
+    }
+}

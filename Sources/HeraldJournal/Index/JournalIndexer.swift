@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -23,25 +24,80 @@ final class JournalIndexer: Sendable {
     /// Shared with the worker's closure (a `Mutex` cannot be captured by itself).
     private final class Shared: Sendable {
         let state: Mutex<State>
+        /// Event rows queued and not yet in SQLite, and the writer waiting for room.
+        let backlog = Backlog()
         init(_ state: State) { self.state = Mutex(state) }
+    }
+
+    /// Bounds the memory of a trailing index: appends wait while more than `max` event
+    /// rows are queued (backpressure instead of an ever-growing queue).
+    final class Backlog: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var queued = 0
+        private var open = true
+
+        func add(_ count: Int) {
+            condition.lock()
+            if open { queued += count }
+            condition.unlock()
+        }
+
+        func remove(_ count: Int) {
+            condition.lock()
+            queued = max(0, queued - count)
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// No more waiting (indexing failed or stopped).
+        func release() {
+            condition.lock()
+            open = false
+            queued = 0
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func wait(untilAtMost max: Int) {
+            condition.lock()
+            while open && queued > max { condition.wait() }
+            condition.unlock()
+        }
+
+        var count: Int {
+            condition.lock()
+            defer { condition.unlock() }
+            return queued
+        }
     }
 
     private let shared: Shared
     private let worker: BatchingWorker<Work>
+    let backlogEventsMax: Int
 
-    init(store: JournalIndexStore, indexedThrough: SequenceNumber, batchFramesMax: Int, logger: Logger) {
+    init(
+        store: JournalIndexStore, indexedThrough: SequenceNumber, batchFramesMax: Int, backlogEventsMax: Int = .max,
+        logger: Logger
+    ) {
         let shared = Shared(State(indexed: indexedThrough))
         self.shared = shared
+        self.backlogEventsMax = backlogEventsMax
         worker = BatchingWorker(
             name: "herald.journal.indexer",
             take: { queue in Self.takeBatch(&queue, framesMax: batchFramesMax) },
             process: { work in
                 // After a failure, what is still queued is dropped as it comes up.
                 guard shared.state.withLock({ $0.failed == nil }) else { return }
+                let rows = work.reduce(0) { total, item in
+                    guard case .frames(let frames) = item else { return total }
+                    return total + frames.reduce(0) { $0 + $1.events.count }
+                }
+                defer { shared.backlog.remove(rows) }
                 do {
                     let newest = try Self.apply(work, to: store)
                     if let newest { shared.state.withLock { $0.indexed = newest } }
                 } catch {
+                    shared.backlog.release()
                     let failure = error as? JournalError ?? .index("\(error)")
                     logger.error(
                         "index update failed; the index will catch up on the next open",
@@ -55,8 +111,19 @@ final class JournalIndexer: Sendable {
 
     func enqueue(frames: [IndexedFrame]) {
         guard !frames.isEmpty else { return }
+        shared.backlog.add(frames.reduce(0) { $0 + $1.events.count })
         worker.enqueue(.frames(frames))
     }
+
+    /// Blocks the caller (the writer, before it commits more) while the index trails by
+    /// more than `backlogEventsMax` event rows.
+    func waitForRoom() {
+        guard backlogEventsMax < .max else { return }
+        shared.backlog.wait(untilAtMost: backlogEventsMax)
+    }
+
+    /// Event rows queued for SQLite.
+    var backlogEvents: Int { shared.backlog.count }
 
     func enqueue(segment: IndexedSegment) { worker.enqueue(.segment(segment)) }
 
@@ -73,7 +140,10 @@ final class JournalIndexer: Sendable {
     func flush() { worker.drain() }
 
     /// Indexes what is queued, then ends the thread.
-    func stop() { worker.stop() }
+    func stop() {
+        worker.stop()
+        shared.backlog.release()
+    }
 
     /// Takes consecutive frame batches up to the frame limit, or one other item.
     private static func takeBatch(_ queue: inout [Work], framesMax: Int) -> [Work] {

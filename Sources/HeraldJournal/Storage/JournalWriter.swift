@@ -268,6 +268,7 @@ final class JournalWriter: @unchecked Sendable {
     /// Encodes and writes one commit group. In fsync mode the caller hands the result to the
     /// syncer; otherwise it is already as durable as promised and can be published at once.
     private func commit(_ requests: [Request]) throws -> JournalSyncer.Written {
+        indexer?.waitForRoom()
         let now = options.clock.now()
         if shouldRoll(now: now) { try roll(now: now) }
 
