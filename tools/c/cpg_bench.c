@@ -114,7 +114,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cpg_mcast_joined: %d\n", rc);
                 return 4;
             }
-            if (rc == CS_ERR_TRY_AGAIN || sent % 16 == 0) cpg_dispatch(handle, CS_DISPATCH_ALL);
+            /* Take what has arrived (non-blocking) after every send, so that deliveries
+             * never back up behind the sender. */
+            struct pollfd p = {fd, POLLIN, 0};
+            if (poll(&p, 1, 0) > 0 || rc == CS_ERR_TRY_AGAIN) cpg_dispatch(handle, CS_DISPATCH_ALL);
         } else {
             struct pollfd p = {fd, POLLIN, 0};
             if (poll(&p, 1, 10000) <= 0) {
