@@ -80,6 +80,7 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
     private var appended: (@Sendable () -> Void)?
     private var fatal: (@Sendable (String) -> Void)?
     private var readyWaiters: [CheckedContinuation<Void, Never>] = []
+    private var notice: (@Sendable (EventDescriptor, [UInt8]) -> Void)?
     private var corosyncQuorate = false
     private var links: [String: Bool] = [:]
 
@@ -122,6 +123,14 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
     public func onAppend(_ body: @escaping @Sendable () -> Void) {
         lock.lock()
         appended = body
+        lock.unlock()
+    }
+
+    /// Called with node-local membership notices that are not journaled: NOT_PRIMARY and
+    /// INVALID (this node's partition lost quorum), EVICTED (Corosync is gone).
+    public func onNotice(_ body: @escaping @Sendable (EventDescriptor, [UInt8]) -> Void) {
+        lock.lock()
+        notice = body
         lock.unlock()
     }
 
@@ -338,6 +347,8 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
         members = distinct
         states = [:]
         target = nil
+        let hadQuorum = phase == .ready || phase == .syncing
+        let notify = notice
         phase = quorate ? .syncing : .noQuorum
         // Requests not delivered in the configuration they were sent in never will be.
         let failed = waiters
@@ -345,6 +356,23 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
         outgoing.removeAll()
         lock.unlock()
         for (_, waiter) in failed { waiter.continuation.resume(throwing: ServiceError.tryAgain) }
+        if !quorate && hadQuorum, let notify {
+            // OCF: NOT_PRIMARY (with the last membership), then the partition's membership as
+            // INVALID. Local only: the majority's journal goes on without this node.
+            let last = lastMembership
+            notify(EventDescriptor.notPrimary, last?.encoded() ?? [])
+            let instance = last?.instance ?? 0
+            let nodes = distinct.map { id in
+                ClusterNode(
+                    name: names[id] ?? "node\(id)", id: id,
+                    bornOn: last?.members.first { $0.id == id }?.bornOn ?? instance)
+            }
+            let lastIDs = Set(last?.members.map(\.id) ?? [])
+            let partition = MembershipEvent(
+                instance: instance, members: nodes, left: last?.members.filter { !distinct.contains($0.id) } ?? [],
+                joined: nodes.filter { !lastIDs.contains($0.id) })
+            notify(EventDescriptor.membershipInvalid, partition.encoded())
+        }
         options.logger.notice(
             "cluster: configuration changed",
             metadata: [
@@ -546,6 +574,24 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
         handler?(reason)
     }
 
+    /// Corosync went away: nothing more can be ordered. Publishes are refused from now on
+    /// and local class subscribers get EVICTED.
+    fileprivate func corosyncLost(_ reason: String) {
+        lock.lock()
+        if case .failed = phase {
+        } else {
+            phase = .noQuorum
+        }
+        let failed = waiters
+        waiters.removeAll()
+        outgoing.removeAll()
+        let notify = notice
+        lock.unlock()
+        for (_, waiter) in failed { waiter.continuation.resume(throwing: ServiceError.unavailable) }
+        options.logger.critical("cluster: lost Corosync: \(reason)")
+        notify?(EventDescriptor.evicted, [])
+    }
+
     fileprivate func quorumChanged(_ quorate: Bool) {
         lock.lock()
         corosyncQuorate = quorate
@@ -612,7 +658,5 @@ private final class Listener: CorosyncListener {
         sequencer?.configurationChanged(members: members)
     }
     func quorumChanged(quorate: Bool) { sequencer?.quorumChanged(quorate) }
-    func connectionLost(_ reason: String) {
-        sequencer?.options.logger.critical("cluster: lost Corosync: \(reason)")
-    }
+    func connectionLost(_ reason: String) { sequencer?.corosyncLost(reason) }
 }

@@ -155,6 +155,14 @@ public actor EventService {
         }
     }
 
+    /// Hands a node-local notice that is not journaled (NOT_PRIMARY, INVALID, EVICTED from
+    /// the cluster layer while this node has no quorum: journaling it would make this
+    /// node's journal differ from the cluster's) to the class subscribers of its class.
+    public func announceLocally(_ descriptor: EventDescriptor, data: [UInt8]) {
+        let now = clock.now()
+        for subscriber in classSubscribers { subscriber.deliverNotice(descriptor, data: data, time: now) }
+    }
+
     // MARK: Channels
 
     /// Opens `name`, creating it with `.create` (SaEvtChannelOpen).

@@ -413,6 +413,22 @@ public final class Subscriber: AsyncSequence, Sendable {
         state.withLock { $0.horizon = Swift.max($0.horizon, horizon) }
     }
 
+    /// Hands out an event that is not in the journal — a node-local notice such as
+    /// NOT_PRIMARY when this node's cluster partition lost quorum — to a class subscriber of
+    /// its class. Its sequence number is 0: it takes no window slot and its `done()` does
+    /// nothing.
+    func deliverNotice(_ descriptor: EventDescriptor, data: [UInt8], time: Nanoseconds) {
+        guard case .classes(let classes) = selection, let eventClass = descriptor.eventClass,
+            classes.contains(eventClass)
+        else { return }
+        guard !state.withLock({ $0.cancelled }) else { return }
+        continuation.yield(
+            Delivery(
+                sequence: .zero, descriptor: descriptor, eventID: .none, channel: 0, subscriptionID: 0,
+                attributes: EventAttributes(priority: EventAttributes.highestPriority), publishTime: time, data: data,
+                redelivered: false, retained: false, subscriber: self))
+    }
+
     private func deliverLost(before sequence: SequenceNumber) {
         let marker = sequence.previous
         state.withLock { state in

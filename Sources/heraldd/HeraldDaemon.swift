@@ -216,6 +216,9 @@ struct HeraldDaemon: AsyncParsableCommand {
         }
         let service = try await EventService.open(
             journal: journal, cursors: cursors, limits: limits, localNode: nil, sequencer: sequencer)
+        sequencer.onNotice { descriptor, data in
+            Task { await service.announceLocally(descriptor, data: data) }
+        }
         sequencer.onLinkChange { node, link, up in
             let name = sequencer.status.names[node] ?? "node\(node)"
             let event = ConnectivityEvent(
