@@ -81,6 +81,9 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
     private var fatal: (@Sendable (String) -> Void)?
     private var readyWaiters: [CheckedContinuation<Void, Never>] = []
     private var notice: (@Sendable (EventDescriptor, [UInt8]) -> Void)?
+    /// The members when this node last lost quorum (nil while it has not): a quorate
+    /// membership with the same members is announced locally as PRIMARY_RESTORED.
+    private var membersAtQuorumLoss: [UInt32]?
     private var corosyncQuorate = false
     private var links: [String: Bool] = [:]
 
@@ -356,6 +359,7 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
         outgoing.removeAll()
         lock.unlock()
         for (_, waiter) in failed { waiter.continuation.resume(throwing: ServiceError.tryAgain) }
+        if !quorate && hadQuorum { membersAtQuorumLoss = lastMembership?.members.map(\.id).sorted() ?? [] }
         if !quorate && hadQuorum, let notify {
             // OCF: NOT_PRIMARY (with the last membership), then the partition's membership as
             // INVALID. Local only: the majority's journal goes on without this node.
@@ -556,7 +560,12 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
         lock.lock()
         phase = .ready
         let observer = appended
+        let notify = notice
+        let restored = membersAtQuorumLoss == currentMembers.sorted()
+        if membersAtQuorumLoss != nil { membersAtQuorumLoss = nil }
         lock.unlock()
+        // OCF: back in a quorate membership with the members it had before the loss.
+        if restored { notify?(EventDescriptor.primaryRestored, event.encoded()) }
         options.logger.notice(
             "cluster: ready", metadata: ["members": "\(currentMembers)", "head": "\(journal.head.sequence)"])
         observer?()
