@@ -23,7 +23,8 @@ struct HeraldDaemon: AsyncParsableCommand {
             patternsMax, patternBytesMax, streamsPerConnectionMax, frameBytesMax}, access [{channel, publish, \
             subscribe}]. Flags override the file. docs/daemon.md has an example.
 
-            Exit codes: 0 stopped cleanly, 64 bad flags or config, 74 I/O error, 75 the data folder or socket is \
+            Exit codes: 0 stopped cleanly, 64 bad flags or config, 65 (--cluster) this node's journal differs from \
+            the cluster's, 69 (--cluster) Corosync not reachable, 74 I/O error, 75 the data folder or socket is \
             in use by another daemon.
             """)
 
