@@ -405,6 +405,31 @@ import Testing
         }
     }
 
+    /// `--cluster corosync` where no Corosync answers (this test process's network
+    /// namespace runs none; tools/cluster-test covers a real cluster): a clear message and
+    /// exit 69, nothing served. A bad --cluster value is a usage error.
+    @Test(.enabled(if: !FileManager.default.fileExists(atPath: "/run/corosync.pid"), "corosync runs here"))
+    func clusterModeWithoutCorosyncFailsClearly() throws {
+        let directory = "/tmp/hc-" + String(UUID().uuidString.prefix(8))
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (flag, status, message) in [
+            ("corosync", Int32(69), "cannot join the cluster"), ("raft", Int32(64), "--cluster must be"),
+        ] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: builtProduct("heraldd"))
+            process.arguments = ["--data-dir", directory + "/d", "--cluster", flag, "--cluster-group", "hc-test-none"]
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == status, "\(flag): \(stderr)")
+            #expect(stderr.contains(message), "\(stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/d/heraldd.sock"))
+        }
+    }
+
     /// Reconnecting is explicit: after the daemon restarts, the old connection's streams have
     /// ended with `.disconnected`, and a new connection re-attaching the durable stream with
     /// `.cursor` gets what was not acknowledged, the unacknowledged one marked redelivered.
