@@ -25,18 +25,6 @@ struct ClusterBench: AsyncParsableCommand {
         }
     }
 
-    /// Opens `name` on a node, waiting until the channel created on another node reached it.
-    static func open(_ client: HeraldClient, _ name: String, flags: HeraldClient.OpenFlags) async throws
-        -> HeraldClient.Channel
-    {
-        for _ in 0..<100 {
-            do { return try await client.openChannel(name, flags: flags) } catch {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        return try await client.openChannel(name, flags: flags)
-    }
-
     /// Every node publishes its share at once (batches of `batch`, `inFlight` at a time); a
     /// subscriber on the first node counts every event: events/s until the last arrived.
     func throughput(_ paths: [String]) async throws -> Double {
@@ -48,7 +36,8 @@ struct ClusterBench: AsyncParsableCommand {
         var publishers: [(HeraldClient, HeraldClient.Channel)] = []
         for path in paths {
             let client = try await HeraldClient.connect(socketPath: path, clientName: "bench-publisher")
-            publishers.append((client, try await Self.open(client, "cluster-bench", flags: [.publisher])))
+            publishers.append(
+                (client, try await HeraldDaemon.openWhenCreated(client, "cluster-bench", flags: [.publisher])))
         }
         let share = events / paths.count / batch * batch
         let total = share * paths.count
@@ -80,31 +69,9 @@ struct ClusterBench: AsyncParsableCommand {
     }
 
     /// A publisher on the second node at `rate`, a subscriber on the first: publish →
-    /// delivery across nodes (one machine's monotonic clock on both sides).
+    /// delivery across nodes.
     func latency(_ paths: [String]) async throws -> (p50: Double, p99: Double) {
-        let subscriber = try await HeraldClient.connect(socketPath: paths[0], clientName: "bench-subscriber")
-        let open = try await subscriber.openChannel("cluster-latency", flags: [.subscriber, .create])
-        let stream = try await subscriber.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
-        let publisher = try await HeraldClient.connect(
-            socketPath: paths[min(1, paths.count - 1)], clientName: "bench-publisher")
-        let out = try await Self.open(publisher, "cluster-latency", flags: [.publisher])
-        let samples = LatencySamples()
-        let total = rate * seconds
-        let consumer = Task.detached {
-            for await delivery in stream {
-                if let sent = stamp(of: delivery.data) { samples.add(sent) }
-                delivery.done()
-                if samples.count >= total { break }
-            }
-        }
-        try await HeraldDaemon.paced(rate: rate, total: total) { count in
-            let events = (0..<count).map { _ in WireEvent(data: stampedPayload(uptimeNanoseconds())) }
-            Task { _ = try? await publisher.publish(out, events) }
-        }
-        for _ in 0..<300 where samples.count < total { try await Task.sleep(for: .milliseconds(100)) }
-        consumer.cancel()
-        await publisher.close()
-        await subscriber.close()
-        return percentiles(samples.all)
+        try await HeraldDaemon.latency(
+            subscriberSocket: paths[0], publisherSocket: paths[min(1, paths.count - 1)], rate: rate, seconds: seconds)
     }
 }

@@ -95,11 +95,19 @@ final class HeraldDaemon {
     }
 
     func latency(rate: Int, seconds: Int) async throws -> (p50: Double, p99: Double) {
-        let publisher = try await HeraldClient.connect(socketPath: socket, clientName: "bench-publisher")
-        let subscriber = try await HeraldClient.connect(socketPath: socket, clientName: "bench-subscriber")
-        let out = try await publisher.openChannel("latency", flags: [.publisher, .create])
-        let open = try await subscriber.openChannel("latency", flags: [.subscriber])
+        try await Self.latency(subscriberSocket: socket, publisherSocket: socket, rate: rate, seconds: seconds)
+    }
+
+    /// A subscriber on one socket, a publisher on another (or the same) paced at `rate`
+    /// for `seconds`: publish → delivery percentiles in µs (one machine's monotonic clock).
+    static func latency(subscriberSocket: String, publisherSocket: String, rate: Int, seconds: Int) async throws -> (
+        p50: Double, p99: Double
+    ) {
+        let subscriber = try await HeraldClient.connect(socketPath: subscriberSocket, clientName: "bench-subscriber")
+        let open = try await subscriber.openChannel("latency", flags: [.subscriber, .create])
         let stream = try await subscriber.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
+        let publisher = try await HeraldClient.connect(socketPath: publisherSocket, clientName: "bench-publisher")
+        let channel = try await openWhenCreated(publisher, "latency", flags: [.publisher])
         let samples = LatencySamples()
         let total = rate * seconds
         let consumer = Task.detached {
@@ -109,15 +117,26 @@ final class HeraldDaemon {
                 if samples.count >= total { break }
             }
         }
-        try await Self.paced(rate: rate, total: total) { count in
+        try await paced(rate: rate, total: total) { count in
             let events = (0..<count).map { _ in WireEvent(data: stampedPayload(uptimeNanoseconds())) }
-            Task { _ = try? await publisher.publish(out, events) }
+            Task { _ = try? await publisher.publish(channel, events) }
         }
         for _ in 0..<300 where samples.count < total { try await Task.sleep(for: .milliseconds(100)) }
         consumer.cancel()
         await publisher.close()
         await subscriber.close()
         return percentiles(samples.all)
+    }
+
+    /// Opens `name`, waiting until a channel created through another node reached this one.
+    static func openWhenCreated(_ client: HeraldClient, _ name: String, flags: HeraldClient.OpenFlags) async throws
+        -> HeraldClient.Channel
+    {
+        for _ in 0..<100 {
+            if let channel = try? await client.openChannel(name, flags: flags) { return channel }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await client.openChannel(name, flags: flags)
     }
 
     /// Calls `send(count)` every millisecond with the events due, without waiting for
