@@ -39,41 +39,23 @@ struct AuditorBench: ParsableCommand {
             rows.append((label, String(format: "%.1f ms (%d events)", median(times) * 1000, result)))
             log("\(label): \(times.map { String(format: "%.1f ms", $0 * 1000) })")
         }
-        try timed("1-hour window, first 100 events") {
+        /// Reads matching records until `limit`; returns how many.
+        func read(_ query: JournalQuery, limit: Int = .max) throws -> Int {
             var count = 0
-            try journal.query(window) { _ in
+            try journal.query(query) { _ in
                 count += 1
-                return count < 100
-            }
-            return count
-        }
-        try timed("1-hour window, --count (index only)") { try journal.count(window) }
-        try timed("1-hour window, every event read") {
-            var count = 0
-            try journal.query(window) { _ in
-                count += 1
-                return true
+                return count < limit
             }
             return count
         }
         var onePublisher = JournalQuery()
         onePublisher.publishers = [publisher]
-        try timed("one publisher, first 100 events") {
-            var count = 0
-            try journal.query(onePublisher) { _ in
-                count += 1
-                return count < 100
-            }
-            return count
-        }
-        try timed("one publisher, --count over the whole journal (index only)") { try journal.count(onePublisher) }
-        try timed("one publisher, every event read") {
-            var count = 0
-            try journal.query(onePublisher) { _ in
-                count += 1
-                return true
-            }
-            return count
+        for (name, query, scope) in [
+            ("1-hour window", window, ""), ("one publisher", onePublisher, " over the whole journal"),
+        ] {
+            try timed("\(name), first 100 events") { try read(query, limit: 100) }
+            try timed("\(name), --count\(scope) (index only)") { try journal.count(query) }
+            try timed("\(name), every event read") { try read(query) }
         }
         journal.close()
 
