@@ -79,7 +79,6 @@ public final class ClusterSequencer: Sequencer, @unchecked Sendable {
     private var nextRequest: UInt64 = 1
     private var appended: (@Sendable () -> Void)?
     private var fatal: (@Sendable (String) -> Void)?
-    private var readyWaiters: [CheckedContinuation<Void, Never>] = []
     private var notice: (@Sendable (EventDescriptor, [UInt8]) -> Void)?
     /// The members when this node last lost quorum (nil while it has not): a quorate
     /// membership with the same members is announced locally as PRIMARY_RESTORED.
