@@ -128,6 +128,32 @@ final class HeraldDaemon {
         return percentiles(samples.all)
     }
 
+    /// Publishes `events` on `channel` in batches of 1000 while counting what `stream`
+    /// delivers (only deliveries `counted` accepts): deliveries/s from the first counted one
+    /// to the last.
+    func deliveryRate(
+        _ stream: EventStream, channel: String, events: Int,
+        counted: @escaping @Sendable (ClientDelivery) -> Bool = { _ in true }
+    ) async throws -> Double {
+        let counter = Task.detached { () -> (UInt64, UInt64) in
+            var count = 0
+            var first: UInt64 = 0
+            var last: UInt64 = 0
+            for await delivery in stream {
+                delivery.done()
+                guard counted(delivery) else { continue }
+                last = monotonicNanoseconds()
+                if count == 0 { first = last }
+                count += 1
+                if count == events { break }
+            }
+            return (first, last)
+        }
+        try await publishBatches(channel: channel, events: events)
+        let (first, last) = await counter.value
+        return Double(events - 1) / (Double(last - first) / 1e9)
+    }
+
     /// Opens `name`, waiting until a channel created through another node reached this one.
     static func openWhenCreated(_ client: HeraldClient, _ name: String, flags: HeraldClient.OpenFlags) async throws
         -> HeraldClient.Channel

@@ -108,24 +108,11 @@ struct OCFBench: AsyncParsableCommand {
 
     func swiftThroughput(_ daemon: HeraldDaemon) async throws -> Double {
         let (client, stream) = try await classStream(daemon)
-        let counter = Task.detached { () -> (UInt64, UInt64) in
-            var count = 0
-            var first: UInt64 = 0
-            var last: UInt64 = 0
-            for await delivery in stream {
-                delivery.done()
-                guard delivery.wire.descriptor == 0xC0_0003 else { continue }
-                last = monotonicNanoseconds()
-                if count == 0 { first = last }
-                count += 1
-                if count == events { break }
-            }
-            return (first, last)
+        let rate = try await daemon.deliveryRate(stream, channel: "swift-throughput", events: events) {
+            $0.wire.descriptor == 0xC0_0003
         }
-        try await daemon.publishBatches(channel: "swift-throughput", events: events)
-        let (first, last) = await counter.value
         await client.close()
-        return Double(events - 1) / (Double(last - first) / 1e9)
+        return rate
     }
 
     func swiftLatencyRun(_ daemon: HeraldDaemon) async throws -> (Double, Double) {

@@ -135,23 +135,8 @@ struct SaEvtBench: AsyncParsableCommand {
         let stream = try await client.attach(
             WireAttach(target: .channel(handle: open.handle), start: .now, window: 256))
         _ = try await client.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
-        let total = subscribeEvents
-        let counter = Task.detached { () -> (UInt64, UInt64) in
-            var count = 0
-            var first: UInt64 = 0
-            var last: UInt64 = 0
-            for await delivery in stream {
-                delivery.done()
-                last = monotonicNanoseconds()
-                if count == 0 { first = last }
-                count += 1
-                if count == total { break }
-            }
-            return (first, last)
-        }
-        try await daemon.publishBatches(channel: "bench", events: subscribeEvents)
-        let (first, last) = await counter.value
+        let rate = try await daemon.deliveryRate(stream, channel: "bench", events: subscribeEvents)
         await client.close()
-        return Double(total - 1) / (Double(last - first) / 1e9)
+        return rate
     }
 }
