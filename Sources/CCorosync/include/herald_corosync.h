@@ -1,7 +1,7 @@
 // Herald's view of Corosync (libcpg, libquorum, libcmap), loaded at run time with dlopen so
 // that nothing else in Herald needs Corosync to build or run. Every function returns a
-// Corosync cs_error_t value (CS_OK = 1), or HC_ERR_UNAVAILABLE when the libraries (or, at
-// build time, their headers) are missing.
+// Corosync cs_error_t value (CS_OK = 1), or HC_ERR_UNAVAILABLE when the libraries are not
+// installed. Building needs nothing of Corosync (see corosync_abi.h).
 #ifndef HERALD_COROSYNC_H
 #define HERALD_COROSYNC_H
 
