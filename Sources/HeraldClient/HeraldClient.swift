@@ -1,4 +1,3 @@
-import Foundation
 public import HeraldWire
 import NIOCore
 import NIOPosix
@@ -35,9 +34,8 @@ public final class HeraldClient: Sendable {
     /// `$HERALD_SOCKET`, else `$HERALD_DATA_DIR/heraldd.sock`, else `herald-data/heraldd.sock`:
     /// where `heraldd` listens with no flags.
     public static var defaultSocketPath: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let socket = environment["HERALD_SOCKET"], !socket.isEmpty { return socket }
-        return (environment["HERALD_DATA_DIR"] ?? "herald-data") + "/heraldd.sock"
+        if let socket = ProcessFacts.environment("HERALD_SOCKET"), !socket.isEmpty { return socket }
+        return (ProcessFacts.environment("HERALD_DATA_DIR") ?? "herald-data") + "/heraldd.sock"
     }
 
     public let socketPath: String
@@ -57,7 +55,7 @@ public final class HeraldClient: Sendable {
         socketPath: String? = nil, clientName: String? = nil, handshakeTimeout: Duration = .seconds(10)
     ) async throws(HeraldClientError) -> HeraldClient {
         let path = socketPath ?? defaultSocketPath
-        let clientName = clientName ?? ProcessInfo.processInfo.processName
+        let clientName = clientName ?? ProcessFacts.name
         let limits = Self.clientLimits
         let frameLimit = limits.frameBytesMax
         let channel: any NIOCore.Channel

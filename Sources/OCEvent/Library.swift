@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import HeraldCBridge
 import HeraldClient
 import Synchronization
@@ -29,7 +29,7 @@ enum Library {
         do {
             client = try blocking {
                 try await HeraldClient.connect(
-                    socketPath: path, clientName: ProcessInfo.processInfo.processName + " (liboc_event)")
+                    socketPath: path, clientName: ProcessFacts.name + " (liboc_event)")
             }
         } catch {
             notifier.close()
@@ -60,12 +60,12 @@ enum Library {
         return true
     }
 
-    static let debugging = ProcessInfo.processInfo.environment["HERALD_DEBUG"].map { !$0.isEmpty && $0 != "0" } ?? false
+    static let debugging = ProcessFacts.environment("HERALD_DEBUG").map { !$0.isEmpty && $0 != "0" } ?? false
 
     /// A line on stderr, only when HERALD_DEBUG is set: a library does not talk otherwise.
     static func debug(_ message: @autoclosure () -> String) {
         guard debugging else { return }
-        FileHandle.standardError.write(Data("liboc_event: \(message())\n".utf8))
+        ProcessFacts.writeStandardError("liboc_event: \(message())\n")
     }
 
     /// The errno value for a daemon's SaAisErrorT refusal.

@@ -1,5 +1,4 @@
 import CSaEvt
-import Foundation
 import HeraldCBridge
 import HeraldClient
 import HeraldWire
@@ -33,7 +32,7 @@ final class EvtService: @unchecked Sendable {
     let deliverCallback: SaEvtEventDeliverCallbackT?
     let state = Mutex(State())
     /// Serializes subscribes, so that one thread starts a channel open's stream.
-    let subscribing = NSLock()
+    let subscribing = Mutex<Void>(())
 
     init(
         handle: UInt64, client: HeraldClient, notifier: Notifier, openCallback: SaEvtChannelOpenCallbackT?,

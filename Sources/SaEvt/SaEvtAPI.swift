@@ -1,5 +1,4 @@
 public import CSaEvt
-import Foundation
 import HeraldCBridge
 import HeraldClient
 import HeraldWire

@@ -1,5 +1,4 @@
 public import CSaEvt
-import Foundation
 import HeraldCBridge
 import HeraldClient
 import HeraldWire
@@ -215,7 +214,7 @@ public func saEvtEventPublish(
             throw AisError(error)
         }
         eventID.pointee = id
-        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        let now = ProcessFacts.wallClockNanoseconds()
         _ = try? Handles.withEvent(eventHandle) { event throws(AisError) in
             event.eventID = id
             event.publishTime = now

@@ -1,5 +1,5 @@
 import CSaEvt
-import Foundation
+import Glibc
 import HeraldCBridge
 import HeraldClient
 import HeraldWire
@@ -19,16 +19,16 @@ enum SaEvtLibrary {
     /// in the journal, and it loses nothing.
     static let lagMax = UInt64(setting("HERALD_SAEVT_LAG_MAX", default: 0, range: 0...Int.max))
 
-    static let debugging = ProcessInfo.processInfo.environment["HERALD_DEBUG"].map { !$0.isEmpty && $0 != "0" } ?? false
+    static let debugging = ProcessFacts.environment("HERALD_DEBUG").map { !$0.isEmpty && $0 != "0" } ?? false
 
     /// A line on stderr, only when HERALD_DEBUG is set.
     static func debug(_ message: @autoclosure () -> String) {
         guard debugging else { return }
-        FileHandle.standardError.write(Data("libSaEvt: \(message())\n".utf8))
+        ProcessFacts.writeStandardError("libSaEvt: \(message())\n")
     }
 
     private static func setting(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
-        guard let text = ProcessInfo.processInfo.environment[name] else { return value }
+        guard let text = ProcessFacts.environment(name) else { return value }
         guard let number = Int(text), range.contains(number) else {
             debug("ignoring \(name)=\(text) (expected \(range.lowerBound)...\(range.upperBound))")
             return value
@@ -44,7 +44,7 @@ enum SaEvtLibrary {
         do {
             client = try blocking {
                 try await HeraldClient.connect(
-                    socketPath: path, clientName: ProcessInfo.processInfo.processName + " (libSaEvt)")
+                    socketPath: path, clientName: ProcessFacts.name + " (libSaEvt)")
             }
         } catch {
             notifier.close()
@@ -94,8 +94,14 @@ enum SaEvtLibrary {
     static func subscribe(
         _ handle: UInt64, _ channel: Handles.Channel, _ service: EvtService, _ id: UInt32, _ filters: [WireFilter]
     ) throws(AisError) {
-        service.subscribing.lock()
-        defer { service.subscribing.unlock() }
+        try service.subscribing.withLock { _ throws(AisError) in
+            try subscribeLocked(handle, channel, service, id, filters)
+        }
+    }
+
+    private static func subscribeLocked(
+        _ handle: UInt64, _ channel: Handles.Channel, _ service: EvtService, _ id: UInt32, _ filters: [WireFilter]
+    ) throws(AisError) {
         let client = service.client
         let open = channel.open
         let needsStream = Handles.tables.withLock { $0.channels[handle]?.stream == nil }

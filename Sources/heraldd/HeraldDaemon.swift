@@ -174,9 +174,15 @@ struct HeraldDaemon: AsyncParsableCommand {
         services.append(server)
         let group = ServiceGroup(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        // Under systemd (Type=notify) READY=1 once the socket accepts clients.
+        let notifier = SystemdNotifier()
         let announcer = Task {
             await server.waitUntilListening()
-            Self.say("heraldd: serving \(directory) on \(options.socket.socketPath) (pid \(getpid()))")
+            let serving = "serving \(directory) on \(options.socket.socketPath)"
+            Self.say("heraldd: \(serving) (pid \(getpid()))")
+            do { try notifier.ready(status: serving) } catch {
+                logger.warning("cannot tell the service manager that heraldd is ready", metadata: ["error": "\(error)"])
+            }
         }
         do {
             try await group.run()
@@ -186,6 +192,7 @@ struct HeraldDaemon: AsyncParsableCommand {
             if let error = error as? ServerError, case .socket = error { Self.fail("\(error)", status: 75) }
             Self.fail("\(error)", status: 74)
         }
+        try? notifier.stopping()
         await service.shutdown()
         sequencer?.stop()
         Self.say("heraldd: stopped")

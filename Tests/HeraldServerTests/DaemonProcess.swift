@@ -27,8 +27,9 @@ final class DaemonProcess: @unchecked Sendable {
     private(set) var process: Process
     private(set) var stderrPath: String
     private let extraArguments: [String]
+    private let environment: [String: String]
 
-    init(arguments: [String] = [], config: String? = nil) throws {
+    init(arguments: [String] = [], config: String? = nil, environment: [String: String] = [:]) throws {
         directory = "/tmp/hd-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = directory + "/s.sock"
@@ -39,6 +40,7 @@ final class DaemonProcess: @unchecked Sendable {
             extra += ["--config", path]
         }
         extraArguments = extra
+        self.environment = environment
         process = Process()
         stderrPath = ""
         try start()
@@ -49,6 +51,9 @@ final class DaemonProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtProduct("heraldd"))
         process.arguments = ["--data-dir", directory + "/data", "--socket", socket] + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         stderrPath = directory + "/stderr-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
@@ -111,8 +116,10 @@ final class DaemonProcess: @unchecked Sendable {
     // own, so that the few threads of the concurrency pool keep serving every other test.
 
     /// Starts a daemon (see `init`).
-    static func launch(arguments: [String] = [], config: String? = nil) async throws -> DaemonProcess {
-        try await offPool { try DaemonProcess(arguments: arguments, config: config) }
+    static func launch(
+        arguments: [String] = [], config: String? = nil, environment: [String: String] = [:]
+    ) async throws -> DaemonProcess {
+        try await offPool { try DaemonProcess(arguments: arguments, config: config, environment: environment) }
     }
 
     /// Restarts the daemon on the same folder (see `start`).
