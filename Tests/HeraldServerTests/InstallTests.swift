@@ -66,7 +66,8 @@ import Testing
         let unit = prefix + "/systemd/heraldd.service"
         let text = try String(contentsOfFile: unit, encoding: .utf8)
         for line in [
-            "Type=notify", "ExecStart=\(prefix)/bin/heraldd --data-dir /var/lib/herald --socket /run/herald/heraldd.sock",
+            "Type=notify",
+            "ExecStart=\(prefix)/bin/heraldd --data-dir /var/lib/herald --socket /run/herald/heraldd.sock",
             "--socket-group herald", "StateDirectory=herald", "RuntimeDirectory=herald", "Restart=on-failure",
             "KillSignal=SIGTERM", "StandardError=journal", "User=herald",
         ] {
@@ -87,7 +88,8 @@ import Testing
             try #require(
                 FileManager.default.fileExists(atPath: path),
                 "\(path) is missing: tools/test builds it (tools/install --build-only --configuration debug)")
-            try #require(Self.isFresh(path), "\(path) is older than the sources: rebuild with tools/install --build-only")
+            try #require(
+                Self.isFresh(path), "\(path) is older than the sources: rebuild with tools/install --build-only")
         }
         let prefix = NSTemporaryDirectory() + "herald-install-" + String(UUID().uuidString.prefix(8))
         let process = Process()
