@@ -28,21 +28,43 @@ public struct ClientDelivery: Sendable {
 }
 
 /// The deliveries of one stream, in journal order. Ends when the stream is detached, its
-/// channel closed, or the connection lost (check `endReason`).
+/// channel closed, or the connection lost (check `endReason`). Iterate it event by event,
+/// or frame by frame with `batches` (what one `deliveries` frame carried: one hand-off per
+/// frame).
 public final class EventStream: AsyncSequence, Sendable {
     public typealias Element = ClientDelivery
 
     public let id: UInt32
-    private let stream: AsyncStream<ClientDelivery>
-    let continuation: AsyncStream<ClientDelivery>.Continuation
+    private let stream: AsyncStream<[ClientDelivery]>
+    let continuation: AsyncStream<[ClientDelivery]>.Continuation
     private let ending = Mutex<HeraldClientError?>(nil)
 
     init(id: UInt32) {
         self.id = id
-        (stream, continuation) = AsyncStream.makeStream(of: ClientDelivery.self)
+        (stream, continuation) = AsyncStream.makeStream(of: [ClientDelivery].self)
     }
 
-    public func makeAsyncIterator() -> AsyncStream<ClientDelivery>.Iterator { stream.makeAsyncIterator() }
+    /// The deliveries frame by frame. Iterate either this or the stream itself, once.
+    public var batches: AsyncStream<[ClientDelivery]> { stream }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(batches: stream.makeAsyncIterator()) }
+
+    /// One delivery at a time, from the frames.
+    public struct Iterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<[ClientDelivery]>.Iterator
+        var current: [ClientDelivery] = []
+        var index = 0
+
+        public mutating func next() async -> ClientDelivery? {
+            while index == current.count {
+                guard let batch = await batches.next() else { return nil }
+                current = batch
+                index = 0
+            }
+            defer { index += 1 }
+            return current[index]
+        }
+    }
 
     /// Why the stream ended: nil while it runs or when it ended normally.
     public var endReason: HeraldClientError? { ending.withLock { $0 } }

@@ -140,7 +140,7 @@ actor ClientSession {
             // Acks for a stream that has ended are ignored: the stream's cursor was
             // persisted when it ended and a late ack cannot move it.
             if let subscriber = streams[stream]?.subscriber {
-                for sequence in sequences { subscriber.acknowledge(SequenceNumber(sequence)) }
+                subscriber.acknowledge(sequences.lazy.map { SequenceNumber($0) })
                 metrics.acks.increment(by: sequences.count)
             }
             return nil

@@ -4,8 +4,8 @@ import NIOCore
 import Synchronization
 
 /// Moves one stream's deliveries to the socket, several per frame when they pile up: one
-/// task takes them from the subscriber into a small buffer, another writes whatever the
-/// buffer holds as one `deliveries` frame. While a write waits (the client reads slowly,
+/// task takes the subscriber's batches into a small buffer (one hand-off per batch),
+/// another writes whatever the buffer holds as one `deliveries` frame. While a write waits (the client reads slowly,
 /// or the kernel is busy), the next deliveries gather for the following frame; at low
 /// rates each goes out alone, at once. The buffer never holds more than the subscriber's
 /// window, since the subscriber hands out no more than that unacknowledged.
@@ -30,12 +30,17 @@ final class DeliveryBatcher: Sendable {
     ) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await delivery in subscriber {
-                    if let admit, await !admit(delivery) {
-                        delivery.done()
+                for await batch in subscriber.batches {
+                    guard let admit else {
+                        self.put(batch)
                         continue
                     }
-                    self.put(delivery)
+                    var admitted: [Delivery] = []
+                    admitted.reserveCapacity(batch.count)
+                    for delivery in batch {
+                        if await admit(delivery) { admitted.append(delivery) } else { delivery.done() }
+                    }
+                    if !admitted.isEmpty { self.put(admitted) }
                 }
                 self.end()
             }
@@ -56,9 +61,9 @@ final class DeliveryBatcher: Sendable {
         }
     }
 
-    private func put(_ delivery: Delivery) {
+    private func put(_ batch: [Delivery]) {
         let waiter = state.withLock { state in
-            state.buffer.append(delivery)
+            state.buffer.append(contentsOf: batch)
             defer { state.waiter = nil }
             return state.waiter
         }

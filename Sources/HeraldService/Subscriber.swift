@@ -74,9 +74,12 @@ public struct Delivery: Sendable {
 
 /// The deliveries of one channel open: its subscriptions' filters, a journal reader, a
 /// window of outstanding deliveries and (for a durable subscriber) its cursor.
-/// Iterate it with `for await delivery in subscriber`.
+/// Iterate it with `for await delivery in subscriber`, or take whole batches (what the
+/// reader found ready at once, in delivery order) with `for await batch in subscriber.batches`:
+/// one hand-off per batch instead of one per event.
 public final class Subscriber: AsyncSequence, Sendable {
     public typealias Element = Delivery
+    public typealias Batches = AsyncStream<[Delivery]>
 
     struct State {
         var subscriptions: [UInt32: [EventFilter]] = [:]
@@ -107,8 +110,11 @@ public final class Subscriber: AsyncSequence, Sendable {
     public let options: SubscriberOptions
     let state: Mutex<State>
     private let journal: Journal
-    private let stream: AsyncStream<Delivery>
-    private let continuation: AsyncStream<Delivery>.Continuation
+    private let stream: AsyncStream<[Delivery]>
+    private let continuation: AsyncStream<[Delivery]>.Continuation
+    /// With a full window, the reader waits until this many slots are free, so that the
+    /// window refills in bulk rather than one slot (one wake-up, one read) at a time.
+    let refill: Int
     private let task = Mutex<Task<Void, Never>?>(nil)
     /// Persists (acknowledged, horizon) for a durable subscriber; nil otherwise.
     private let persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
@@ -129,10 +135,31 @@ public final class Subscriber: AsyncSequence, Sendable {
             initial.horizon = cursor.deliveredThrough
         }
         state = Mutex(initial)
-        (stream, continuation) = AsyncStream.makeStream(of: Delivery.self)
+        refill = Swift.max(1, Swift.min(options.window / 4, 1024))
+        (stream, continuation) = AsyncStream.makeStream(of: [Delivery].self)
     }
 
-    public func makeAsyncIterator() -> AsyncStream<Delivery>.Iterator { stream.makeAsyncIterator() }
+    /// The deliveries batch by batch. Iterate either this or the subscriber itself, once.
+    public var batches: Batches { stream }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(batches: stream.makeAsyncIterator()) }
+
+    /// One delivery at a time, from the batches.
+    public struct Iterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<[Delivery]>.Iterator
+        var current: [Delivery] = []
+        var index = 0
+
+        public mutating func next() async -> Delivery? {
+            while index == current.count {
+                guard let batch = await batches.next() else { return nil }
+                current = batch
+                index = 0
+            }
+            defer { index += 1 }
+            return current[index]
+        }
+    }
 
     /// The cursor a durable subscriber would persist now.
     var cursorSnapshot: (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool) {
@@ -181,13 +208,22 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// that hold only the sequence number, such as the daemon relaying a client's ack.
     /// Harmless for a sequence that is not outstanding.
     public func acknowledge(_ sequence: SequenceNumber) {
+        acknowledge(CollectionOfOne(sequence))
+    }
+
+    /// Acknowledges many deliveries at once: one lock, and at most one wake-up of the reader
+    /// (when enough window slots are free). Sequences that are not outstanding are ignored.
+    public func acknowledge(_ sequences: some Sequence<SequenceNumber>) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.outstanding.remove(sequence.rawValue) else { return nil }
+            var removed = false
+            for sequence in sequences where state.outstanding.remove(sequence.rawValue) { removed = true }
+            guard removed else { return nil }
             let floor = state.outstanding.lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
             if floor > state.acknowledged {
                 state.acknowledged = floor
                 state.dirty = true
             }
+            guard options.window - state.outstanding.count >= refill || state.outstanding.isEmpty else { return nil }
             defer { state.windowWaiter = nil }
             return state.windowWaiter
         }
@@ -253,15 +289,22 @@ public final class Subscriber: AsyncSequence, Sendable {
     }
 
     /// Returns when there is a subscription and fewer than `window` deliveries are
-    /// outstanding (or on cancel). Without a subscription the reader does not move, so a
-    /// subscriber that starts in the past misses nothing before its first subscribe.
+    /// outstanding (or on cancel); when the window was full, once `refill` slots are free.
+    /// Without a subscription the reader does not move, so a subscriber that starts in the
+    /// past misses nothing before its first subscribe.
     private func waitForWindow() async {
         let needsSubscription: Bool
         if case .channel = selection { needsSubscription = true } else { needsSubscription = false }
+        let window = options.window
+        var wasFull = false
         func open(_ state: State) -> Bool {
-            state.cancelled
-                || ((!needsSubscription || !state.subscriptions.isEmpty) && state.outstanding.count < options.window)
+            if state.cancelled { return true }
+            guard !needsSubscription || !state.subscriptions.isEmpty else { return false }
+            let free = window - state.outstanding.count
+            return wasFull ? (free >= refill || state.outstanding.isEmpty) : free > 0
         }
+        if state.withLock({ open($0) }) { return }
+        wasFull = true
         while true {
             if state.withLock({ open($0) }) { return }
             await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
@@ -296,12 +339,12 @@ public final class Subscriber: AsyncSequence, Sendable {
             }
             if !ready.isEmpty {
                 try extendHorizon(to: ready.map(\.sequence).max()!)
-                if ready.count > 1 {
+                if ready.count > 1 && ready.contains(where: { $0.attributes.priority != ready[0].attributes.priority }) {
                     ready = ready.enumerated().sorted {
                         ($0.element.attributes.priority, $0.offset) < ($1.element.attributes.priority, $1.offset)
                     }.map(\.element)
                 }
-                for delivery in ready { continuation.yield(delivery) }
+                continuation.yield(ready)
             } else {
                 let through = reader.nextSequence.previous
                 state.withLock { state in
@@ -398,7 +441,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
         if let delivery {
             try extendHorizon(to: delivery.sequence)
-            continuation.yield(delivery)
+            continuation.yield([delivery])
         }
         return true
     }
@@ -422,11 +465,12 @@ public final class Subscriber: AsyncSequence, Sendable {
             classes.contains(eventClass)
         else { return }
         guard !state.withLock({ $0.cancelled }) else { return }
-        continuation.yield(
+        continuation.yield([
             Delivery(
                 sequence: .zero, descriptor: descriptor, eventID: .none, channel: 0, subscriptionID: 0,
                 attributes: EventAttributes(priority: EventAttributes.highestPriority), publishTime: time, data: data,
-                redelivered: false, retained: false, subscriber: self))
+                redelivered: false, retained: false, subscriber: self)
+        ])
     }
 
     private func deliverLost(before sequence: SequenceNumber) {
@@ -435,12 +479,13 @@ public final class Subscriber: AsyncSequence, Sendable {
             state.scanned = Swift.max(state.scanned, marker)
             state.outstanding.insert(marker.rawValue)
         }
-        continuation.yield(
+        continuation.yield([
             Delivery(
                 sequence: marker, descriptor: .cast, eventID: .lost, channel: 0, subscriptionID: 0,
                 attributes: EventAttributes(
                     patterns: [Delivery.lostEventPattern], priority: EventAttributes.highestPriority),
-                publishTime: 0, data: [], redelivered: false, retained: false, subscriber: self))
+                publishTime: 0, data: [], redelivered: false, retained: false, subscriber: self)
+        ])
     }
 
     /// The lowest subscription id whose filters accept `patterns`.
