@@ -339,7 +339,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             }
             if !ready.isEmpty {
                 try extendHorizon(to: ready.map(\.sequence).max()!)
-                if ready.count > 1 && ready.contains(where: { $0.attributes.priority != ready[0].attributes.priority }) {
+                if ready.count > 1 && ready.contains(where: { $0.attributes.priority != ready[0].attributes.priority })
+                {
                     ready = ready.enumerated().sorted {
                         ($0.element.attributes.priority, $0.offset) < ($1.element.attributes.priority, $1.offset)
                     }.map(\.element)
