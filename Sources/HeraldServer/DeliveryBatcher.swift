@@ -46,9 +46,10 @@ final class DeliveryBatcher: Sendable {
             }
             group.addTask {
                 while let batch = await self.take() {
-                    let frame = ServerMessage.deliveries(stream: id, batch.map(WireDelivery.init)).frame(correlation: 0)
+                    let frame = ServerMessage.deliveries(stream: id, batch.map(WireDelivery.init)).encodedFrame(
+                        correlation: 0)
                     do {
-                        try await outbound.write(ByteBuffer(bytes: frame.encoded))
+                        try await outbound.write(ByteBuffer(bytes: frame))
                     } catch {
                         subscriber.cancel()
                         return

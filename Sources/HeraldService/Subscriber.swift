@@ -331,12 +331,20 @@ public final class Subscriber: AsyncSequence, Sendable {
             }
             // Take what is ready now, up to the free window, and hand it out higher
             // priority first (publish order within a priority).
-            let free = state.withLock { options.window - $0.outstanding.count }
+            // One lock before and one after the records read: the filters are matched on a
+            // snapshot of the subscriptions (one added meanwhile counts from the next batch).
+            let (free, subscriptions, redeliverThrough) = state.withLock {
+                (options.window - $0.outstanding.count, $0.subscriptions, $0.redeliverThrough)
+            }
             var ready: [Delivery] = []
+            ready.reserveCapacity(Swift.min(free, 4096))
+            var last = SequenceNumber.zero
             try reader.nextView { view in
-                if let delivery = offer(view) { ready.append(delivery) }
+                last = view.sequence
+                if let delivery = offer(view, subscriptions, redeliverThrough) { ready.append(delivery) }
                 return ready.count < free
             }
+            if last > .zero { commit(&ready, scannedThrough: last) }
             if !ready.isEmpty {
                 try extendHorizon(to: ready.map(\.sequence).max()!)
                 if ready.count > 1 && ready.contains(where: { $0.attributes.priority != ready[0].attributes.priority })
@@ -360,21 +368,20 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    /// The delivery of the record, if this subscriber wants it (counted as outstanding from
-    /// here).
-    private func offer(_ view: RecordView) -> Delivery? {
-        let subscriptionID: UInt32?
+    /// The delivery of the record, if this subscriber wants it (counted as outstanding once
+    /// `commit` took it).
+    private func offer(
+        _ view: RecordView, _ subscriptions: [UInt32: [EventFilter]], _ redeliverThrough: SequenceNumber
+    ) -> Delivery? {
+        let subscriptionID: UInt32
         let patterns: [[UInt8]]
         let kind = ServiceRecordKind(flags: view.flags)
         switch selection {
         case .channel(let handle):
-            guard kind == .publish, view.channel == handle.channel else {
-                subscriptionID = nil
-                patterns = []
-                break
-            }
+            guard kind == .publish, view.channel == handle.channel else { return nil }
             patterns = view.patterns
-            subscriptionID = state.withLock { Self.match($0.subscriptions, patterns: patterns) }
+            guard let id = Self.match(subscriptions, patterns: patterns) else { return nil }
+            subscriptionID = id
         case .classes(let classes):
             let descriptor = EventDescriptor(rawValue: view.descriptor)
             let isEvent = kind == .system || kind == .publish || kind == .channelOpen || kind == .channelClose
@@ -383,23 +390,32 @@ public final class Subscriber: AsyncSequence, Sendable {
             let wanted =
                 descriptor.eventClass.map(classes.contains) == true
                 && (descriptor.event != 0 || descriptor.eventClass == .membership)
-            subscriptionID = isEvent && wanted ? 0 : nil
-            patterns = subscriptionID == nil ? [] : view.patterns
+            guard isEvent && wanted else { return nil }
+            subscriptionID = 0
+            patterns = view.patterns
         }
-        return state.withLock { state -> Delivery? in
-            if view.sequence > state.scanned { state.scanned = view.sequence }
-            guard let subscriptionID, !state.retainedSent.contains(view.sequence.rawValue) else { return nil }
-            state.outstanding.insert(view.sequence.rawValue)
+        let publisher = PublisherOrigin.split(flags: view.flags, publisher: view.publisher)
+        return Delivery(
+            sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
+            eventID: EventID(sequence: view.sequence), channel: view.channel, subscriptionID: subscriptionID,
+            attributes: EventAttributes(
+                patterns: patterns, priority: view.priority, retention: view.retention,
+                publisherName: publisher.name),
+            publishTime: view.time, data: Array(view.data), origin: publisher.origin,
+            redelivered: view.sequence <= redeliverThrough, retained: false, subscriber: self)
+    }
+
+    /// Counts the batch's deliveries as outstanding (dropping retained events already sent)
+    /// and moves the scanned mark, under one lock.
+    private func commit(_ ready: inout [Delivery], scannedThrough last: SequenceNumber) {
+        state.withLock { state in
+            if last > state.scanned { state.scanned = last }
+            if !state.retainedSent.isEmpty {
+                ready.removeAll { state.retainedSent.contains($0.sequence.rawValue) }
+            }
+            guard !ready.isEmpty else { return }
+            for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
             state.dirty = true
-            let publisher = PublisherOrigin.split(flags: view.flags, publisher: view.publisher)
-            return Delivery(
-                sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
-                eventID: EventID(sequence: view.sequence), channel: view.channel, subscriptionID: subscriptionID,
-                attributes: EventAttributes(
-                    patterns: patterns, priority: view.priority, retention: view.retention,
-                    publisherName: publisher.name),
-                publishTime: view.time, data: Array(view.data), origin: publisher.origin,
-                redelivered: view.sequence <= state.redeliverThrough, retained: false, subscriber: self)
         }
     }
 

@@ -36,6 +36,34 @@ public enum ServerMessage: Hashable, Sendable {
 
     public func frame(correlation: UInt32) -> WireFrame {
         var writer = WireWriter()
+        writePayload(into: &writer)
+        return WireFrame(type: type, correlation: correlation, payload: writer.bytes)
+    }
+
+    /// The whole frame's bytes (header included) written once into one buffer: what
+    /// `frame(correlation:).encoded` gives, without the payload's intermediate copy.
+    /// `capacity` is a hint (a `deliveries` frame is sized from its events).
+    public func encodedFrame(correlation: UInt32, capacity: Int? = nil) -> [UInt8] {
+        var writer = WireWriter(capacity: capacity ?? estimatedBytes)
+        writer.u32(0)  // the length, patched below
+        writer.u8(type.rawValue)
+        writer.u32(correlation)
+        writePayload(into: &writer)
+        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
+        return writer.bytes
+    }
+
+    private var estimatedBytes: Int {
+        guard case .deliveries(_, let deliveries) = self else { return 64 }
+        var bytes = WireFrame.headerBytes + 8
+        for delivery in deliveries {
+            bytes += 96 + delivery.event.data.count + delivery.event.publisherName.count
+            for pattern in delivery.event.patterns { bytes += 2 + pattern.count }
+        }
+        return bytes
+    }
+
+    private func writePayload(into writer: inout WireWriter) {
         switch self {
         case .welcome(let welcome):
             writer.u16(welcome.version)
@@ -105,7 +133,6 @@ public enum ServerMessage: Hashable, Sendable {
             writer.u32(stream)
             writer.u32(code)
         }
-        return WireFrame(type: type, correlation: correlation, payload: writer.bytes)
     }
 
     public init(frame: WireFrame, limits: WireLimits = WireLimits()) throws(WireError) {

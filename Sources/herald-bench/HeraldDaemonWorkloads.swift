@@ -80,13 +80,18 @@ final class HeraldDaemon {
     static func publish(
         _ client: HeraldClient, _ channel: HeraldClient.Channel, events: Int, batch: Int, inFlight: Int = 4
     ) async throws -> Double {
-        let payload = [UInt8](repeating: UInt8(ascii: "x"), count: DaemonBench.payloadBytes)
-        let batchEvents = (0..<batch).map { _ in WireEvent(data: payload) }
+        // Realistic, varied bodies (seeded), the same for every system: a body of one
+        // repeated byte would compress to almost nothing.
+        var bodies = EventBodies(seed: 7)
+        let variants = (0..<16).map { _ in
+            (0..<batch).map { _ in WireEvent(data: bodies.body(size: DaemonBench.payloadBytes)) }
+        }
         let batches = events / batch
         let start = uptimeNanoseconds()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<batches {
                 if index >= inFlight { try await group.next() }
+                let batchEvents = variants[index % variants.count]
                 group.addTask { _ = try await client.publish(channel, batchEvents) }
             }
             try await group.waitForAll()
@@ -184,16 +189,22 @@ final class HeraldDaemon {
         }
     }
 
-    func replay(events: Int, batch: Int) async throws -> Double {
+    /// Publishes the history a late joiner replays (channel "history").
+    func fillHistory(events: Int, batch: Int) async throws {
         let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench-fill")
         let channel = try await client.openChannel("history", flags: [.publisher, .create])
         _ = try await Self.publish(client, channel, events: events, batch: batch)
         await client.close()
+    }
+
+    /// A new durable subscriber `name` reads the whole history from the oldest event,
+    /// acknowledging every event; events/s from its attach to the last delivery.
+    func replay(events: Int, name: String) async throws -> Double {
         let reader = try await HeraldClient.connect(socketPath: socket, clientName: "bench-late-joiner")
         let open = try await reader.openChannel("history", flags: [.subscriber])
         let start = uptimeNanoseconds()
         let stream = try await reader.attach(
-            WireAttach(target: .channel(handle: open.handle), start: .oldest, durableName: "late", window: 8192))
+            WireAttach(target: .channel(handle: open.handle), start: .oldest, durableName: name, window: 8192))
         _ = try await reader.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
         var received = 0
         for await delivery in stream {

@@ -83,6 +83,16 @@ let sampleServerMessages: [ServerMessage] = [
         #expect(Set(sampleServerMessages.map(\.type)) == Set(FrameType.allCases.filter { !$0.isRequest }))
     }
 
+    /// The one-buffer encoding heraldd uses for deliveries gives exactly the frame's bytes,
+    /// whatever the capacity hint.
+    @Test func encodedFrameEqualsTheFramesBytes() {
+        for message in sampleServerMessages {
+            for capacity in [nil, 0, 1, 4096] as [Int?] {
+                #expect(message.encodedFrame(correlation: 9, capacity: capacity) == message.frame(correlation: 9).encoded)
+            }
+        }
+    }
+
     /// The bytes of a frame are pinned: a refactor cannot silently change the protocol.
     @Test func goldenBytes() {
         let ping = ClientMessage.ping.frame(correlation: 0x0102_0304).encoded
