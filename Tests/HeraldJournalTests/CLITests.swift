@@ -272,8 +272,10 @@ struct HeraldCLI {
                 }
             }
             drain.start()
-            for _ in 0..<2000 where output.withLock({ $0.count }) < 2048 { usleep(5_000) }
-            usleep(useconds_t(random.next() % 100_000))
+            // Killed at a random point of its progress (not of time: a fast tail would
+            // otherwise reach the end of the journal before any kill lands).
+            let cut = 2048 + Int(random.next() % 60_000)
+            for _ in 0..<4000 where output.withLock({ $0.count }) < cut { usleep(1_000) }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             while !drain.isFinished { usleep(5_000) }
@@ -291,8 +293,9 @@ struct HeraldCLI {
                 #expect(event.redelivered, "run \(run): event \(event.index) shown again without the mark")
             }
             for event in printed { seen.insert(event.index) }
-            highest = max(highest, printed.last?.index ?? highest)
+            // Compared with the highest event shown by the runs before this one.
             if run > 0 && printed.first.map({ $0.index <= highest }) == true { restartsWithRedelivery += 1 }
+            highest = max(highest, printed.last?.index ?? highest)
         }
         #expect(highest < total - 1, "every run should be cut off before the end")
         // Whatever is left: a last tail, given time to catch up, then stopped.

@@ -88,7 +88,8 @@ let sampleServerMessages: [ServerMessage] = [
     @Test func encodedFrameEqualsTheFramesBytes() {
         for message in sampleServerMessages {
             for capacity in [nil, 0, 1, 4096] as [Int?] {
-                #expect(message.encodedFrame(correlation: 9, capacity: capacity) == message.frame(correlation: 9).encoded)
+                let oneBuffer = message.encodedFrame(correlation: 9, capacity: capacity)
+                #expect(oneBuffer == message.frame(correlation: 9).encoded)
             }
         }
     }
