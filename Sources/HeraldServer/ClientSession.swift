@@ -338,21 +338,3 @@ actor ClientSession {
         logger.info("client disconnected", metadata: ["name": "\(clientName)"])
     }
 }
-
-extension WireDelivery {
-    init(_ delivery: Delivery) {
-        var flags: WireDelivery.Flags = []
-        if delivery.redelivered { flags.insert(.redelivered) }
-        if delivery.retained { flags.insert(.retained) }
-        self.init(
-            sequence: delivery.sequence.rawValue, eventID: delivery.eventID.rawValue,
-            descriptor: delivery.descriptor.rawValue, channelID: delivery.channel,
-            subscriptionID: delivery.subscriptionID, flags: flags,
-            publishTime: delivery.publishTime,
-            origin: delivery.origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
-            event: WireEvent(
-                priority: delivery.attributes.priority, retention: delivery.attributes.retention,
-                publisherName: delivery.attributes.publisherName, patterns: delivery.attributes.patterns,
-                data: delivery.data))
-    }
-}

@@ -4,20 +4,24 @@ import NIOCore
 import Synchronization
 
 /// Moves one stream's deliveries to the socket, several per frame when they pile up: one
-/// task takes the subscriber's batches into a small buffer (one hand-off per batch),
-/// another writes whatever the buffer holds as one `deliveries` frame. While a write waits (the client reads slowly,
-/// or the kernel is busy), the next deliveries gather for the following frame; at low
-/// rates each goes out alone, at once. The buffer never holds more than the subscriber's
-/// window, since the subscriber hands out no more than that unacknowledged.
+/// task takes the subscriber's batches into a small queue (one hand-off per batch, the
+/// arrays moved, not copied element by element), another writes what the queue holds as
+/// `deliveries` frames encoded straight from the deliveries into one buffer each. While a
+/// write waits (the client reads slowly, or the kernel is busy), the next batches gather
+/// for the following frames; at low rates each event goes out alone, at once. The queue
+/// never holds more than the subscriber's window, since the subscriber hands out no more
+/// than that unacknowledged.
 final class DeliveryBatcher: Sendable {
     private struct State {
-        var buffer: [Delivery] = []
+        var batches: [[Delivery]] = []
         var waiter: CheckedContinuation<Void, Never>?
         var ended = false
     }
 
     private let state = Mutex(State())
+    /// Deliveries per frame at most; a frame also stops growing past `frameDataBytes`.
     private let framesMax: Int
+    private static let frameDataBytes = 1 << 20
 
     init(framesMax: Int = 512) { self.framesMax = framesMax }
 
@@ -45,26 +49,61 @@ final class DeliveryBatcher: Sendable {
                 self.end()
             }
             group.addTask {
-                while let batch = await self.take() {
-                    let frame = ServerMessage.deliveries(stream: id, batch.map(WireDelivery.init)).encodedFrame(
-                        correlation: 0)
-                    do {
-                        try await outbound.write(ByteBuffer(bytes: frame))
-                    } catch {
-                        subscriber.cancel()
-                        return
+                while let batches = await self.take() {
+                    for batch in batches {
+                        var start = 0
+                        while start < batch.count {
+                            let (frame, end) = self.encodeFrame(stream: id, batch, from: start)
+                            do {
+                                try await outbound.write(ByteBuffer(bytes: frame))
+                            } catch {
+                                subscriber.cancel()
+                                return
+                            }
+                            metrics.deliveries.increment(by: end - start)
+                            start = end
+                        }
                     }
-                    metrics.deliveries.increment(by: batch.count)
                 }
-                let ended = ServerMessage.streamEnded(stream: id, code: 0).frame(correlation: 0)
-                try? await outbound.write(ByteBuffer(bytes: ended.encoded))
+                let ended = ServerMessage.streamEnded(stream: id, code: 0).encodedFrame(correlation: 0)
+                try? await outbound.write(ByteBuffer(bytes: ended))
             }
         }
     }
 
+    /// One frame of `batch` from `start`: up to `framesMax` deliveries and about 1 MiB of
+    /// data (at least one). Returns the bytes and where the next frame starts.
+    private func encodeFrame(stream: UInt32, _ batch: [Delivery], from start: Int) -> ([UInt8], Int) {
+        var end = start
+        var bytes = WireFrame.headerBytes + 8
+        while end < batch.count && end - start < framesMax && (end == start || bytes < Self.frameDataBytes) {
+            let delivery = batch[end]
+            bytes += DeliveriesFrameEncoder.deliveryFixedBytes + delivery.data.count
+                + delivery.attributes.publisherName.count
+            for pattern in delivery.attributes.patterns { bytes += 2 + pattern.count }
+            end += 1
+        }
+        var encoder = DeliveriesFrameEncoder(stream: stream, capacity: bytes)
+        for index in start..<end {
+            let delivery = batch[index]
+            var flags: WireDelivery.Flags = []
+            if delivery.redelivered { flags.insert(.redelivered) }
+            if delivery.retained { flags.insert(.retained) }
+            encoder.append(
+                sequence: delivery.sequence.rawValue, eventID: delivery.eventID.rawValue,
+                descriptor: delivery.descriptor.rawValue, channelID: delivery.channel,
+                subscriptionID: delivery.subscriptionID, flags: flags, publishTime: delivery.publishTime,
+                origin: delivery.origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
+                priority: delivery.attributes.priority, retention: delivery.attributes.retention,
+                publisherName: delivery.attributes.publisherName, patterns: delivery.attributes.patterns,
+                data: delivery.data)
+        }
+        return (encoder.finish(), end)
+    }
+
     private func put(_ batch: [Delivery]) {
         let waiter = state.withLock { state in
-            state.buffer.append(contentsOf: batch)
+            state.batches.append(batch)
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -80,26 +119,18 @@ final class DeliveryBatcher: Sendable {
         waiter?.resume()
     }
 
-    /// What the buffer holds (up to `framesMax` or about 1 MiB), waiting for at least one; nil at the end.
-    private func take() async -> [Delivery]? {
+    /// Every batch queued, waiting for at least one; nil at the end.
+    private func take() async -> [[Delivery]]? {
         while true {
-            let (batch, ended) = state.withLock { state -> ([Delivery], Bool) in
-                var count = 0
-                var bytes = 0
-                // Up to `framesMax` deliveries and about 1 MiB of data per frame (at least one).
-                while count < min(state.buffer.count, framesMax) && (count == 0 || bytes < 1 << 20) {
-                    bytes += state.buffer[count].data.count + 64
-                    count += 1
-                }
-                let batch = Array(state.buffer.prefix(count))
-                state.buffer.removeFirst(count)
-                return (batch, state.ended)
+            let (batches, ended) = state.withLock { state -> ([[Delivery]], Bool) in
+                defer { state.batches.removeAll(keepingCapacity: true) }
+                return (state.batches, state.ended)
             }
-            if !batch.isEmpty { return batch }
+            if !batches.isEmpty { return batches }
             if ended { return nil }
             await withCheckedContinuation { continuation in
                 let ready = state.withLock { state -> Bool in
-                    guard state.buffer.isEmpty && !state.ended else { return true }
+                    guard state.batches.isEmpty && !state.ended else { return true }
                     state.waiter = continuation
                     return false
                 }

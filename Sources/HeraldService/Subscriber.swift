@@ -507,6 +507,10 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// The lowest subscription id whose filters accept `patterns`.
     static func match(_ subscriptions: [UInt32: [EventFilter]], patterns: [[UInt8]]) -> UInt32? {
-        subscriptions.filter { EventFilter.matches($0.value, patterns: patterns) }.keys.min()
+        var lowest: UInt32?
+        for (id, filters) in subscriptions where lowest.map({ id < $0 }) ?? true {
+            if EventFilter.matches(filters, patterns: patterns) { lowest = id }
+        }
+        return lowest
     }
 }

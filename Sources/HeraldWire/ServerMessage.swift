@@ -119,15 +119,14 @@ public enum ServerMessage: Hashable, Sendable {
             writer.u32(stream)
             writer.u32(UInt32(deliveries.count))
             for delivery in deliveries {
-                writer.u64(delivery.sequence)
-                writer.u64(delivery.eventID)
-                writer.u32(delivery.descriptor)
-                writer.u32(delivery.channelID)
-                writer.u32(delivery.subscriptionID)
-                writer.u8(delivery.flags.rawValue)
-                writer.i64(delivery.publishTime)
-                writer.origin(delivery.origin)
-                writer.event(delivery.event)
+                writer.delivery(
+                    sequence: delivery.sequence, eventID: delivery.eventID, descriptor: delivery.descriptor,
+                    channelID: delivery.channelID, subscriptionID: delivery.subscriptionID, flags: delivery.flags,
+                    publishTime: delivery.publishTime,
+                    origin: delivery.flags.contains(.hasOrigin) ? delivery.origin : nil,
+                    priority: delivery.event.priority, retention: delivery.event.retention,
+                    publisherName: delivery.event.publisherName, patterns: delivery.event.patterns,
+                    data: delivery.event.data)
             }
         case .streamEnded(let stream, let code):
             writer.u32(stream)
@@ -233,7 +232,71 @@ public enum ServerMessage: Hashable, Sendable {
     }
 }
 
+/// A whole `deliveries` frame written from the fields of each delivery into one buffer,
+/// header included: heraldd encodes the service's deliveries with it directly (no
+/// `WireDelivery` values, no payload copied into a frame). The bytes are those of
+/// `ServerMessage.deliveries(...).frame(correlation: 0).encoded` (tested).
+public struct DeliveriesFrameEncoder: Sendable {
+    private var writer: WireWriter
+    private var count: UInt32 = 0
+
+    /// `capacity`: the expected size, to allocate once.
+    public init(stream: UInt32, capacity: Int) {
+        writer = WireWriter(capacity: capacity)
+        writer.u32(0)  // the frame's length, patched by `finish`
+        writer.u8(FrameType.deliveries.rawValue)
+        writer.u32(0)  // correlation: pushed, not a reply
+        writer.u32(stream)
+        writer.u32(0)  // the count, patched by `finish`
+    }
+
+    public mutating func append(
+        sequence: UInt64, eventID: UInt64, descriptor: UInt32, channelID: UInt32, subscriptionID: UInt32,
+        flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, priority: UInt8, retention: Int64,
+        publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
+    ) {
+        writer.delivery(
+            sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
+            subscriptionID: subscriptionID, flags: flags, publishTime: publishTime, origin: origin,
+            priority: priority, retention: retention, publisherName: publisherName, patterns: patterns, data: data)
+        count += 1
+    }
+
+    /// The frame's bytes.
+    public mutating func finish() -> [UInt8] {
+        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
+        writer.patch(u32: count, at: WireFrame.headerBytes + 4)
+        return writer.bytes
+    }
+
+    /// Bytes one delivery takes in a frame, but for its variable fields.
+    public static let deliveryFixedBytes = 8 + 8 + 4 + 4 + 4 + 1 + 8 + 12 + 1 + 8 + 2 + 2 + 4
+}
+
 extension WireWriter {
+    /// One delivery of a `deliveries` frame (the only encoding of it: `ServerMessage` and
+    /// `DeliveriesFrameEncoder` both use this).
+    mutating func delivery(
+        sequence: UInt64, eventID: UInt64, descriptor: UInt32, channelID: UInt32, subscriptionID: UInt32,
+        flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, priority: UInt8, retention: Int64,
+        publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
+    ) {
+        u64(sequence)
+        u64(eventID)
+        u32(descriptor)
+        u32(channelID)
+        u32(subscriptionID)
+        u8((origin == nil ? flags.subtracting(.hasOrigin) : flags.union(.hasOrigin)).rawValue)
+        i64(publishTime)
+        self.origin(origin ?? WireOrigin(uid: 0, gid: 0, pid: 0))
+        u8(priority)
+        i64(retention)
+        bytes16(publisherName)
+        u16(UInt16(patterns.count))
+        for pattern in patterns { bytes16(pattern) }
+        bytes32(data)
+    }
+
     mutating func origin(_ origin: WireOrigin) {
         u32(origin.uid)
         u32(origin.gid)

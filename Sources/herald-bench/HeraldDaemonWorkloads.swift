@@ -236,3 +236,31 @@ struct DaemonPublisherChild: AsyncParsableCommand {
         await client.close()
     }
 }
+
+/// `herald-bench replay-probe`: only the late joiner's replay through heraldd (fill, restart,
+/// replay `runs` times), printing "replay N" on stderr before each run: for profiling the
+/// delivery path with perf attached to heraldd and this process.
+struct ReplayProbe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "replay-probe", shouldDisplay: false)
+
+    @Option var events = 1_000_000
+    @Option var runs = 3
+    @Option(help: "Seconds to wait before each run (time to attach a profiler).") var pause = 0.0
+    @Option(name: .customLong("work-dir")) var workDirectory = "bench-out/replay-probe"
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: workDirectory)
+        let filling = try HeraldDaemon(directory: workDirectory, durability: "fsync")
+        try await filling.fillHistory(events: events, batch: 1000)
+        filling.stop()
+        let daemon = try HeraldDaemon(directory: workDirectory, durability: "fsync")
+        for run in 0..<runs {
+            FileHandle.standardError.write(
+                Data("replay \(run) heraldd \(daemon.server.process.processIdentifier)\n".utf8))
+            if pause > 0 { try await Task.sleep(for: .seconds(pause)) }
+            let rate = try await daemon.replay(events: events, name: "probe-\(run)")
+            print(formatRate(rate))
+        }
+        daemon.stop()
+    }
+}
