@@ -78,7 +78,8 @@ final class DeliveryBatcher: Sendable {
         var bytes = WireFrame.headerBytes + 8
         while end < batch.count && end - start < framesMax && (end == start || bytes < Self.frameDataBytes) {
             let delivery = batch[end]
-            bytes += DeliveriesFrameEncoder.deliveryFixedBytes + delivery.data.count
+            bytes +=
+                DeliveriesFrameEncoder.deliveryFixedBytes + delivery.data.count
                 + delivery.attributes.publisherName.count
             for pattern in delivery.attributes.patterns { bytes += 2 + pattern.count }
             end += 1
