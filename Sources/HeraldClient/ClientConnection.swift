@@ -93,7 +93,7 @@ final class ClientConnection: Sendable {
         switch message {
         case .deliveries(let streamID, let deliveries):
             guard let stream = stream(streamID) else { return }  // detached meanwhile
-            stream.continuation.yield(deliveries.map { ClientDelivery(stream: streamID, wire: $0, connection: self) })
+            stream.yield(deliveries.lazy.map { ClientDelivery(stream: streamID, wire: $0, connection: self) })
         case .streamEnded(let streamID, let code):
             let stream = state.withLock { $0.streams.removeValue(forKey: streamID) }
             stream?.finish(code == 0 ? nil : .refused(code: code, message: "stream \(streamID) ended by heraldd"))

@@ -35,6 +35,8 @@ public final class EventStream: AsyncSequence, Sendable {
     public typealias Element = ClientDelivery
 
     public let id: UInt32
+    /// Each frame's deliveries in reverse order, so that the iterator takes them with
+    /// `popLast` (a move, no reference counting per delivery).
     private let stream: AsyncStream<[ClientDelivery]>
     let continuation: AsyncStream<[ClientDelivery]>.Continuation
     private let ending = Mutex<HeraldClientError?>(nil)
@@ -44,25 +46,30 @@ public final class EventStream: AsyncSequence, Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: [ClientDelivery].self)
     }
 
-    /// The deliveries frame by frame. Iterate either this or the stream itself, once.
-    public var batches: AsyncStream<[ClientDelivery]> { stream }
+    /// The deliveries frame by frame, in order. Iterate either this or the stream itself, once.
+    public var batches: AsyncMapSequence<AsyncStream<[ClientDelivery]>, [ClientDelivery]> {
+        stream.map { $0.reversed() }
+    }
 
     public func makeAsyncIterator() -> Iterator { Iterator(batches: stream.makeAsyncIterator()) }
+
+    /// Queues one frame's deliveries (in journal order).
+    func yield(_ deliveries: some BidirectionalCollection<ClientDelivery>) {
+        continuation.yield(Array(deliveries.reversed()))
+    }
 
     /// One delivery at a time, from the frames.
     public struct Iterator: AsyncIteratorProtocol {
         var batches: AsyncStream<[ClientDelivery]>.Iterator
-        var current: [ClientDelivery] = []
-        var index = 0
+        /// The current frame's deliveries not handed out yet, the next one last.
+        var remaining: [ClientDelivery] = []
 
         public mutating func next() async -> ClientDelivery? {
-            while index == current.count {
+            while remaining.isEmpty {
                 guard let batch = await batches.next() else { return nil }
-                current = batch
-                index = 0
+                remaining = batch
             }
-            defer { index += 1 }
-            return current[index]
+            return remaining.popLast()
         }
     }
 

@@ -140,7 +140,7 @@ actor ClientSession {
             // Acks for a stream that has ended are ignored: the stream's cursor was
             // persisted when it ended and a late ack cannot move it.
             if let subscriber = streams[stream]?.subscriber {
-                subscriber.acknowledge(sequences.lazy.map { SequenceNumber($0) })
+                subscriber.acknowledge(rawSequences: sequences)
                 metrics.acks.increment(by: sequences.count)
             }
             return nil

@@ -208,15 +208,26 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// that hold only the sequence number, such as the daemon relaying a client's ack.
     /// Harmless for a sequence that is not outstanding.
     public func acknowledge(_ sequence: SequenceNumber) {
-        acknowledge(CollectionOfOne(sequence))
+        acknowledge(rawSequences: CollectionOfOne(sequence.rawValue))
     }
 
     /// Acknowledges many deliveries at once: one lock, and at most one wake-up of the reader
     /// (when enough window slots are free). Sequences that are not outstanding are ignored.
-    public func acknowledge(_ sequences: some Sequence<SequenceNumber>) {
+    public func acknowledge(_ sequences: [SequenceNumber]) {
+        acknowledge(rawSequences: sequences.lazy.map(\.rawValue))
+    }
+
+    /// The same for sequence numbers as the wire carries them (heraldd relaying a client's
+    /// ack frame), without converting the array.
+    public func acknowledge(rawSequences sequences: [UInt64]) {
+        acknowledge(rawSequences: sequences[...])
+    }
+
+    @inline(__always)
+    private func acknowledge<S: Sequence<UInt64>>(rawSequences sequences: S) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             var removed = false
-            for sequence in sequences where state.outstanding.remove(sequence.rawValue) { removed = true }
+            for sequence in sequences where state.outstanding.remove(sequence) { removed = true }
             guard removed else { return nil }
             let floor = state.outstanding.lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
             if floor > state.acknowledged {

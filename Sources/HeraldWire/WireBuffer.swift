@@ -67,13 +67,20 @@ public struct WireReader {
     public mutating func i64(_ field: String) throws(WireError) -> Int64 { Int64(bitPattern: try integer(field)) }
 
     public mutating func bytes16(_ field: String, max: Int) throws(WireError) -> [UInt8] {
-        let count = Int(try u16(field + " length"))
+        let count = Int(try lengthPrefix(UInt16.self, field))
         return try take(count, field: field, max: max)
     }
 
     public mutating func bytes32(_ field: String, max: Int) throws(WireError) -> [UInt8] {
-        let count = Int(try u32(field + " length"))
+        let count = Int(try lengthPrefix(UInt32.self, field))
         return try take(count, field: field, max: max)
+    }
+
+    /// A length prefix; the error's label ("<field> length") is built only on failure, not
+    /// for every field read.
+    private mutating func lengthPrefix<T: FixedWidthInteger>(_: T.Type, _ field: String) throws(WireError) -> T {
+        guard remaining >= MemoryLayout<T>.size else { throw .truncated(field: field + " length") }
+        return try integer(field)
     }
 
     public mutating func string(_ field: String, max: Int) throws(WireError) -> String {
@@ -119,9 +126,9 @@ public struct WireReader {
     private mutating func integer<T: FixedWidthInteger>(_ field: String) throws(WireError) -> T {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw .truncated(field: field) }
-        var value: T = 0
-        for index in 0..<size { value |= T(bytes[position + index]) << (8 * index) }
+        let offset = position - bytes.startIndex
+        let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
         position += size
-        return value
+        return T(littleEndian: value)
     }
 }
