@@ -12,6 +12,10 @@ let repositoryRoot: String = {
 
 /// A built executable of this package (tools/test builds heraldd and herald first).
 func builtProduct(_ name: String) -> String {
+    // HERALD_TEST_PRODUCTS: another build's products folder (to compare builds by hand).
+    if let folder = ProcessInfo.processInfo.environment["HERALD_TEST_PRODUCTS"], !folder.isEmpty {
+        return folder + "/" + name
+    }
     let candidates = [
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path,
         repositoryRoot + "/.build/debug/" + name,

@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+import HeraldClient
+import HeraldWire
+import Testing
+
+/// The delivery path's allocation budget, swift-nio style: heraldd runs with a malloc
+/// counter preloaded (Tests/CPrograms/alloc/malloc_count.c), a late joiner replays a fixed
+/// history through it, and the allocations heraldd made per delivered (and acknowledged)
+/// event must stay within the budget. A count, not a time: it does not depend on the
+/// machine's speed, and a change that copies or allocates per event again fails here.
+@Suite(.serialized) struct AllocationBudgetTests {
+    /// heraldd's allocations per replayed event, by build configuration: measured 2026-12
+    /// after the batch delivery work at 36.1 (debug, what the suite runs; 43.2 before it)
+    /// and 3.06 (release). The budgets leave room for noise (timers and logging over the
+    /// run), not for a new per-event copy.
+    static var replayAllocationsPerEventMax: Double {
+        builtProduct("heraldd").contains("/release/") ? 3.6 : 38
+    }
+
+    @Test func replayThroughHeralddStaysWithinItsAllocationBudget() async throws {
+        let folder = NSTemporaryDirectory() + "herald-alloc-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let shim = folder + "/malloc_count.so"
+        let (status, output, errors) = try await CProgram.run(
+            "cc",
+            ["-shared", "-fPIC", "-O2", repositoryRoot + "/Tests/CPrograms/alloc/malloc_count.c", "-o", shim])
+        try #require(status == 0, "\(output)\(errors)")
+        let countFile = folder + "/count"
+        let daemon = try await DaemonProcess.launch(
+            environment: ["LD_PRELOAD": shim, "HERALD_MALLOC_COUNT_FILE": countFile])
+        defer { daemon.cleanup() }
+
+        let events = 20_000
+        let publisher = try await daemon.client("publisher")
+        let channel = try await publisher.openChannel("history", flags: [.publisher, .create])
+        for batch in 0..<(events / 1000) {
+            let bodies = (0..<1000).map { index in
+                WireEvent(
+                    patterns: [Array("cluster/links".utf8)],
+                    data: Array("{\"node\":\"n\(index % 7)\",\"seq\":\(batch * 1000 + index),\"up\":true}".utf8))
+            }
+            _ = try await publisher.publish(channel, bodies)
+        }
+        await publisher.close()
+
+        let reader = try await daemon.client("late joiner")
+        let open = try await reader.openChannel("history", flags: [.subscriber])
+        // Warm up: the stream machinery's first allocations are not per event.
+        let warm = try await reader.attach(
+            WireAttach(target: .channel(handle: open.handle), start: .oldest, durableName: "warm", window: 4096))
+        _ = try await reader.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
+        _ = try await collect(warm, count: 1000)
+        try await reader.detach(warm)
+
+        let before = try await Self.allocations(of: daemon, file: countFile)
+        let stream = try await reader.attach(
+            WireAttach(target: .channel(handle: open.handle), start: .oldest, durableName: "late", window: 4096))
+        _ = try await reader.subscribe(open, id: 2, filters: [WireFilter(type: 4, pattern: [])])
+        let received = try await collect(stream, count: events)
+        let after = try await Self.allocations(of: daemon, file: countFile)
+        #expect(received.count == events)
+        #expect(received.map(\.sequence) == received.map(\.sequence).sorted())
+        let perEvent = Double(after - before) / Double(events)
+        print("heraldd allocations per replayed event: \(perEvent)")
+        #expect(perEvent > 0, "the counter did not count (LD_PRELOAD not applied?)")
+        #expect(
+            perEvent <= Self.replayAllocationsPerEventMax,
+            "heraldd made \(perEvent) allocations per replayed event (budget \(Self.replayAllocationsPerEventMax))")
+        await reader.close()
+    }
+
+    /// heraldd's allocation count so far (it writes it on SIGUSR2).
+    static func allocations(of daemon: DaemonProcess, file: String) async throws -> UInt64 {
+        try? FileManager.default.removeItem(atPath: file)
+        kill(daemon.process.processIdentifier, SIGUSR2)
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: file, encoding: .utf8), text.hasSuffix("\n"),
+                let value = UInt64(text.dropLast())
+            {
+                return value
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TimedOut()
+    }
+}
