@@ -151,6 +151,13 @@ public final class JournalReader {
             records: records)
     }
 
+    /// The payload (publisher, patterns, data as owned arrays) of the record `nextView` is
+    /// showing its body now; for a frame from the tail cache, shared with every reader.
+    public func currentPayload() -> RecordPayload {
+        precondition(loaded && recordIndex > 0, "currentPayload() outside a nextView body")
+        return decoder.payload(recordIndex - 1)
+    }
+
     /// Zero-copy iteration: calls `body` with each next record (valid only during the call)
     /// until `body` returns false or the reader catches up. Returns how many records it saw.
     @discardableResult

@@ -350,9 +350,12 @@ public final class Subscriber: AsyncSequence, Sendable {
             var ready: [Delivery] = []
             ready.reserveCapacity(Swift.min(free, 4096))
             var last = SequenceNumber.zero
+            var publishers = PublisherCache()
             try reader.nextView { view in
                 last = view.sequence
-                if let delivery = offer(view, subscriptions, redeliverThrough) { ready.append(delivery) }
+                if let delivery = offer(view, reader, subscriptions, redeliverThrough, &publishers) {
+                    ready.append(delivery)
+                }
                 return ready.count < free
             }
             if last > .zero { commit(&ready, scannedThrough: last) }
@@ -381,17 +384,20 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// The delivery of the record, if this subscriber wants it (counted as outstanding once
     /// `commit` took it).
+    /// Its data and patterns are the reader's shared payload arrays (retained, not copied:
+    /// subscribers reading the same recent frames share one copy of each event).
     private func offer(
-        _ view: RecordView, _ subscriptions: [UInt32: [EventFilter]], _ redeliverThrough: SequenceNumber
+        _ view: RecordView, _ reader: JournalReader, _ subscriptions: [UInt32: [EventFilter]],
+        _ redeliverThrough: SequenceNumber, _ publishers: inout PublisherCache
     ) -> Delivery? {
         let subscriptionID: UInt32
-        let patterns: [[UInt8]]
         let kind = ServiceRecordKind(flags: view.flags)
+        let payload: RecordPayload
         switch selection {
         case .channel(let handle):
             guard kind == .publish, view.channel == handle.channel else { return nil }
-            patterns = view.patterns
-            guard let id = Self.match(subscriptions, patterns: patterns) else { return nil }
+            payload = reader.currentPayload()
+            guard let id = Self.match(subscriptions, patterns: payload.patterns) else { return nil }
             subscriptionID = id
         case .classes(let classes):
             let descriptor = EventDescriptor(rawValue: view.descriptor)
@@ -403,17 +409,34 @@ public final class Subscriber: AsyncSequence, Sendable {
                 && (descriptor.event != 0 || descriptor.eventClass == .membership)
             guard isEvent && wanted else { return nil }
             subscriptionID = 0
-            patterns = view.patterns
+            payload = reader.currentPayload()
         }
-        let publisher = PublisherOrigin.split(flags: view.flags, publisher: view.publisher)
+        let publisher = publishers.split(flags: view.flags, publisher: payload.publisher)
         return Delivery(
             sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
             eventID: EventID(sequence: view.sequence), channel: view.channel, subscriptionID: subscriptionID,
             attributes: EventAttributes(
-                patterns: patterns, priority: view.priority, retention: view.retention,
+                patterns: payload.patterns, priority: view.priority, retention: view.retention,
                 publisherName: publisher.name),
-            publishTime: view.time, data: Array(view.data), origin: publisher.origin,
+            publishTime: view.time, data: payload.data, origin: publisher.origin,
             redelivered: view.sequence <= redeliverThrough, retained: false, subscriber: self)
+    }
+
+    /// The last publisher field split (name, origin), reused while consecutive records come
+    /// from the same publisher: most of a frame does.
+    struct PublisherCache {
+        var raw: [UInt8]?
+        var flags: UInt8 = 0
+        var split: (origin: PublisherOrigin?, name: [UInt8]) = (nil, [])
+
+        mutating func split(flags: UInt8, publisher: [UInt8]) -> (origin: PublisherOrigin?, name: [UInt8]) {
+            let flags = flags & PublisherOrigin.flag
+            if flags == self.flags, let raw, raw == publisher { return split }
+            split = PublisherOrigin.split(flags: flags, publisher: publisher)
+            raw = publisher
+            self.flags = flags
+            return split
+        }
     }
 
     /// Counts the batch's deliveries as outstanding (dropping retained events already sent)

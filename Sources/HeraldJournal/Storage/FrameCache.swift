@@ -11,6 +11,8 @@ final class CachedFrame: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let count: Int
     let offsets: [Int]
+    /// Every record's payload, made by the first reader that asks and then shared.
+    private let payloads = Mutex<[RecordPayload]?>(nil)
 
     init(
         segment: SegmentID, offset: Int64, descriptor: FrameDescriptor, records: UnsafeRawBufferPointer, offsets: [Int]
@@ -26,6 +28,16 @@ final class CachedFrame: @unchecked Sendable {
     }
 
     deinit { base.deallocate() }
+
+    /// The payloads of all its records (made once, under the frame's lock; then shared).
+    func sharedPayloads() -> [RecordPayload] {
+        payloads.withLock { payloads in
+            if let payloads { return payloads }
+            let made = (0..<offsets.count).map { RecordPayload(record($0)) }
+            payloads = made
+            return made
+        }
+    }
 
     func record(_ index: Int) -> RecordView {
         let start = offsets[index]

@@ -9,13 +9,24 @@ final class FrameDecoder {
     private(set) var descriptor: FrameDescriptor?
     /// A frame served from the tail cache instead of decoded here.
     private var cached: CachedFrame?
+    /// The cached frame's shared payloads, once asked for.
+    private var sharedPayloads: [RecordPayload]?
 
     var count: Int { cached?.offsets.count ?? offsets.count }
 
     /// Serves the records of an already verified, cached frame.
     func load(_ frame: CachedFrame) {
         cached = frame
+        sharedPayloads = nil
         descriptor = frame.descriptor
+    }
+
+    /// The `index`th record's payload: shared with other readers for a cached frame, made
+    /// for this reader otherwise.
+    func payload(_ index: Int) -> RecordPayload {
+        guard let cached else { return RecordPayload(record(index)) }
+        if sharedPayloads == nil { sharedPayloads = cached.sharedPayloads() }
+        return sharedPayloads![index]
     }
 
     /// Decodes `frame`; on damage returns why (and which sequence, when known).
@@ -23,6 +34,7 @@ final class FrameDecoder {
         offsets.removeAll(keepingCapacity: true)
         descriptor = nil
         cached = nil
+        sharedPayloads = nil
         let d = frame.descriptor
         if let failure = decompressor.decompress(frame.data, rawLength: Int(d.rawLength), into: buffer) {
             return (failure, d.firstSequence)
