@@ -12,7 +12,10 @@ final class ClientConnection: Sendable {
         var streams: [UInt32: EventStream] = [:]
         var nextCorrelation: UInt32 = 1
         var acks: [UInt32: [UInt64]] = [:]
+        /// A flush at the next turn of the event loop is scheduled.
         var ackFlushScheduled = false
+        /// A flush after `ackDelay` is scheduled.
+        var ackTimerScheduled = false
         var failure: HeraldClientError?
     }
 
@@ -41,7 +44,7 @@ final class ClientConnection: Sendable {
                     return correlation
                 }
                 guard let correlation else { return }
-                let bytes = message.frame(correlation: correlation).encoded
+                let bytes = message.encodedFrame(correlation: correlation)
                 channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
             }
         } catch let error as HeraldClientError {
@@ -57,30 +60,47 @@ final class ClientConnection: Sendable {
 
     func removeStream(_ id: UInt32) { state.withLock { _ = $0.streams.removeValue(forKey: id) } }
 
-    /// Queues an ack; acks queued in one turn of the event loop go out as one frame each stream.
-    func acknowledge(stream: UInt32, sequence: UInt64) {
-        let schedule = state.withLock { state -> Bool in
-            guard state.failure == nil else { return false }
+    /// Acks wait at most this long for others to share their frame.
+    static let ackDelay = TimeAmount.microseconds(500)
+
+    /// Queues an ack. Acks go out together, one frame per stream: at the next turn of the
+    /// event loop once `batch` of a stream are waiting (an eighth of its window: the daemon
+    /// refills a window in quarters, so this never holds it back), else within `ackDelay`.
+    /// A window of 1 acks at once, every time.
+    func acknowledge(stream: UInt32, sequence: UInt64, batch: Int) {
+        let (now, later) = state.withLock { state -> (Bool, Bool) in
+            guard state.failure == nil else { return (false, false) }
+            let waiting = state.acks[stream, default: []].count + 1
             state.acks[stream, default: []].append(sequence)
-            defer { state.ackFlushScheduled = true }
-            return !state.ackFlushScheduled
+            if waiting >= batch {
+                defer { state.ackFlushScheduled = true }
+                return (!state.ackFlushScheduled, false)
+            }
+            defer { state.ackTimerScheduled = true }
+            return (false, !state.ackTimerScheduled)
         }
-        if schedule { channel.eventLoop.execute { self.flushAcks() } }
+        if now { channel.eventLoop.execute { self.flushAcks() } }
+        if later { channel.eventLoop.scheduleTask(in: Self.ackDelay) { self.flushAcks(timer: true) } }
     }
 
-    private func flushAcks() {
+    private func flushAcks(timer: Bool = false) {
         let batches = state.withLock { state -> [UInt32: [UInt64]] in
-            state.ackFlushScheduled = false
+            if timer { state.ackTimerScheduled = false } else { state.ackFlushScheduled = false }
             defer { state.acks = [:] }
             return state.acks
         }
         for (stream, sequences) in batches {
+            if sequences.count <= limits.acksMax {
+                let frame = ClientMessage.ack(stream: stream, sequences: sequences).encodedFrame(correlation: 0)
+                channel.write(ByteBuffer(bytes: frame), promise: nil)
+                continue
+            }
             var offset = 0
             while offset < sequences.count {
                 let chunk = Array(sequences[offset..<min(sequences.count, offset + limits.acksMax)])
                 offset += chunk.count
-                let frame = ClientMessage.ack(stream: stream, sequences: chunk).frame(correlation: 0)
-                channel.write(ByteBuffer(bytes: frame.encoded), promise: nil)
+                let frame = ClientMessage.ack(stream: stream, sequences: chunk).encodedFrame(correlation: 0)
+                channel.write(ByteBuffer(bytes: frame), promise: nil)
             }
         }
         channel.flush()
@@ -93,7 +113,9 @@ final class ClientConnection: Sendable {
         switch message {
         case .deliveries(let streamID, let deliveries):
             guard let stream = stream(streamID) else { return }  // detached meanwhile
-            stream.yield(deliveries.lazy.map { ClientDelivery(stream: streamID, wire: $0, connection: self) })
+            let batch = stream.ackBatch
+            stream.yield(
+                deliveries.lazy.map { ClientDelivery(stream: streamID, wire: $0, connection: self, ackBatch: batch) })
         case .streamEnded(let streamID, let code):
             let stream = state.withLock { $0.streams.removeValue(forKey: streamID) }
             stream?.finish(code == 0 ? nil : .refused(code: code, message: "stream \(streamID) ended by heraldd"))

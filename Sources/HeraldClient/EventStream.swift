@@ -9,6 +9,8 @@ public struct ClientDelivery: Sendable {
     public let stream: UInt32
     public let wire: WireDelivery
     let connection: ClientConnection
+    /// Acks of the stream that go out together (see `ClientConnection.acknowledge`).
+    let ackBatch: Int
 
     public var sequence: UInt64 { wire.sequence }
     public var eventID: UInt64 { wire.eventID }
@@ -24,7 +26,7 @@ public struct ClientDelivery: Sendable {
     /// SAF's lost-event notice (event id 1): events were skipped.
     public var isLostEvent: Bool { wire.eventID == 1 }
 
-    public func done() { connection.acknowledge(stream: stream, sequence: wire.sequence) }
+    public func done() { connection.acknowledge(stream: stream, sequence: wire.sequence, batch: ackBatch) }
 }
 
 /// The deliveries of one stream, in journal order. Ends when the stream is detached, its
@@ -35,8 +37,11 @@ public final class EventStream: AsyncSequence, Sendable {
     public typealias Element = ClientDelivery
 
     public let id: UInt32
-    /// Each frame's deliveries in reverse order, so that the iterator takes them with
-    /// `popLast` (a move, no reference counting per delivery).
+    /// Acks that go out together: an eighth of the stream's window (8 for the default 64), at
+    /// most 256 (the daemon refills a window once a quarter of it, at most 1024, is free).
+    var ackBatch: Int { ackBatchStorage.load(ordering: .relaxed) }
+    private let ackBatchStorage = Atomic<Int>(8)
+    /// Each frame's deliveries, in order.
     private let stream: AsyncStream<[ClientDelivery]>
     let continuation: AsyncStream<[ClientDelivery]>.Continuation
     private let ending = Mutex<HeraldClientError?>(nil)
@@ -47,30 +52,35 @@ public final class EventStream: AsyncSequence, Sendable {
     }
 
     /// The deliveries frame by frame, in order. Iterate either this or the stream itself, once.
-    public var batches: AsyncMapSequence<AsyncStream<[ClientDelivery]>, [ClientDelivery]> {
-        stream.map { $0.reversed() }
-    }
+    public var batches: AsyncStream<[ClientDelivery]> { stream }
 
     public func makeAsyncIterator() -> Iterator { Iterator(batches: stream.makeAsyncIterator()) }
 
     /// Queues one frame's deliveries (in journal order).
-    func yield(_ deliveries: some BidirectionalCollection<ClientDelivery>) {
-        continuation.yield(Array(deliveries.reversed()))
+    func yield(_ deliveries: some Collection<ClientDelivery>) {
+        continuation.yield(Array(deliveries))
     }
 
     /// One delivery at a time, from the frames.
     public struct Iterator: AsyncIteratorProtocol {
         var batches: AsyncStream<[ClientDelivery]>.Iterator
-        /// The current frame's deliveries not handed out yet, the next one last.
+        /// The current frame's deliveries not handed out yet, the next one last: taken with
+        /// `popLast`, a move (no reference counting per delivery).
         var remaining: [ClientDelivery] = []
 
         public mutating func next() async -> ClientDelivery? {
             while remaining.isEmpty {
-                guard let batch = await batches.next() else { return nil }
+                guard var batch = await batches.next() else { return nil }
+                batch.reverse()  // in place: the stream handed over the only reference
                 remaining = batch
             }
             return remaining.popLast()
         }
+    }
+
+    /// Sets the ack batch from the window the stream was attached with.
+    func setWindow(_ window: UInt32) {
+        ackBatchStorage.store(Swift.max(1, Swift.min(Int(window) / 8, 256)), ordering: .relaxed)
     }
 
     /// Why the stream ended: nil while it runs or when it ended normally.

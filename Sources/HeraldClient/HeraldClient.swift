@@ -189,7 +189,9 @@ public final class HeraldClient: Sendable {
     /// Starts a stream: a channel open's deliveries (then add subscriptions) or OCF classes,
     /// from a start position, optionally durable.
     public func attach(_ attach: WireAttach) async throws(HeraldClientError) -> EventStream {
-        try stream(from: try await connection.request(.attach(attach)))
+        let stream = try stream(from: try await connection.request(.attach(attach)))
+        stream.setWindow(attach.window)
+        return stream
     }
 
     /// Ends a stream; a durable cursor stays where it was acknowledged.

@@ -46,6 +46,25 @@ public enum ClientMessage: Hashable, Sendable {
 
     public func frame(correlation: UInt32) -> WireFrame {
         var writer = WireWriter()
+        writePayload(into: &writer)
+        return WireFrame(type: type, correlation: correlation, payload: writer.bytes)
+    }
+
+    /// The whole frame's bytes (header included) written once into one buffer: what
+    /// `frame(correlation:).encoded` gives, without the payload's intermediate copy.
+    public func encodedFrame(correlation: UInt32) -> [UInt8] {
+        var capacity = 64
+        if case .ack(_, let sequences) = self { capacity = WireFrame.headerBytes + 8 + 8 * sequences.count }
+        var writer = WireWriter(capacity: capacity)
+        writer.u32(0)  // the length, patched below
+        writer.u8(type.rawValue)
+        writer.u32(correlation)
+        writePayload(into: &writer)
+        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
+        return writer.bytes
+    }
+
+    private func writePayload(into writer: inout WireWriter) {
         switch self {
         case .hello(let hello):
             writer.raw(WireHello.magic)
@@ -92,7 +111,6 @@ public enum ClientMessage: Hashable, Sendable {
         case .listChannels, .listCursors, .status, .ping, .goodbye:
             break
         }
-        return WireFrame(type: type, correlation: correlation, payload: writer.bytes)
     }
 
     public init(frame: WireFrame, limits: WireLimits = WireLimits()) throws(WireError) {

@@ -157,9 +157,11 @@ final class EventHandle: @unchecked Sendable {
             state.withLock { $0.activated = false }
             throw Self.errno(for: error)
         }
-        let consumer = Task.detached { [weak self] in
-            for await delivery in stream { self?.enqueue(delivery) }
-            self?.streamEnded()
+        // A strong reference (cancelled by clean-up, which ends the loop): a weak one would
+        // give the handle a side table and make every retain of it, per event, the slow kind.
+        let consumer = Task.detached { [self] in
+            for await batch in stream.batches { enqueue(batch) }
+            streamEnded()
         }
         state.withLock {
             $0.stream = stream
@@ -168,9 +170,10 @@ final class EventHandle: @unchecked Sendable {
         if mask & 1 != 0 && attach.start == .now { notifier.waitReadable(milliseconds: 2000) }
     }
 
-    private func enqueue(_ delivery: ClientDelivery) {
+    /// A frame's deliveries: one lock, and the descriptor toggled at most once.
+    private func enqueue(_ batch: [ClientDelivery]) {
         state.withLock { state in
-            state.queue.append(delivery)
+            state.queue.append(contentsOf: batch)
             refreshNotifier(&state)
         }
     }
@@ -183,7 +186,11 @@ final class EventHandle: @unchecked Sendable {
         Library.debug("the event stream from heraldd ended")
     }
 
+    /// Raises or lowers the selection descriptor. Inside `oc_ev_handle_event` (GET_FD and
+    /// SIGNAL styles) it is left alone, and set once when the call returns: a batch of
+    /// events handed out in one call toggles it at most once, not twice per event.
     private func refreshNotifier(_ state: inout State) {
+        if state.dispatching && !state.noReturn { return }
         let deliverable = state.pending > 0 && (flavour == .heartbeat || state.inFlight == 0)
         notifier.set(deliverable || state.disconnected || state.unregistered)
     }
@@ -362,6 +369,7 @@ final class EventHandle: @unchecked Sendable {
         let cleanNow = state.withLock { state -> Bool in
             state.busy -= 1
             state.dispatching = false
+            refreshNotifier(&state)
             return state.unregistered && state.busy == 0
         }
         if cleanNow { cleanUp() }

@@ -48,9 +48,15 @@ final class EvtService: @unchecked Sendable {
     // MARK: Queue
 
     func enqueue(_ pending: Pending) {
+        enqueue(CollectionOfOne(pending))
+    }
+
+    /// Many at once (a frame's deliveries): one lock, the selection object raised once.
+    func enqueue(_ pending: some Collection<Pending>) {
+        guard !pending.isEmpty else { return }
         state.withLock { state in
             guard !state.finalized else { return }
-            state.queue.append(pending)
+            state.queue.append(contentsOf: pending)
             notifier.set(true)
         }
     }

@@ -112,7 +112,9 @@ enum SaEvtLibrary {
                         WireAttach(target: .channel(handle: open.handle), start: .now, window: window, lagMax: lagMax))
                     Handles.tables.withLock { $0.channels[handle]?.stream = stream }
                     Task.detached {
-                        for await delivery in stream { service.enqueue(.delivered(channel: handle, delivery)) }
+                        for await batch in stream.batches {
+                            service.enqueue(batch.lazy.map { .delivered(channel: handle, $0) })
+                        }
                     }
                 }
                 _ = try await client.subscribe(open, id: id, filters: filters)

@@ -28,6 +28,8 @@ struct OCFBench: AsyncParsableCommand {
         let client = try Self.buildClient(into: work)
         let throughput = "callbacks/s, events published live (batches of 1000, fsync)"
         let latency = "publish→callback latency at \(formatRate(Double(rate))) ev/s, fsync before ack"
+        let replay = "callbacks/s, \(formatRate(Double(events))) events replayed from the journal (durable handle)"
+        var cReplays: [Double] = []
         var cRates: [Double] = []
         var swiftRates: [Double] = []
         var cLatency: [(Double, Double)] = []
@@ -35,6 +37,7 @@ struct OCFBench: AsyncParsableCommand {
         for run in 0..<runs {
             let daemon = try HeraldDaemon(directory: "\(work)/ocf-\(run)", durability: "fsync")
             cRates.append(try await cThroughput(client, daemon))
+            cReplays.append(try await cReplay(client, daemon))
             swiftRates.append(try await swiftThroughput(daemon))
             cLatency.append(try await cLatencyRun(client, daemon))
             swiftLatency.append(try await swiftLatencyRun(daemon))
@@ -43,6 +46,7 @@ struct OCFBench: AsyncParsableCommand {
         var table = ResultTable()
         table.set(throughput, "Herald", cRates)
         table.set(throughput, Self.swiftColumn, swiftRates)
+        table.set(replay, "Herald", cReplays)
         table.setLatency(latency, "Herald", Self.medians(cLatency))
         table.setLatency(latency, Self.swiftColumn, Self.medians(swiftLatency))
         print("")
@@ -88,6 +92,14 @@ struct OCFBench: AsyncParsableCommand {
             throw BlockingSocket.Failure(description: "the C client failed: \(text)")
         }
         return fields
+    }
+
+    /// The C client replays `events` already in the journal (published before it starts).
+    func cReplay(_ client: String, _ daemon: HeraldDaemon) async throws -> Double {
+        try await daemon.publishBatches(channel: "ocf-replay", events: events)
+        let fields = try await runC(client, ["replay", "\(events)"], daemon) {}
+        guard fields[0] == events else { throw BlockingSocket.Failure(description: "C client got \(fields[0])") }
+        return Double(events - 1) / (Double(fields[2] - fields[1]) / 1e9)
     }
 
     func cThroughput(_ client: String, _ daemon: HeraldDaemon) async throws -> Double {

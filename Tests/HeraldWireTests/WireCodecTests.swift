@@ -94,6 +94,12 @@ let sampleServerMessages: [ServerMessage] = [
         }
     }
 
+    @Test func clientEncodedFrameEqualsTheFramesBytes() {
+        for message in sampleClientMessages {
+            #expect(message.encodedFrame(correlation: 17) == message.frame(correlation: 17).encoded)
+        }
+    }
+
     /// heraldd's direct encoder writes the same bytes as the message, and they decode back.
     @Test func deliveriesFrameEncoderEqualsTheMessage() throws {
         for message in sampleServerMessages {

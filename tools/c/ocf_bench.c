@@ -3,6 +3,8 @@
  * completes each event at once) counting N published events.
  *
  *   ocf_bench throughput N   prints "RESULT n first_ns last_ns" (CLOCK_MONOTONIC)
+ *   ocf_bench replay N       the same, for N events already in the journal: a durable
+ *                            handle (Herald's extension) starting at the oldest event
  *   ocf_bench latency N      the events' data starts with their send time (16 hex digits,
  *                            CLOCK_MONOTONIC ns); prints "LATENCY p50_ns p99_ns"
  */
@@ -63,6 +65,9 @@ int main(int argc, char **argv)
     handle = oc_ev_register();
     if (handle == NULL || samples == NULL) return 2;
     if (oc_ev_set_callback(handle, OC_EV_PRIO_HIGH, OC_EV_GROUP_CLASS, on_group) != OC_SUCCESS) return 3;
+    if (strcmp(argv[1], "replay") == 0 &&
+        oc_ev_herald_durable(handle, "bench-replay", OC_EV_HERALD_START_OLDEST, 0) != OC_SUCCESS)
+        return 6;
     if (oc_ev_activate(handle, OC_EV_AS_GET_FD, &fd) != OC_SUCCESS) return 4;
     printf("READY\n");
     fflush(stdout);
