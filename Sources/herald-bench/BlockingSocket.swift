@@ -126,6 +126,75 @@ final class RedisConnection: @unchecked Sendable {  // see BlockingSocket
     }
 }
 
+extension RedisConnection {
+    /// The entry ids of an XREADGROUP / XRANGE reply, parsed straight from the read buffer
+    /// (no reply values built, no strings): the replay workload's client must not be slower
+    /// than Redis's own fast clients (hiredis), or the ratio would flatter Herald.
+    /// `streamsReply`: XREADGROUP's reply (streams, each [name, entries]); else XRANGE's
+    /// (entries). nil for a null reply.
+    func entryIDs(streamsReply: Bool) throws -> [[UInt8]]? {
+        var ids: [[UInt8]] = []
+        if streamsReply {
+            guard let streams = try arrayHeader() else { return nil }
+            for _ in 0..<streams {
+                _ = try arrayHeader()  // [name, entries]
+                try skipValue()  // the stream's name
+                try entries(into: &ids)
+            }
+        } else {
+            try entries(into: &ids)
+        }
+        return ids
+    }
+
+    private func entries(into ids: inout [[UInt8]]) throws {
+        guard let count = try arrayHeader() else { return }
+        ids.reserveCapacity(ids.count + count)
+        for _ in 0..<count {
+            _ = try arrayHeader()  // [id, fields]
+            let header = try socket.line()
+            let length = Self.integer(header.dropFirst())
+            ids.append(Array(try socket.exact(length + 2).dropLast(2)))
+            try skipValue()  // the fields
+        }
+    }
+
+    /// The count of an array header; nil for a null array.
+    private func arrayHeader() throws -> Int? {
+        let line = try socket.line()
+        guard line.first == UInt8(ascii: "*") else {
+            throw BlockingSocket.Failure(description: "RESP: expected an array")
+        }
+        let count = Self.integer(line.dropFirst())
+        return count < 0 ? nil : count
+    }
+
+    private func skipValue() throws {
+        let line = try socket.line()
+        switch line.first {
+        case UInt8(ascii: "$"):
+            let length = Self.integer(line.dropFirst())
+            if length >= 0 { _ = try socket.exact(length + 2) }
+        case UInt8(ascii: "*"):
+            let count = Self.integer(line.dropFirst())
+            for _ in 0..<max(count, 0) { try skipValue() }
+        case UInt8(ascii: "-"):
+            throw BlockingSocket.Failure(description: "Redis: \(String(decoding: line, as: UTF8.self))")
+        default:
+            break
+        }
+    }
+
+    static func integer(_ digits: ArraySlice<UInt8>) -> Int {
+        var value = 0
+        var negative = false
+        for byte in digits {
+            if byte == UInt8(ascii: "-") { negative = true } else { value = value * 10 + Int(byte - 48) }
+        }
+        return negative ? -value : value
+    }
+}
+
 /// A minimal NATS client (text protocol) with JetStream publish acks counted by inbox.
 final class NatsConnection: @unchecked Sendable {  // see BlockingSocket
     struct Message {

@@ -20,6 +20,7 @@ struct DaemonBench: AsyncParsableCommand {
     @Option(help: "Seconds of each latency run.") var latencySeconds = 5
     @Option(help: "Events in history for the replay runs.") var replayEvents = 1_000_000
     @Flag(help: "Herald only (no peers).") var noPeers = false
+    @Flag(help: "Only the replay workload (Herald and the peers).") var replayOnly = false
     @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
 
     static let payloadBytes = 128
@@ -36,7 +37,7 @@ struct DaemonBench: AsyncParsableCommand {
         var table = ResultTable()
 
         // Herald.
-        for clients in [1, 8] {
+        for clients in [1, 8] where !replayOnly {
             var rates: [Double] = []
             for run in 0..<runs {
                 let herald = try HeraldDaemon(directory: "\(work)/herald-pub-\(clients)-\(run)", durability: "fsync")
@@ -45,7 +46,7 @@ struct DaemonBench: AsyncParsableCommand {
             }
             table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "Herald", rates)
         }
-        do {
+        if !replayOnly {
             let herald = try HeraldDaemon(directory: "\(work)/herald-latency", durability: "fsync")
             table.setLatency(latencyFsync, "Herald", try await herald.latency(rate: rate, seconds: latencySeconds))
             herald.stop()
@@ -53,6 +54,8 @@ struct DaemonBench: AsyncParsableCommand {
             table.setLatency(
                 latencyPeriodic, "Herald", try await periodic.latency(rate: rate, seconds: latencySeconds))
             periodic.stop()
+        }
+        do {
             // The history is written, then heraldd restarts (a cold daemon on a journal
             // written earlier, its index caught up), then each run is a new durable name.
             let filling = try HeraldDaemon(directory: "\(work)/herald-replay", durability: "fsync")
@@ -67,7 +70,7 @@ struct DaemonBench: AsyncParsableCommand {
         if !noPeers {
             for policy in ["always", "everysec"] {
                 let column = "Redis \(policy)"
-                for clients in [1, 8] {
+                for clients in [1, 8] where !replayOnly {
                     var rates: [Double] = []
                     for run in 0..<runs {
                         let redis = try RedisPeer(
@@ -76,16 +79,18 @@ struct DaemonBench: AsyncParsableCommand {
                     }
                     table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", column, rates)
                 }
-                let redis = try RedisPeer(directory: "\(work)/redis-\(policy)-latency", appendfsync: policy)
-                table.setLatency(
-                    policy == "always" ? latencyFsync : latencyPeriodic, column,
-                    try redis.latency(rate: rate, seconds: latencySeconds))
+                if !replayOnly {
+                    let redis = try RedisPeer(directory: "\(work)/redis-\(policy)-latency", appendfsync: policy)
+                    table.setLatency(
+                        policy == "always" ? latencyFsync : latencyPeriodic, column,
+                        try redis.latency(rate: rate, seconds: latencySeconds))
+                }
                 let replay = try RedisPeer(directory: "\(work)/redis-\(policy)-replay", appendfsync: policy)
                 table.set(
                     "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", column,
-                    [try replay.replay(events: replayEvents, batch: batch)])
+                    try replay.replay(events: replayEvents, batch: batch, runs: runs))
             }
-            for clients in [1, 8] {
+            for clients in [1, 8] where !replayOnly {
                 var rates: [Double] = []
                 for run in 0..<runs {
                     let nats = try NatsPeer(directory: "\(work)/nats-\(clients)-\(run)")
@@ -93,11 +98,15 @@ struct DaemonBench: AsyncParsableCommand {
                 }
                 table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "NATS JetStream", rates)
             }
-            let nats = try NatsPeer(directory: "\(work)/nats-latency")
-            table.setLatency(latencyPeriodic, "NATS JetStream", try nats.latency(rate: rate, seconds: latencySeconds))
-            // No NATS replay row: the benchmark's minimal NATS client lost count of a push
-            // consumer's deliveries (the server's consumer info showed all of them delivered),
-            // so no honest figure is available yet.
+            if !replayOnly {
+                let nats = try NatsPeer(directory: "\(work)/nats-latency")
+                table.setLatency(
+                    latencyPeriodic, "NATS JetStream", try nats.latency(rate: rate, seconds: latencySeconds))
+            }
+            let natsReplay = try NatsPeer(directory: "\(work)/nats-replay")
+            table.set(
+                "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "NATS JetStream",
+                try natsReplay.replay(events: replayEvents, batch: batch, runs: runs))
         }
         print("")
         table.print(peers: noPeers ? [] : ["Redis always", "Redis everysec", "NATS JetStream"])
@@ -112,8 +121,9 @@ struct DaemonBench: AsyncParsableCommand {
         print("processes. Redis = redis-benchmark XADD with -P \(batch) (pipeline) and -c 1/8 connections.")
         print("NATS = \(batch) publishes in flight per connection, 1/8 connections in one process.")
         print("Latency: one publisher, one subscriber acknowledging each event (Redis XREADGROUP + XACK;")
-        print("NATS push consumer without acks); replay: Herald durable stream acking every event, Redis")
-        print("consumer group from 0 with XACK per batch (no NATS replay figure yet: see DaemonBench.swift).")
+        print("NATS push consumer without acks); replay (after the history is written; Herald restarted): Herald")
+        print("durable stream acking every event; Redis consumer group from 0, XREADGROUP COUNT \(batch) + one XACK")
+        print("per batch; NATS durable pull consumer, fetch \(batch) + one ack of the batch (ack policy all).")
         try? FileManager.default.removeItem(atPath: workDirectory)
     }
 }

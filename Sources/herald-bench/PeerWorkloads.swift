@@ -75,23 +75,49 @@ extension RedisPeer {
         return percentiles(samples.all)
     }
 
-    /// Fills the stream, then a consumer group reads it from the start, acking each batch.
-    func replay(events: Int, batch: Int) throws -> Double {
+    /// Fills the stream once, then `runs` new consumer groups each read it from the start.
+    func replay(events: Int, batch: Int, runs: Int) throws -> [Double] {
         _ = try publishThroughput(clients: 1, events: events, batch: batch)
+        return try (0..<runs).map { try replayOnce(events: events, batch: batch, group: "late-\($0)") }
+    }
+
+    /// A consumer group reads the stream from the start, acknowledging each batch
+    /// (XREADGROUP COUNT batch + one XACK of its ids), with two reads in flight as the
+    /// reference driver (hiredis) does: each XACK goes out with the read after next, so the
+    /// server always has the next batch to send while the client parses one. Replies are
+    /// parsed straight from the buffer, in command order.
+    func replayOnce(events: Int, batch: Int, group: String) throws -> Double {
         let connection = try RedisConnection(port: port)
-        _ = try connection.command(["XGROUP", "CREATE", "bench", "late", "0"])
+        _ = try connection.command(["XGROUP", "CREATE", "bench", group, "0"])
+        let read = RedisConnection.encode(
+            ["XREADGROUP", "GROUP", group, "c", "COUNT", "\(batch)", "STREAMS", "bench", ">"].map { Array($0.utf8) })
+        let ackPrefix = [Array("XACK".utf8), Array("bench".utf8), Array(group.utf8)]
+        let reads = (events + batch - 1) / batch
+        enum Reply { case entries, ack }
+        var expected: [Reply] = [.entries, .entries]
+        var next = 0
+        var sentReads = min(2, reads)
         var received = 0
         let start = uptimeNanoseconds()
-        while received < events {
-            let reply = try connection.command([
-                "XREADGROUP", "GROUP", "late", "c", "COUNT", "\(batch)", "STREAMS", "bench", ">",
-            ])
-            let ids = Self.entries(reply).map(\.id)
-            guard !ids.isEmpty else { break }
-            received += ids.count
-            _ = try connection.socket.send(
-                RedisConnection.encode([Array("XACK".utf8), Array("bench".utf8), Array("late".utf8)] + ids))
-            _ = try connection.reply()
+        try connection.socket.send(Array(repeating: read, count: sentReads).flatMap { $0 })
+        while next < expected.count {
+            let kind = expected[next]
+            next += 1
+            switch kind {
+            case .ack:
+                _ = try connection.reply()
+            case .entries:
+                guard let ids = try connection.entryIDs(streamsReply: true), !ids.isEmpty else { continue }
+                received += ids.count
+                var bytes = RedisConnection.encode(ackPrefix + ids)
+                expected.append(.ack)
+                if sentReads < reads {
+                    bytes += read
+                    sentReads += 1
+                    expected.append(.entries)
+                }
+                try connection.socket.send(bytes)
+            }
         }
         return Double(received) / (Double(uptimeNanoseconds() - start) / 1e9)
     }
@@ -175,6 +201,46 @@ extension NatsPeer {
         let reply = try connection.request("$JS.API.CONSUMER.DURABLE.CREATE.bench.\(name)", config)
         guard !reply.contains("\"error\"") else {
             throw BlockingSocket.Failure(description: "consumer create: \(reply)")
+        }
+    }
+
+    /// Fills the stream once, then `runs` new durable pull consumers each read it from the
+    /// start: fetch requests of `batch` messages ($JS.API.CONSUMER.MSG.NEXT), each batch
+    /// acknowledged by one ack of its last message (ack policy "all"), sent together with
+    /// the next fetch request. Herald's replay acknowledges every event; this is the
+    /// cheapest durable, acknowledged way through JetStream.
+    func replay(events: Int, batch: Int, runs: Int) throws -> [Double] {
+        _ = try publishThroughput(clients: 1, events: events, inFlight: batch)
+        return try (0..<runs).map { run in
+            let name = "late\(run)"
+            let setup = try NatsConnection(port: port)
+            let config =
+                #"{"stream_name":"bench","config":{"durable_name":"\#(name)","ack_policy":"all","#
+                + #""deliver_policy":"all","max_ack_pending":20000}}"#
+            let reply = try setup.request("$JS.API.CONSUMER.DURABLE.CREATE.bench.\(name)", config)
+            guard !reply.contains("\"error\"") else {
+                throw BlockingSocket.Failure(description: "consumer create: \(reply)")
+            }
+            let connection = try NatsConnection(port: port)
+            try connection.subscribe("_INBOX.pull", sid: 5)
+            let fetch = NatsConnection.publishFrame(
+                "$JS.API.CONSUMER.MSG.NEXT.bench.\(name)", reply: "_INBOX.pull",
+                payload: Array(#"{"batch":\#(batch)}"#.utf8))
+            var received = 0
+            let start = uptimeNanoseconds()
+            try connection.socket.send(fetch)
+            while received < events {
+                var last: String?
+                for _ in 0..<batch {
+                    let message = try connection.next()
+                    last = message.reply
+                    received += 1
+                }
+                guard let last else { break }
+                try connection.socket.send(
+                    NatsConnection.publishFrame(last, reply: nil, payload: []) + (received < events ? fetch : []))
+            }
+            return Double(received) / (Double(uptimeNanoseconds() - start) / 1e9)
         }
     }
 
