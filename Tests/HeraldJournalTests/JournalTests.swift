@@ -113,7 +113,17 @@ import Testing
                 group.addTask {
                     var generator = EventGenerator(seed: UInt64(task))
                     var ranges: [SequenceRange] = []
-                    for _ in 0..<25 { ranges.append(try await journal.append(generator.entries(1 + task))) }
+                    // Each appender's entries carry its own channel and a counter in the
+                    // priority, so a range can be traced back to the appender and its order.
+                    for _ in 0..<25 {
+                        let entries = generator.entries(1 + task).enumerated().map { index, entry in
+                            var entry = entry
+                            entry.channel = UInt32(100 + task)
+                            entry.priority = UInt8(index)
+                            return entry
+                        }
+                        ranges.append(try await journal.append(entries))
+                    }
                     return ranges
                 }
             }
@@ -126,11 +136,19 @@ import Testing
         #expect(assigned == Array(1...UInt64(total)))
         let records = try readAll(journal)
         #expect(records.map(\.sequence.rawValue) == Array(1...UInt64(total)))
-        // Each range holds one appender's batch, contiguously, in its order.
+        // Each range holds one appender's batch, contiguously, in its order: one channel
+        // (the appender's), its size (the appender's batch size), priorities 0, 1, 2, ….
+        var batchesPerAppender: [UInt32: Int] = [:]
         for range in ranges {
-            let channelValues = Set(records[Int(range.first.rawValue - 1)..<Int(range.last.rawValue)].map(\.channel))
-            #expect(channelValues == [1])
+            let batch = records[Int(range.first.rawValue - 1)..<Int(range.last.rawValue)]
+            let channels = Set(batch.map(\.channel))
+            #expect(channels.count == 1)
+            let channel = try #require(channels.first)
+            #expect(batch.count == Int(channel) - 100 + 1, "a batch of appender \(channel - 100) was split or merged")
+            #expect(batch.map(\.priority) == (0..<batch.count).map { UInt8($0) })
+            batchesPerAppender[channel, default: 0] += 1
         }
+        #expect(batchesPerAppender == Dictionary(uniqueKeysWithValues: (0..<8).map { (UInt32(100 + $0), 25) }))
     }
 
     @Test func segmentsRollBySizeAndAge() throws {

@@ -5,6 +5,7 @@
  *
  *   conformance            every rule that one process can check
  *   conformance lost       a subscriber that falls behind gets a lost event
+ *   conformance nolost     without a lag limit the same subscriber gets all 400, no notice
  *                          (run with HERALD_SAEVT_WINDOW and HERALD_SAEVT_LAG_MAX set)
  *   conformance hold NAME  opens NAME as a publisher, says READY, waits to be killed
  */
@@ -697,11 +698,40 @@ RULE(lost_event_for_a_subscriber_that_falls_behind)
     CHECK(saEvtFinalize(subscriber) == SA_AIS_OK && saEvtFinalize(publisher_handle) == SA_AIS_OK);
 }
 
+/* The same 400 events without a lag limit (the default): every one arrives, in order, and
+ * no lost-event notice. Waits for the 400th, not for a time. */
+RULE(nothing_lost_without_a_lag_limit)
+{
+    SaEvtHandleT subscriber = initialize(&callbacks), publisher_handle = initialize(&callbacks);
+    SaEvtChannelHandleT reader, writer;
+    SaEvtEventFilterT only_p[1] = {F(SA_EVT_EXACT_FILTER, "p", 1)};
+    SaEvtEventFilterArrayT filters = {1, only_p};
+    SaNameT name = fresh("nolost");
+    SaEvtEventIdT id, previous = 0;
+    int i;
+    CHECK(saEvtChannelOpen(subscriber, &name, SA_EVT_CHANNEL_CREATE | SA_EVT_CHANNEL_SUBSCRIBER, SA_TIME_MAX, &reader)
+          == SA_AIS_OK);
+    CHECK(saEvtEventSubscribe(reader, &filters, 1) == SA_AIS_OK);
+    CHECK(saEvtChannelOpen(publisher_handle, &name, SA_EVT_CHANNEL_PUBLISHER, SA_TIME_MAX, &writer) == SA_AIS_OK);
+    for (i = 0; i < 400; i++) CHECK(publish(writer, "p", 2, 0, "x", NULL) == SA_AIS_OK);
+    CHECK(wait_for(subscriber, &n_seen, 400, 30000));
+    CHECK(n_seen == 400);
+    for (i = 0; i < n_seen; i++) {
+        CHECK(saEvtEventAttributesGet(seen[i].event, NULL, NULL, NULL, NULL, NULL, &id) == SA_AIS_OK);
+        CHECK(id != SA_EVT_EVENTID_LOST && id > previous);
+        previous = id;
+    }
+    printf("%d deliveries, none lost\n", n_seen);
+    CHECK(saEvtFinalize(subscriber) == SA_AIS_OK && saEvtFinalize(publisher_handle) == SA_AIS_OK);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1 && strcmp(argv[1], "lost") == 0) {
         RUN(lost_event_for_a_subscriber_that_falls_behind);
+    } else if (argc > 1 && strcmp(argv[1], "nolost") == 0) {
+        RUN(nothing_lost_without_a_lag_limit);
     } else if (argc > 2 && strcmp(argv[1], "hold") == 0) {
         SaEvtHandleT handle = initialize(&callbacks);
         SaEvtChannelHandleT channel;
