@@ -121,6 +121,10 @@ public final class Journal: Sendable {
     /// Waits until every append acknowledged so far is in the index.
     public func waitForIndex() { indexer?.flush() }
 
+    /// Event rows handed to the indexer and not yet in SQLite (bounded by
+    /// `JournalOptions.indexBacklogEventsMax` plus one commit).
+    var indexBacklogEvents: Int { indexer?.backlogEvents ?? 0 }
+
     /// Removes sealed segments past the retention limits now.
     @discardableResult
     public func applyRetention() throws -> RetentionReport {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 @testable import HeraldJournal
@@ -249,6 +250,37 @@ private func readOnlyOptions() -> JournalOptions {
 }
 
 @Suite struct IndexBacklogTests {
+    /// The bound holds: appended one batch at a time (so that one commit is one batch of
+    /// 40), the rows waiting for SQLite, sampled all along, never exceed the bound plus one
+    /// commit.
+    @Test func theBacklogNeverExceedsItsBoundByMoreThanOneCommit() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        var options = JournalOptions()
+        options.indexBacklogEventsMax = 50
+        options.durability = .none
+        let journal = try Journal.open(at: directory.path, options: options)
+        var generator = EventGenerator(seed: 22)
+        let largest = Atomic<Int>(0)
+        let done = Atomic<Bool>(false)
+        let sampler = Thread {
+            while !done.load(ordering: .relaxed) {
+                let now = journal.indexBacklogEvents
+                if now > largest.load(ordering: .relaxed) { largest.store(now, ordering: .relaxed) }
+            }
+        }
+        sampler.start()
+        for _ in 0..<300 { _ = try journal.appendAndWait(generator.entries(40)) }
+        done.store(true, ordering: .relaxed)
+        while !sampler.isFinished { usleep(1000) }
+        journal.waitForIndex()
+        #expect(largest.load(ordering: .relaxed) > 0, "the sampler never saw a backlog")
+        #expect(
+            largest.load(ordering: .relaxed) <= 50 + 40, "backlog \(largest.load(ordering: .relaxed)) > bound + commit")
+        #expect(journal.indexedThrough == SequenceNumber(12_000))
+        journal.close()
+    }
+
     /// With a tiny backlog bound the writer waits for the indexer instead of queueing
     /// without limit: every append still completes and the index ends complete.
     @Test func appendsWaitForATrailingIndexAndNothingIsLost() async throws {
