@@ -176,9 +176,10 @@ import Testing
     }
 
     @Test func accessRulesRefuseWithAccessAndChangeNothing() async throws {
-        let config = #"""
-            {"socketMode": "0600", "access": [{"channel": "secret.*", "publish": ["uid:4242"], "subscribe": ["*"]}]}
-            """#
+        let config = """
+            {"socketMode": "0600", "access": [{"channel": "secret.*", "publish": ["uid:4242"], "subscribe": ["*"]},
+              {"channel": "team.*", "publish": ["uid:\(getuid())"], "subscribe": ["uid:4242"]}]}
+            """
         let daemon = try await DaemonProcess.launch(config: config)
         defer { daemon.cleanup() }
         let mode = try FileManager.default.attributesOfItem(atPath: daemon.socket)[.posixPermissions] as? Int
@@ -201,6 +202,17 @@ import Testing
         let (status, _, stderr) = try await runHerald(
             ["publish", "--channel", "secret.x", "data"], socket: daemon.socket)
         #expect(status == 1 && stderr.contains("SA_AIS_ERR_ACCESS"), "\(status) \(stderr)")
+        // The allow paths: a rule naming this user lets it publish on team.* (and only
+        // publish), and "*" lets anyone subscribe to secret.* (creating the channel).
+        let team = try await client.openChannel("team.a", flags: [.publisher, .create])
+        let id = try await client.publish(team, WireEvent(data: [2]))
+        #expect(id > 0)
+        await #expect(throws: HeraldClientError.self) {
+            _ = try await client.openChannel("team.a", flags: [.subscriber])
+        }
+        _ = try await client.openChannel("secret.keys", flags: [.subscriber, .create])
+        let names = try await client.channels().map { String(decoding: $0.name, as: UTF8.self) }
+        #expect(Set(names) == ["public", "team.a", "secret.keys"], "\(names)")
         await client.close()
     }
 
