@@ -62,15 +62,13 @@ struct EventPayload: @unchecked Sendable {
     /// `oc_ev_group_t` for a join, leave or published event of a channel.
     static func group(_ delivery: WireDelivery, channelName: [UInt8]) -> EventPayload {
         let event = delivery.event
-        let channel = channelName + [0]
-        let publisher = event.publisherName + [0]
         let patternStride = MemoryLayout<oc_ev_pattern_t>.stride
         let extra =
-            channel.count + publisher.count + event.patterns.count * patternStride
+            channelName.count + 1 + event.publisherName.count + 1 + event.patterns.count * patternStride
             + event.patterns.reduce(0) { $0 + $1.count } + event.data.count + patternStride
         var builder = BlockBuilder(fixed: MemoryLayout<oc_ev_group_t>.stride, extra: extra)
-        let channelPointer = builder.append(channel)
-        let publisherPointer = builder.append(publisher)
+        let channelPointer = builder.append(channelName, terminated: true)
+        let publisherPointer = builder.append(event.publisherName, terminated: true)
         let patterns = builder.reserve(event.patterns.count * patternStride, alignment: patternStride)
         for (index, pattern) in event.patterns.enumerated() {
             let bytes = builder.append(pattern)
@@ -125,8 +123,10 @@ private struct BlockBuilder {
         return base + used
     }
 
-    mutating func append(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
-        let start = reserve(bytes.count, alignment: 1)
+    /// Copies `bytes` in; `terminated`: followed by a NUL (the block is zeroed, so the byte
+    /// after them only has to be reserved).
+    mutating func append(_ bytes: [UInt8], terminated: Bool = false) -> UnsafeMutablePointer<CChar> {
+        let start = reserve(bytes.count + (terminated ? 1 : 0), alignment: 1)
         if !bytes.isEmpty {
             bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         }
