@@ -66,8 +66,10 @@ final class Collector: Sendable {
         #expect(got.map(\.data) == [Array("link-up".utf8), Array("link-down".utf8)])
         #expect(got.allSatisfy { $0.subscriptionID == 7 && !$0.redelivered && !$0.retained })
         #expect(got.last?.eventID == last)
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(collector.deliveries.count == 2)
+        // Nothing else came before a marker published after them (waited for, not timed).
+        let marker = try await publish(service, handle, "link-marker")
+        let all = await collector.wait(for: 3)
+        #expect(all.map(\.eventID) == [got[0].eventID, last, marker])
         await service.shutdown()
     }
 
@@ -85,8 +87,10 @@ final class Collector: Sendable {
         let got = await a.wait(for: 2)
         #expect(got.map(\.subscriptionID) == [2, 5], "one delivery each, naming the lowest matching subscription")
         #expect(await b.wait(for: 2).count == 2)
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(a.deliveries.count == 2)
+        // No second delivery of either event to the first open before a later marker.
+        _ = try await publish(service, first, "link-marker")
+        #expect(await a.wait(for: 3).map(\.subscriptionID) == [2, 5, 2])
+        #expect(await b.wait(for: 3).count == 3)
         await service.shutdown()
     }
 
