@@ -202,36 +202,54 @@ struct Tail: AsyncParsableCommand {
         let rows = RowPrinter(columns: Self.columns, csv: format == .csv, output: output)
         if format == .table || format == .csv { rows.header() }
         var printed = 0
-        for await delivery in stream {
-            switch format {
-            case .table, .csv:
-                rows.row([
-                    ["\(delivery.sequence)"], ["\(delivery.eventID)"],
-                    [format == .csv ? "\(delivery.redelivered)" : (delivery.redelivered ? "R" : "-")],
-                    [formatTime(delivery.publishTime)], ["\(delivery.priority)"],
-                    [displayBytes(delivery.publisherName)],
-                    [delivery.origin.map { "\($0.pid)" } ?? ""],
-                    [delivery.patterns.map(displayBytes).joined(separator: "|")],
-                    [displayBytes(delivery.data)],
-                ])
-            case .text:
-                output.write("\(delivery.sequence) \(delivery.eventID) \(delivery.redelivered ? "R" : "-") ")
-                output.write(delivery.data)
-                output.write("\n")
-            case .jsonl:
-                output.write(Self.json(delivery))
-                output.write("\n")
+        let count = self.count  // read once: a property wrapper's getter is not free per event
+        // A frame of deliveries at a time: printed, flushed once (one write, not one per
+        // event), then acknowledged — an event is acknowledged only once it is written out.
+        batches: for await batch in stream.batches {
+            var taken = 0
+            for delivery in batch {
+                print(delivery, format: format, rows: rows, output: output)
+                taken += 1
+                if let count, printed + taken >= count { break }
             }
             output.flush()
-            delivery.done()
-            printed += 1
-            if let count, printed >= count { break }
+            for delivery in batch.prefix(taken) { delivery.done() }
+            printed += taken
+            if let count, printed >= count { break batches }
         }
         if let reason = stream.endReason, reason != .disconnected {
             FileHandle.standardError.write(Data("herald: \(reason)\n".utf8))
             Foundation.exit(reason.exitStatus.rawValue)
         }
         await client.close()
+    }
+
+    private func print(_ delivery: ClientDelivery, format: Format, rows: RowPrinter, output: StandardOutput) {
+        switch format {
+        case .table, .csv:
+            rows.row([
+                ["\(delivery.sequence)"], ["\(delivery.eventID)"],
+                [format == .csv ? "\(delivery.redelivered)" : (delivery.redelivered ? "R" : "-")],
+                [formatTime(delivery.publishTime)], ["\(delivery.priority)"],
+                [displayBytes(delivery.publisherName)],
+                [delivery.origin.map { "\($0.pid)" } ?? ""],
+                [delivery.patterns.map(displayBytes).joined(separator: "|")],
+                [displayBytes(delivery.data)],
+            ])
+        case .text:
+            // Built byte by byte: no String per event.
+            output.write(decimal: delivery.sequence)
+            output.write(byte: UInt8(ascii: " "))
+            output.write(decimal: delivery.eventID)
+            output.write(byte: UInt8(ascii: " "))
+            output.write(byte: delivery.redelivered ? UInt8(ascii: "R") : UInt8(ascii: "-"))
+            output.write(byte: UInt8(ascii: " "))
+            output.write(delivery.data)
+            output.write(byte: UInt8(ascii: "\n"))
+        case .jsonl:
+            output.write(Self.json(delivery))
+            output.write("\n")
+        }
     }
 
     static func json(_ delivery: ClientDelivery) -> String {

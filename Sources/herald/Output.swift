@@ -13,6 +13,23 @@ final class StandardOutput {
 
     func write(_ text: String) { write(text.utf8) }
 
+    /// A decimal number, written without building a String.
+    func write(decimal value: UInt64) {
+        // The digits are appended lowest first, then that stretch is reversed in place.
+        let start = buffer.count
+        var rest = value
+        repeat {
+            buffer.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        buffer[start...].reverse()
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func write(byte: UInt8) {
+        buffer.append(byte)
+    }
+
     func flush() {
         var offset = 0
         while offset < buffer.count {
