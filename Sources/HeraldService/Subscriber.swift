@@ -104,6 +104,9 @@ public final class Subscriber: AsyncSequence, Sendable {
         var cancelled = false
         /// The loop, parked while caught up; resumed by an append, `add` or `cancel`.
         var idle: CheckedContinuation<Void, Never>?
+        /// The lowest sequence read ahead and not handed out yet (SAF priority order): the
+        /// cursor must not pass it.
+        var heldLowest: UInt64?
     }
 
     public let selection: SubscriberSelection
@@ -229,7 +232,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             var removed = false
             for sequence in sequences where state.outstanding.remove(sequence) { removed = true }
             guard removed else { return nil }
-            let floor = state.outstanding.lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
+            let lowest = [state.outstanding.lowest, state.heldLowest].compactMap { $0 }.min()
+            let floor = lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
             if floor > state.acknowledged {
                 state.acknowledged = floor
                 state.dirty = true
@@ -329,44 +333,58 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
+    /// Records a SAF subscriber looks at (at least) before it hands out its free window's
+    /// worth, so that higher priorities come first among what is ready even when only a slot
+    /// or two are free (AIS: higher priority first, FIFO per publisher within a priority).
+    /// A wider free window reads just that much: what it reads is all handed out at once,
+    /// with no copies.
+    static let lookAheadMin = 256
+
     private func run(from position: ReadPosition) async throws {
         var reader = try journal.reader(from: position)
+        // SAF subscribers: matched deliveries read ahead, not handed out yet (journal order).
+        var held = HeldDeliveries()
+        let byPriority: Bool
+        if case .channel = selection { byPriority = true } else { byPriority = false }
         while !Task.isCancelled {
             await waitForWindow()
             if state.withLock({ $0.cancelled }) { return }
             if try deliverRetained() { continue }
             if let lagMax = options.lagMax, journal.head.sequence.rawValue > reader.nextSequence.rawValue + lagMax {
                 reader = try journal.reader(from: .end)
+                held = HeldDeliveries()
+                state.withLock { $0.heldLowest = nil }
                 deliverLost(before: reader.nextSequence)
                 continue
             }
-            // Take what is ready now, up to the free window, and hand it out higher
-            // priority first (publish order within a priority).
+            // Take what is ready now — up to the free window, and for a SAF subscriber up to
+            // `readAheadMax` more — and hand out the free window's worth, higher priority
+            // first (journal order within a priority; OCF class streams in journal order).
             // One lock before and one after the records read: the filters are matched on a
             // snapshot of the subscriptions (one added meanwhile counts from the next batch).
             let (free, subscriptions, redeliverThrough) = state.withLock {
                 (options.window - $0.outstanding.count, $0.subscriptions, $0.redeliverThrough)
             }
-            var ready: [Delivery] = []
-            ready.reserveCapacity(Swift.min(free, 4096))
+            let room = (byPriority ? Swift.max(free, Self.lookAheadMin) : free) - held.count
+            var fresh: [Delivery] = []
+            fresh.reserveCapacity(Swift.min(Swift.max(room, 0), 4096))
             var last = SequenceNumber.zero
             var publishers = PublisherCache()
-            try reader.nextView { view in
-                last = view.sequence
-                if let delivery = offer(view, reader, subscriptions, redeliverThrough, &publishers) {
-                    ready.append(delivery)
+            if room > 0 {
+                try reader.nextView { view in
+                    last = view.sequence
+                    if let delivery = offer(view, reader, subscriptions, redeliverThrough, &publishers) {
+                        fresh.append(delivery)
+                    }
+                    return fresh.count < room
                 }
-                return ready.count < free
             }
-            if last > .zero { commit(&ready, scannedThrough: last) }
-            if !ready.isEmpty {
+            if last > .zero { dropRetained(&fresh, scannedThrough: last) }
+            held.append(fresh)
+            if !held.isEmpty {
+                let ready = held.take(free, byPriority: byPriority)
+                commit(ready, heldLowest: held.first?.sequence.rawValue)
                 try extendHorizon(to: ready.map(\.sequence).max()!)
-                if ready.count > 1 && ready.contains(where: { $0.attributes.priority != ready[0].attributes.priority })
-                {
-                    ready = ready.enumerated().sorted {
-                        ($0.element.attributes.priority, $0.offset) < ($1.element.attributes.priority, $1.offset)
-                    }.map(\.element)
-                }
                 continuation.yield(ready)
             } else {
                 let through = reader.nextSequence.previous
@@ -379,6 +397,62 @@ public final class Subscriber: AsyncSequence, Sendable {
                 }
                 await waitIdle(after: through)
             }
+        }
+    }
+
+    /// Deliveries read and matched but not handed out yet, in journal order: taken from the
+    /// front without shifting the rest (an index, compacted now and then).
+    struct HeldDeliveries {
+        private var items: [Delivery] = []
+        private var head = 0
+
+        var count: Int { items.count - head }
+        var isEmpty: Bool { head == items.count }
+        var first: Delivery? { isEmpty ? nil : items[head] }
+
+        mutating func append(_ fresh: [Delivery]) {
+            guard !fresh.isEmpty else { return }
+            if isEmpty {
+                items = fresh
+                head = 0
+            } else {
+                items += fresh
+            }
+        }
+
+        /// Up to `count` to hand out now: the first ones, or (by priority) the highest
+        /// priorities first, journal order within a priority; the rest stay, in journal order.
+        mutating func take(_ count: Int, byPriority: Bool) -> [Delivery] {
+            let waiting = items[head...]
+            let priority = waiting.first?.attributes.priority
+            if !byPriority || waiting.allSatisfy({ $0.attributes.priority == priority }) {
+                if count >= waiting.count {
+                    // All of it: moved out, not copied.
+                    let ready = head == 0 ? items : Array(waiting)
+                    items = []
+                    head = 0
+                    return ready
+                }
+                let end = Swift.min(items.count, head + count)
+                let ready = Array(items[head..<end])
+                head = end
+                if isEmpty {
+                    items.removeAll(keepingCapacity: true)
+                    head = 0
+                } else if head > 4096 && head * 2 > items.count {
+                    items.removeFirst(head)
+                    head = 0
+                }
+                return ready
+            }
+            let order = waiting.indices.sorted {
+                (items[$0].attributes.priority, $0) < (items[$1].attributes.priority, $1)
+            }
+            let chosen = Set(order.prefix(count))
+            let ready = order.prefix(count).map { items[$0] }
+            items = waiting.indices.filter { !chosen.contains($0) }.map { items[$0] }
+            head = 0
+            return ready
         }
     }
 
@@ -439,16 +513,23 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    /// Counts the batch's deliveries as outstanding (dropping retained events already sent)
-    /// and moves the scanned mark, under one lock.
-    private func commit(_ ready: inout [Delivery], scannedThrough last: SequenceNumber) {
+    /// Drops retained events already sent from what was just read, and moves the scanned
+    /// mark, under one lock.
+    private func dropRetained(_ fresh: inout [Delivery], scannedThrough last: SequenceNumber) {
         state.withLock { state in
             if last > state.scanned { state.scanned = last }
             if !state.retainedSent.isEmpty {
-                ready.removeAll { state.retainedSent.contains($0.sequence.rawValue) }
+                fresh.removeAll { state.retainedSent.contains($0.sequence.rawValue) }
             }
-            guard !ready.isEmpty else { return }
+        }
+    }
+
+    /// Counts what is handed out now as outstanding and records what is still held back,
+    /// under one lock.
+    private func commit(_ ready: [Delivery], heldLowest: UInt64?) {
+        state.withLock { state in
             for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
+            state.heldLowest = heldLowest
             state.dirty = true
         }
     }

@@ -56,6 +56,18 @@ import Testing
         #expect(output.contains("400 deliveries, none lost"), "\(output)")
     }
 
+    /// AIS priority order beyond the window: what waits in heraldd comes higher priority
+    /// first (publish order within a priority), at the C API.
+    @Test func eventsWaitingBeyondTheWindowComeHigherPriorityFirst() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        let (status, output, errors) = try await CProgram.run(
+            binary, ["priority"], environment: ["HERALD_SOCKET": daemon.socket, "HERALD_SAEVT_WINDOW": "4"])
+        #expect(status == 0, "\(output)\(errors)")
+        #expect(output.contains("ok higher_priority_first_beyond_the_window"), "\(output)")
+    }
+
     @Test func aPublisherKilledWithSIGKILLHasItsChannelsClosed() async throws {
         let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }

@@ -124,6 +124,30 @@ final class Collector: Sendable {
         await service.shutdown()
     }
 
+    /// Events read ahead of the window (for priority order) and not handed out yet hold the
+    /// durable cursor back: acknowledging the first of five moves it to the first, not past
+    /// the ones still waiting in the subscriber.
+    @Test func eventsReadAheadHoldTheDurableCursorBack() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        var published: [EventID] = []
+        for i in 0..<5 { published.append(try await publish(service, handle, "e\(i)")) }
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, durableName: "ahead", window: 1))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber, acknowledge: false)
+        let first = await collector.wait(for: 1)
+        #expect(first.map(\.eventID) == [published[0]])
+        first[0].done()
+        // The second comes only after the first is done: the cursor has moved by then.
+        let two = await collector.wait(for: 2)
+        #expect(two.map(\.eventID) == Array(published.prefix(2)))
+        try await service.flushCursors()
+        let cursor = try await service.storedCursors().first { $0.name == "ahead" }
+        #expect(cursor?.acknowledged == first[0].sequence, "the cursor passed events not handed out yet")
+        await service.shutdown()
+    }
+
     @Test func windowOfOneDeliversTheNextEventOnlyAfterDone() async throws {
         let service = try await service()
         let handle = try await service.openChannel(channel, flags: .all)

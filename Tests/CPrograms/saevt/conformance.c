@@ -6,6 +6,8 @@
  *   conformance            every rule that one process can check
  *   conformance lost       a subscriber that falls behind gets a lost event
  *   conformance nolost     without a lag limit the same subscriber gets all 400, no notice
+ *   conformance priority   (run with HERALD_SAEVT_WINDOW=4) events waiting beyond the
+ *                          window come higher priority first
  *                          (run with HERALD_SAEVT_WINDOW and HERALD_SAEVT_LAG_MAX set)
  *   conformance hold NAME  opens NAME as a publisher, says READY, waits to be killed
  */
@@ -725,6 +727,38 @@ RULE(nothing_lost_without_a_lag_limit)
     CHECK(saEvtFinalize(subscriber) == SA_AIS_OK && saEvtFinalize(publisher_handle) == SA_AIS_OK);
 }
 
+/* With a window of 4: 20 events of the lowest priority, then 5 of the highest, published
+ * while the subscriber does not dispatch. The first 4 are in the library already (its
+ * window); of what waits in heraldd, the highest priority comes first: deliveries 5 to 9 are
+ * the 5 high ones, each in publish order, then the 16 remaining low ones in publish order. */
+RULE(higher_priority_first_beyond_the_window)
+{
+    SaEvtHandleT subscriber = initialize(&callbacks), publisher_handle = initialize(&callbacks);
+    SaEvtChannelHandleT reader, writer;
+    SaEvtEventFilterArrayT filters = pass_all();
+    SaNameT name = fresh("priority");
+    SaEvtEventIdT id, low[20], high[5];
+    SaEvtEventPriorityT priority;
+    int i;
+    CHECK(saEvtChannelOpen(subscriber, &name, SA_EVT_CHANNEL_CREATE | SA_EVT_CHANNEL_SUBSCRIBER, SA_TIME_MAX, &reader)
+          == SA_AIS_OK);
+    CHECK(saEvtEventSubscribe(reader, &filters, 1) == SA_AIS_OK);
+    CHECK(saEvtChannelOpen(publisher_handle, &name, SA_EVT_CHANNEL_PUBLISHER, SA_TIME_MAX, &writer) == SA_AIS_OK);
+    for (i = 0; i < 20; i++) CHECK(publish(writer, "low", SA_EVT_LOWEST_PRIORITY, 0, "l", &low[i]) == SA_AIS_OK);
+    for (i = 0; i < 5; i++) CHECK(publish(writer, "high", SA_EVT_HIGHEST_PRIORITY, 0, "h", &high[i]) == SA_AIS_OK);
+    CHECK(wait_for(subscriber, &n_seen, 25, 30000));
+    CHECK(n_seen == 25);
+    for (i = 0; i < 25; i++) {
+        SaEvtEventIdT expected = i < 4 ? low[i] : i < 9 ? high[i - 4] : low[i - 5];
+        CHECK(saEvtEventAttributesGet(seen[i].event, NULL, &priority, NULL, NULL, NULL, &id) == SA_AIS_OK);
+        if (id != expected) printf("delivery %d: event %llu, expected %llu\n", i, (unsigned long long)id,
+                                   (unsigned long long)expected);
+        CHECK(id == expected);
+        CHECK(priority == (i >= 4 && i < 9 ? SA_EVT_HIGHEST_PRIORITY : SA_EVT_LOWEST_PRIORITY));
+    }
+    CHECK(saEvtFinalize(subscriber) == SA_AIS_OK && saEvtFinalize(publisher_handle) == SA_AIS_OK);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -732,6 +766,8 @@ int main(int argc, char **argv)
         RUN(lost_event_for_a_subscriber_that_falls_behind);
     } else if (argc > 1 && strcmp(argv[1], "nolost") == 0) {
         RUN(nothing_lost_without_a_lag_limit);
+    } else if (argc > 1 && strcmp(argv[1], "priority") == 0) {
+        RUN(higher_priority_first_beyond_the_window);
     } else if (argc > 2 && strcmp(argv[1], "hold") == 0) {
         SaEvtHandleT handle = initialize(&callbacks);
         SaEvtChannelHandleT channel;
