@@ -55,13 +55,7 @@ public enum ClientMessage: Hashable, Sendable {
     public func encodedFrame(correlation: UInt32) -> [UInt8] {
         var capacity = 64
         if case .ack(_, let sequences) = self { capacity = WireFrame.headerBytes + 8 + 8 * sequences.count }
-        var writer = WireWriter(capacity: capacity)
-        writer.u32(0)  // the length, patched below
-        writer.u8(type.rawValue)
-        writer.u32(correlation)
-        writePayload(into: &writer)
-        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
-        return writer.bytes
+        return WireFrame.encode(type: type, correlation: correlation, capacity: capacity) { writePayload(into: &$0) }
     }
 
     private func writePayload(into writer: inout WireWriter) {

@@ -44,13 +44,9 @@ public enum ServerMessage: Hashable, Sendable {
     /// `frame(correlation:).encoded` gives, without the payload's intermediate copy.
     /// `capacity` is a hint (a `deliveries` frame is sized from its events).
     public func encodedFrame(correlation: UInt32, capacity: Int? = nil) -> [UInt8] {
-        var writer = WireWriter(capacity: capacity ?? estimatedBytes)
-        writer.u32(0)  // the length, patched below
-        writer.u8(type.rawValue)
-        writer.u32(correlation)
-        writePayload(into: &writer)
-        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
-        return writer.bytes
+        WireFrame.encode(type: type, correlation: correlation, capacity: capacity ?? estimatedBytes) {
+            writePayload(into: &$0)
+        }
     }
 
     private var estimatedBytes: Int {

@@ -21,6 +21,20 @@ public struct WireFrame: Hashable, Sendable {
         self.payload = payload
     }
 
+    /// A frame written whole into one buffer: the header, then what `payload` writes, the
+    /// length patched in at the end (no payload array copied into a frame).
+    static func encode(
+        type: FrameType, correlation: UInt32, capacity: Int, payload: (inout WireWriter) -> Void
+    ) -> [UInt8] {
+        var writer = WireWriter(capacity: capacity)
+        writer.u32(0)  // the length, patched below
+        writer.u8(type.rawValue)
+        writer.u32(correlation)
+        payload(&writer)
+        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
+        return writer.bytes
+    }
+
     /// The frame's bytes, header included.
     public var encoded: [UInt8] {
         var writer = WireWriter(capacity: Self.headerBytes + payload.count)
