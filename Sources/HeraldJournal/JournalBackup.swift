@@ -144,6 +144,8 @@ extension Journal {
         }
         for index in files.indices {
             let path = target + "/" + files[index].name
+            // On disk before the manifest says the backup is complete.
+            try Self.sync(path)
             let (bytes, digest) = try Self.digest(path, hasher: hasher)
             files[index].bytes = bytes
             files[index].sha256 = digest.hex
@@ -157,8 +159,23 @@ extension Journal {
             headChain: chain.hex, files: files, exported: ISO8601DateFormatter().string(from: Date()))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: URL(fileURLWithPath: target + "/" + BackupManifest.fileName))
+        let manifestPath = target + "/" + BackupManifest.fileName
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: manifestPath))
+        // A backup that a power loss can take away is not a backup: the manifest and the
+        // folder's entries are synced too before export reports success.
+        try Self.sync(manifestPath)
+        try Self.sync(target)
         return manifest
+    }
+
+    /// fsync of a file or a folder (its entries), by path.
+    static func sync(_ path: String) throws {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw JournalError.io(operation: "open", path: path, errno: errno) }
+        defer { Glibc.close(descriptor) }
+        while fsync(descriptor) != 0 {
+            guard errno == EINTR else { throw JournalError.io(operation: "fsync", path: path, errno: errno) }
+        }
     }
 
     static func digest(_ path: String, hasher: SHA256Hasher) throws -> (Int64, ChainHash) {
