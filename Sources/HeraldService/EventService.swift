@@ -428,19 +428,39 @@ public actor EventService {
                     updated: clock.now()))
             flushed.append((subscriber, snapshot))
         }
-        do { try cursors?.save(batch) } catch { throw .library }
+        do {
+            try cursors?.save(batch)
+            cursorFlushFailure = nil
+        } catch {
+            cursorFlushFailure = "\(error)"
+            throw .library
+        }
         for (subscriber, snapshot) in flushed { subscriber.markClean(after: snapshot) }
     }
 
-    /// Stops every subscriber, persists cursors and closes the journal.
-    public func shutdown() {
+    /// Why the last attempt to persist durable cursors failed (SQLite's message); nil after
+    /// a success. The periodic flush keeps trying; a failure is reported, not swallowed.
+    public private(set) var cursorFlushFailure: String?
+
+    /// Stops every subscriber, persists cursors and closes the journal. Returns why the
+    /// durable cursors could not be persisted, if they could not (acknowledgements since the
+    /// last successful flush are then lost: those events come again, marked redelivered).
+    @discardableResult
+    public func shutdown() -> String? {
         flusher?.cancel()
         for subscriber in allSubscribers { subscriber.cancel() }
-        try? persist(allSubscribers)
+        let failure: String?
+        do {
+            try persist(allSubscribers)
+            failure = nil
+        } catch {
+            failure = cursorFlushFailure ?? "\(error)"
+        }
         subscribers.removeAll()
         classSubscribers.removeAll()
         cursors?.close()
         journal.close()
+        return failure
     }
 
     // MARK: Journal

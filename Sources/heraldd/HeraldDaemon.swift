@@ -24,8 +24,8 @@ struct HeraldDaemon: AsyncParsableCommand {
             subscribe}]. Flags override the file. docs/daemon.md has an example.
 
             Exit codes: 0 stopped cleanly, 64 bad flags or config, 65 (--cluster) this node's journal differs from \
-            the cluster's, 69 (--cluster) Corosync not reachable, 74 I/O error, 75 the data folder or socket is \
-            in use by another daemon.
+            the cluster's, 69 (--cluster) Corosync not reachable, 74 I/O error (also: stopped, but the durable \
+            cursors could not be saved), 75 the data folder or socket is in use by another daemon.
             """)
 
     @Option(name: .customLong("config"), help: "A JSON config file.")
@@ -193,8 +193,13 @@ struct HeraldDaemon: AsyncParsableCommand {
             Self.fail("\(error)", status: 74)
         }
         try? notifier.stopping()
-        await service.shutdown()
+        let cursorFailure = await service.shutdown()
         sequencer?.stop()
+        if let cursorFailure {
+            // Exit 74, not 0: acknowledgements since the last successful flush are lost (those
+            // events come again, marked redelivered), and the operator must know.
+            Self.fail("stopped, but the durable cursors could not be saved: \(cursorFailure)", status: 74)
+        }
         Self.say("heraldd: stopped")
     }
 

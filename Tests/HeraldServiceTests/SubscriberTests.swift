@@ -310,3 +310,40 @@ final class Collector: Sendable {
         await service.shutdown()
     }
 }
+
+/// A failure to persist durable cursors is reported, not swallowed: `cursors.sqlite` made
+/// unreadable under the open store (its bytes overwritten), the flush throws with SQLite's
+/// message and `shutdown()` returns it (heraldd then exits 74 instead of 0).
+@Suite struct CursorFlushFailureTests {
+    @Test func aCursorFlushFailureIsReportedAtShutdown() async throws {
+        let directory = NSTemporaryDirectory() + "herald-cursors-" + String(UUID().uuidString.prefix(8))
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let service = try await EventService.open(at: directory)
+        let handle = try await service.openChannel(Array("c".utf8), flags: .all)
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, durableName: "kept"))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber)
+        _ = try await service.publish(handle, EventAttributes(), data: [1])
+        _ = await collector.wait(for: 1)
+        // Garbage over the database file, its WAL and shared index, in place (the store
+        // keeps them open).
+        for name in [CursorStore.fileName, CursorStore.fileName + "-wal", CursorStore.fileName + "-shm"] {
+            let path = directory + "/" + name
+            guard let handle = FileHandle(forWritingAtPath: path) else { continue }
+            try handle.write(contentsOf: Data(repeating: 0xA5, count: 8192))
+            try handle.close()
+        }
+        // A newer acknowledgement makes the cursor dirty again; persisting it fails.
+        let second = try await service.publish(handle, EventAttributes(), data: [2])
+        _ = await collector.wait(for: 2)
+        let secondSequence = try #require(second.sequence)
+        for _ in 0..<5000 where subscriber.cursorSnapshot.acknowledged < secondSequence {  // the ack is applied
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        await #expect(throws: ServiceError.library) { try await service.flushCursors() }
+        #expect(await service.cursorFlushFailure != nil)
+        let failure = await service.shutdown()
+        #expect(failure != nil, "shutdown did not report the lost cursor")
+    }
+}
