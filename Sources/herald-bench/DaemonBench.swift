@@ -30,6 +30,27 @@ struct DaemonBench: AsyncParsableCommand {
         "publish→callback latency at \(formatRate(Double(rate))) ev/s, periodic fsync (Herald batch:10 ms)"
     }
 
+    /// Seconds a command takes to run to its end, its output into a pipe that is read and
+    /// dropped (as `… | wc -l` would); fails if it exits non-zero.
+    static func timed(_ executable: String, _ arguments: [String]) throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let start = uptimeNanoseconds()
+        try process.run()
+        let handle = output.fileHandleForReading
+        while !handle.availableData.isEmpty {}
+        process.waitUntilExit()
+        let elapsed = Double(uptimeNanoseconds() - start) / 1e9
+        guard process.terminationStatus == 0 else {
+            throw BlockingSocket.Failure(description: "\(executable) \(arguments.joined(separator: " ")) failed")
+        }
+        return elapsed
+    }
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: workDirectory)
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
@@ -65,6 +86,31 @@ struct DaemonBench: AsyncParsableCommand {
             var rates: [Double] = []
             for run in 0..<runs { rates.append(try await replay.replay(events: replayEvents, name: "late-\(run)")) }
             table.set("replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "Herald", rates)
+            // The operator's view of the same history: `herald tail --from oldest` (text into
+            // a pipe, through heraldd, acknowledging) beside `herald journal read --format raw`
+            // reading the data folder directly.
+            let herald = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("herald").path
+            var tails: [Double] = []
+            var reads: [Double] = []
+            for _ in 0..<runs {
+                tails.append(
+                    Double(replayEvents)
+                        / (try Self.timed(
+                            herald,
+                            [
+                                "tail", "--socket", replay.socket, "--channel", "history", "--from", "oldest",
+                                "--count",
+                                "\(replayEvents)", "--format", "text",
+                            ])))
+                reads.append(
+                    Double(replayEvents)
+                        / (try Self.timed(
+                            herald,
+                            ["journal", "read", "--data-dir", "\(work)/herald-replay/data", "--format", "raw"])))
+            }
+            table.set("herald tail --from oldest, text into a pipe (same history)", "Herald", tails)
+            table.set("herald journal read --format raw of the data folder (same history)", "Herald", reads)
             replay.stop()
         }
         if !noPeers {
