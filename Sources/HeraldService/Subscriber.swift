@@ -150,17 +150,17 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// One delivery at a time, from the batches.
     public struct Iterator: AsyncIteratorProtocol {
         var batches: AsyncStream<[Delivery]>.Iterator
-        var current: [Delivery] = []
-        var index = 0
+        /// The current batch not handed out yet, the next one last: taken with `popLast`, a
+        /// move (no reference counting per delivery).
+        var remaining: [Delivery] = []
 
         public mutating func next() async -> Delivery? {
-            while index == current.count {
-                guard let batch = await batches.next() else { return nil }
-                current = batch
-                index = 0
+            while remaining.isEmpty {
+                guard var batch = await batches.next() else { return nil }
+                batch.reverse()  // in place: the stream handed over the only reference
+                remaining = batch
             }
-            defer { index += 1 }
-            return current[index]
+            return remaining.popLast()
         }
     }
 
@@ -232,7 +232,12 @@ public final class Subscriber: AsyncSequence, Sendable {
             var removed = false
             for sequence in sequences where state.outstanding.remove(sequence) { removed = true }
             guard removed else { return nil }
-            let lowest = [state.outstanding.lowest, state.heldLowest].compactMap { $0 }.min()
+            // Neither an outstanding delivery nor one read ahead and still held may be passed.
+            let lowest: UInt64?
+            switch (state.outstanding.lowest, state.heldLowest) {
+            case (let a?, let b?): lowest = Swift.min(a, b)
+            case (let a, let b): lowest = a ?? b
+            }
             let floor = lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
             if floor > state.acknowledged {
                 state.acknowledged = floor
@@ -357,8 +362,8 @@ public final class Subscriber: AsyncSequence, Sendable {
                 deliverLost(before: reader.nextSequence)
                 continue
             }
-            // Take what is ready now — up to the free window, and for a SAF subscriber up to
-            // `readAheadMax` more — and hand out the free window's worth, higher priority
+            // Take what is ready now — up to the free window, and for a SAF subscriber at least
+            // `lookAheadMin` records — and hand out the free window's worth, higher priority
             // first (journal order within a priority; OCF class streams in journal order).
             // One lock before and one after the records read: the filters are matched on a
             // snapshot of the subscriptions (one added meanwhile counts from the next batch).
