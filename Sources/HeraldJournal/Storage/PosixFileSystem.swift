@@ -65,17 +65,32 @@ public struct PosixFileSystem: JournalFileSystem {
 
     /// Takes an exclusive, non-blocking `flock` on `path` (created if missing) for the
     /// life of the returned descriptor; throws `.locked` if another process holds it.
+    ///
+    /// A refusal is tried again for up to `lockRetryMilliseconds`: a lock this process just
+    /// released can still be held for a moment by a child it is spawning (between fork and
+    /// exec the child has a copy of the descriptor, and an flock belongs to the open file,
+    /// not to the descriptor; seen as a rare test failure while other threads spawned
+    /// processes). A journal really held by another process is still refused.
     static func lockExclusively(_ path: String, journal: String) throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw JournalError.io(operation: "open", path: path, errno: Glibc.errno) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        var waited = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = Glibc.errno
+            if code == EINTR { continue }
+            if code == EWOULDBLOCK && waited < lockRetryMilliseconds {
+                usleep(10_000)
+                waited += 10
+                continue
+            }
             Glibc.close(fd)
             if code == EWOULDBLOCK { throw JournalError.locked(journal) }
             throw JournalError.io(operation: "flock", path: path, errno: code)
         }
         return fd
     }
+
+    static let lockRetryMilliseconds = 300
 
     static func errno(of error: any Error, fallback: Int32) -> Int32 {
         let nsError = error as NSError
