@@ -45,6 +45,7 @@ public final class EventStream: AsyncSequence, Sendable {
     private let stream: AsyncStream<[ClientDelivery]>
     let continuation: AsyncStream<[ClientDelivery]>.Continuation
     private let ending = Mutex<HeraldClientError?>(nil)
+    private let yieldedStorage = Atomic<Int>(0)
 
     init(id: UInt32) {
         self.id = id
@@ -58,8 +59,15 @@ public final class EventStream: AsyncSequence, Sendable {
 
     /// Queues one frame's deliveries (in journal order).
     func yield(_ deliveries: some Collection<ClientDelivery>) {
+        yieldedStorage.add(1, ordering: .releasing)
         continuation.yield(Array(deliveries))
     }
+
+    /// How many batches `batches` has been given so far. The connection queues a frame's
+    /// deliveries before it completes any request answered after that frame, so read when a
+    /// request returned, this counts every batch sent before the daemon's answer (the SaEvt
+    /// library fences an ended subscription's deliveries with it).
+    public var batchesQueued: Int { yieldedStorage.load(ordering: .acquiring) }
 
     /// One delivery at a time, from the frames.
     public struct Iterator: AsyncIteratorProtocol {

@@ -1,3 +1,5 @@
+public import HeraldWire
+
 /// How a filter compares with the pattern at the same index (SaEvtEventFilterTypeT).
 public enum FilterType: UInt8, Hashable, Sendable, CaseIterable {
     /// The filter equals the pattern's first bytes.
@@ -24,23 +26,20 @@ public struct EventFilter: Hashable, Sendable {
     public init(_ type: FilterType, _ pattern: String) { self.init(type, Array(pattern.utf8)) }
 
     /// Whether this filter accepts `candidate`.
-    public func matches(_ candidate: [UInt8]) -> Bool {
-        switch type {
-        case .passAll: return true
-        case .exact: return candidate == pattern
-        case .prefix: return candidate.count >= pattern.count && candidate.starts(with: pattern)
-        case .suffix: return candidate.count >= pattern.count && candidate.suffix(pattern.count).elementsEqual(pattern)
-        }
-    }
+    @inlinable
+    public func matches(_ candidate: [UInt8]) -> Bool { accepts(candidate) }
 
-    /// SAF's rule for a subscription: filter *i* applies to pattern *i* and all must match.
-    /// Filters beyond the event's patterns see an empty pattern (only pass-all or a
-    /// zero-length filter accept it); patterns beyond the filters pass.
+    /// SAF's rule for a subscription (`Collection.accept(patterns:)` of HeraldWire): filter
+    /// *i* applies to pattern *i* and all applied filters must accept; only min(filters,
+    /// patterns) pairs are compared, so filters beyond the event's patterns are not applied
+    /// and patterns beyond the filters pass.
+    @inlinable
     public static func matches(_ filters: [EventFilter], patterns: [[UInt8]]) -> Bool {
-        for (index, filter) in filters.enumerated() {
-            let candidate = index < patterns.count ? patterns[index] : []
-            if !filter.matches(candidate) { return false }
-        }
-        return true
+        filters.accept(patterns: patterns)
     }
+}
+
+extension EventFilter: SubscriptionFilter {
+    @inlinable public var typeCode: UInt8 { type.rawValue }
+    @inlinable public var filterPattern: [UInt8] { pattern }
 }

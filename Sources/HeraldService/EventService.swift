@@ -394,7 +394,11 @@ public actor EventService {
             subscriber = try self.subscriber(for: handle)
         }
         let retained = registry.retained(in: handle.channel, at: clock.now()).map(\.sequence)
-        try subscriber.add(subscription: id, filters: filters, retained: retained)
+        // An open that starts now: what was published before the subscription is not its own
+        // (AIS), even if the open's reader has not passed it yet. One that replays history
+        // applies its subscriptions to every record it has not read yet.
+        let after = subscriber.options.start == .now ? journal.head.sequence : nil
+        try subscriber.add(subscription: id, filters: filters, retained: retained, after: after)
         return subscriber
     }
 

@@ -83,6 +83,9 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     struct State {
         var subscriptions: [UInt32: [EventFilter]] = [:]
+        /// Subscriptions of an open that starts now receive what is published after they
+        /// were made (AIS): records up to here are not theirs (retained ones aside).
+        var subscribedAfter: [UInt32: SequenceNumber] = [:]
         var outstanding = OutstandingSet()
         /// The reader has looked at every record up to here.
         var scanned = SequenceNumber.zero
@@ -104,9 +107,12 @@ public final class Subscriber: AsyncSequence, Sendable {
         var cancelled = false
         /// The loop, parked while caught up; resumed by an append, `add` or `cancel`.
         var idle: CheckedContinuation<Void, Never>?
-        /// The lowest sequence read ahead and not handed out yet (SAF priority order): the
-        /// cursor must not pass it.
-        var heldLowest: UInt64?
+        /// SAF subscribers: matched deliveries read ahead, not handed out yet (journal order);
+        /// the cursor must not pass the first.
+        var held = HeldDeliveries()
+        /// Subscriptions removed so far (what the reader matched on an older snapshot is
+        /// matched again).
+        var removals = 0
     }
 
     public let selection: SubscriberSelection
@@ -181,10 +187,15 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     // MARK: Subscriptions
 
-    func add(subscription id: UInt32, filters: [EventFilter], retained: [SequenceNumber]) throws(ServiceError) {
+    /// Adds a subscription; with `after`, it receives only records past that sequence (and
+    /// `retained`).
+    func add(subscription id: UInt32, filters: [EventFilter], retained: [SequenceNumber], after: SequenceNumber?)
+        throws(ServiceError)
+    {
         try state.withLock { state throws(ServiceError) in
             guard state.subscriptions[id] == nil else { throw .exist }
             state.subscriptions[id] = filters
+            state.subscribedAfter[id] = after
             let earlier = state.subscriptions.filter { $0.key != id }
             state.retainedQueue += retained.filter { !state.retainedSent.contains($0.rawValue) }.map { ($0, earlier) }
         }
@@ -202,6 +213,11 @@ public final class Subscriber: AsyncSequence, Sendable {
     func remove(subscription id: UInt32) throws(ServiceError) {
         try state.withLock { state throws(ServiceError) in
             guard state.subscriptions.removeValue(forKey: id) != nil else { throw .notExist }
+            state.subscribedAfter[id] = nil
+            // What was read ahead for it goes to another subscription of this open that
+            // accepts it, or to nobody (SAF: nothing for a subscription after its unsubscribe).
+            state.held.rematch(state.subscriptions, after: state.subscribedAfter)
+            state.removals &+= 1
         }
     }
 
@@ -234,7 +250,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             guard removed else { return nil }
             // Neither an outstanding delivery nor one read ahead and still held may be passed.
             let lowest: UInt64?
-            switch (state.outstanding.lowest, state.heldLowest) {
+            switch (state.outstanding.lowest, state.held.first?.sequence.rawValue) {
             case (let a?, let b?): lowest = Swift.min(a, b)
             case (let a, let b): lowest = a ?? b
             }
@@ -274,7 +290,10 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// Stops deliveries and ends the stream.
     public func cancel() {
-        state.withLock { $0.cancelled = true }
+        state.withLock { state in
+            state.cancelled = true
+            state.held = HeldDeliveries()  // its deliveries refer to this subscriber
+        }
         wakeIdle()
         wakeWindow()
         task.withLock { $0 }?.cancel()
@@ -347,8 +366,6 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     private func run(from position: ReadPosition) async throws {
         var reader = try journal.reader(from: position)
-        // SAF subscribers: matched deliveries read ahead, not handed out yet (journal order).
-        var held = HeldDeliveries()
         let byPriority: Bool
         if case .channel = selection { byPriority = true } else { byPriority = false }
         while !Task.isCancelled {
@@ -357,8 +374,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             if try deliverRetained() { continue }
             if let lagMax = options.lagMax, journal.head.sequence.rawValue > reader.nextSequence.rawValue + lagMax {
                 reader = try journal.reader(from: .end)
-                held = HeldDeliveries()
-                state.withLock { $0.heldLowest = nil }
+                state.withLock { $0.held = HeldDeliveries() }
                 deliverLost(before: reader.nextSequence)
                 continue
             }
@@ -367,10 +383,13 @@ public final class Subscriber: AsyncSequence, Sendable {
             // first (journal order within a priority; OCF class streams in journal order).
             // One lock before and one after the records read: the filters are matched on a
             // snapshot of the subscriptions (one added meanwhile counts from the next batch).
-            let (free, subscriptions, redeliverThrough) = state.withLock {
-                (options.window - $0.outstanding.count, $0.subscriptions, $0.redeliverThrough)
+            let (free, subscriptions, after, redeliverThrough, heldCount, removals) = state.withLock {
+                (
+                    options.window - $0.outstanding.count, $0.subscriptions, $0.subscribedAfter, $0.redeliverThrough,
+                    $0.held.count, $0.removals
+                )
             }
-            let room = (byPriority ? Swift.max(free, Self.lookAheadMin) : free) - held.count
+            let room = (byPriority ? Swift.max(free, Self.lookAheadMin) : free) - heldCount
             var fresh: [Delivery] = []
             fresh.reserveCapacity(Swift.min(Swift.max(room, 0), 4096))
             var last = SequenceNumber.zero
@@ -378,17 +397,15 @@ public final class Subscriber: AsyncSequence, Sendable {
             if room > 0 {
                 try reader.nextView { view in
                     last = view.sequence
-                    if let delivery = offer(view, reader, subscriptions, redeliverThrough, &publishers) {
+                    if let delivery = offer(view, reader, subscriptions, after, redeliverThrough, &publishers) {
                         fresh.append(delivery)
                     }
                     return fresh.count < room
                 }
             }
             if last > .zero { dropRetained(&fresh, scannedThrough: last) }
-            held.append(fresh)
-            if !held.isEmpty {
-                let ready = held.take(free, byPriority: byPriority)
-                commit(ready, heldLowest: held.first?.sequence.rawValue)
+            let ready = commit(fresh, free: free, byPriority: byPriority, matched: (subscriptions, removals))
+            if !ready.isEmpty {
                 try extendHorizon(to: ready.map(\.sequence).max()!)
                 continuation.yield(ready)
             } else {
@@ -423,6 +440,29 @@ public final class Subscriber: AsyncSequence, Sendable {
             } else {
                 items += fresh
             }
+        }
+
+        /// Deliveries whose subscription is gone take the lowest remaining one that accepts
+        /// them, or are dropped.
+        mutating func rematch(_ subscriptions: [UInt32: [EventFilter]], after: [UInt32: SequenceNumber]) {
+            guard !isEmpty, items[head...].contains(where: { subscriptions[$0.subscriptionID] == nil }) else { return }
+            var kept: [Delivery] = []
+            kept.reserveCapacity(count)
+            for var delivery in items[head...] {
+                if subscriptions[delivery.subscriptionID] == nil {
+                    guard
+                        let id = Subscriber.match(
+                            subscriptions, patterns: delivery.attributes.patterns, sequence: delivery.sequence,
+                            after: after)
+                    else {
+                        continue
+                    }
+                    delivery.subscriptionID = id
+                }
+                kept.append(delivery)
+            }
+            items = kept
+            head = 0
         }
 
         /// Up to `count` to hand out now: the first ones, or (by priority) the highest
@@ -467,6 +507,7 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// subscribers reading the same recent frames share one copy of each event).
     private func offer(
         _ view: RecordView, _ reader: JournalReader, _ subscriptions: [UInt32: [EventFilter]],
+        _ after: [UInt32: SequenceNumber],
         _ redeliverThrough: SequenceNumber, _ publishers: inout PublisherCache
     ) -> Delivery? {
         let subscriptionID: UInt32
@@ -476,7 +517,8 @@ public final class Subscriber: AsyncSequence, Sendable {
         case .channel(let handle):
             guard kind == .publish, view.channel == handle.channel else { return nil }
             payload = reader.currentPayload()
-            guard let id = Self.match(subscriptions, patterns: payload.patterns) else { return nil }
+            guard let id = Self.match(subscriptions, patterns: payload.patterns, sequence: view.sequence, after: after)
+            else { return nil }
             subscriptionID = id
         case .classes(let classes):
             let descriptor = EventDescriptor(rawValue: view.descriptor)
@@ -529,13 +571,31 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    /// Counts what is handed out now as outstanding and records what is still held back,
-    /// under one lock.
-    private func commit(_ ready: [Delivery], heldLowest: UInt64?) {
+    /// Adds what was just read to the held deliveries and takes up to `free` of them to hand
+    /// out, counted as outstanding (one lock). Held deliveries are in the state so that an
+    /// unsubscribe re-matches them at once (`remove(subscription:)`).
+    private func commit(
+        _ fresh: [Delivery], free: Int, byPriority: Bool,
+        matched: (subscriptions: [UInt32: [EventFilter]], removals: Int)
+    ) -> [Delivery] {
         state.withLock { state in
+            guard !state.cancelled else { return [] }
+            if state.removals == matched.removals {
+                state.held.append(fresh)
+            } else {
+                // Matched on a snapshot from before an unsubscribe: again, against the
+                // snapshot's subscriptions that are still there.
+                var batch = HeldDeliveries()
+                batch.append(fresh)
+                let current = state.subscriptions
+                batch.rematch(matched.subscriptions.filter { current[$0.key] != nil }, after: state.subscribedAfter)
+                state.held.append(batch.take(batch.count, byPriority: false))
+            }
+            guard !state.held.isEmpty else { return [] }
+            let ready = state.held.take(free, byPriority: byPriority)
             for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
-            state.heldLowest = heldLowest
             state.dirty = true
+            return ready
         }
     }
 
@@ -625,11 +685,16 @@ public final class Subscriber: AsyncSequence, Sendable {
         ])
     }
 
-    /// The lowest subscription id whose filters accept `patterns`.
-    static func match(_ subscriptions: [UInt32: [EventFilter]], patterns: [[UInt8]]) -> UInt32? {
+    /// The lowest subscription id whose filters accept `patterns` (of record `sequence`, not
+    /// before a subscription's `after` bound).
+    static func match(
+        _ subscriptions: [UInt32: [EventFilter]], patterns: [[UInt8]], sequence: SequenceNumber = .zero,
+        after: [UInt32: SequenceNumber] = [:]
+    ) -> UInt32? {
         var lowest: UInt32?
         for (id, filters) in subscriptions where lowest.map({ id < $0 }) ?? true {
-            if EventFilter.matches(filters, patterns: patterns) { lowest = id }
+            if !after.isEmpty, let bound = after[id], sequence <= bound { continue }
+            if filters.accept(patterns: patterns) { lowest = id }
         }
         return lowest
     }

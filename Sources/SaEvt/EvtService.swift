@@ -12,7 +12,18 @@ final class EvtService: @unchecked Sendable {
     // end, by the last thread to leave).
     enum Pending {
         case opened(invocation: UInt64, channel: UInt64, error: UInt32)
-        case delivered(channel: UInt64, ClientDelivery)
+        /// A delivery for `subscription` (the daemon's choice, or another subscription of the
+        /// open after the daemon's one ended).
+        case delivered(channel: UInt64, subscription: UInt32, ClientDelivery)
+    }
+
+    /// An ended subscription of a channel open: deliveries for it in the stream's first
+    /// `through` batches were sent before heraldd took the unsubscribe, and go to another
+    /// subscription of the open that accepts them (`remaining`, as at the unsubscribe), or
+    /// to nobody.
+    struct Fence {
+        var through: Int
+        var remaining: [UInt32: [WireFilter]]
     }
 
     struct State {
@@ -22,6 +33,8 @@ final class EvtService: @unchecked Sendable {
         /// Threads inside `dispatch`: the notifier is closed when the last leaves.
         var busy = 0
         var notifierClosed = false
+        /// By channel handle, then ended subscription id.
+        var fences: [UInt64: [UInt32: Fence]] = [:]
         var pendingCount: Int { queue.count - queueHead }
     }
 
@@ -48,17 +61,93 @@ final class EvtService: @unchecked Sendable {
     // MARK: Queue
 
     func enqueue(_ pending: Pending) {
-        enqueue(CollectionOfOne(pending))
-    }
-
-    /// Many at once (a frame's deliveries): one lock, the selection object raised once.
-    func enqueue(_ pending: some Collection<Pending>) {
-        guard !pending.isEmpty else { return }
         state.withLock { state in
             guard !state.finalized else { return }
-            state.queue.append(contentsOf: pending)
+            state.queue.append(pending)
             notifier.set(true)
         }
+    }
+
+    /// A frame's deliveries for channel open `channel`, the `batchIndex`th of its stream:
+    /// one lock, the selection object raised once. Deliveries for a subscription that ended
+    /// before they were queued are matched again (`Fence`); those nobody takes are
+    /// acknowledged and dropped.
+    func enqueue(_ batch: [ClientDelivery], channel: UInt64, batchIndex: Int) {
+        guard !batch.isEmpty else { return }
+        var dropped: [ClientDelivery] = []
+        state.withLock { state in
+            guard !state.finalized else { return }
+            if var fences = state.fences[channel] {
+                for delivery in batch {
+                    if let id = Self.recipient(of: delivery, fences, batchIndex) {
+                        state.queue.append(.delivered(channel: channel, subscription: id, delivery))
+                    } else {
+                        dropped.append(delivery)
+                    }
+                }
+                fences = fences.filter { $0.value.through > batchIndex }
+                state.fences[channel] = fences.isEmpty ? nil : fences
+            } else {
+                state.queue.append(
+                    contentsOf: batch.lazy.map {
+                        .delivered(channel: channel, subscription: $0.wire.subscriptionID, $0)
+                    })
+            }
+            if state.pendingCount > 0 { notifier.set(true) }
+        }
+        for delivery in dropped { delivery.done() }
+    }
+
+    /// The subscription a delivery goes to, following ended subscriptions' fences.
+    private static func recipient(of delivery: ClientDelivery, _ fences: [UInt32: Fence], _ batchIndex: Int)
+        -> UInt32?
+    {
+        var id = delivery.wire.subscriptionID
+        guard !delivery.isLostEvent else { return id }
+        for _ in 0...fences.count {
+            guard let fence = fences[id], batchIndex <= fence.through else { return id }
+            guard let next = lowestAccepting(fence.remaining, delivery.patterns) else { return nil }
+            id = next
+        }
+        return nil
+    }
+
+    private static func lowestAccepting(_ subscriptions: [UInt32: [WireFilter]], _ patterns: [[UInt8]]) -> UInt32? {
+        var lowest: UInt32?
+        for (id, filters) in subscriptions where lowest.map({ id < $0 }) ?? true {
+            if filters.accept(patterns: patterns) { lowest = id }
+        }
+        return lowest
+    }
+
+    /// `saEvtEventUnsubscribe` of `id` on `channel` succeeded (heraldd sends nothing more for
+    /// it): what waits for dispatch for it goes to another subscription of the open that
+    /// accepts it, or is dropped (acknowledged); the same for what is still on its way from
+    /// the connection (the stream's first `through` batches). The selection object falls when
+    /// nothing is left.
+    func ended(subscription id: UInt32, channel: UInt64, remaining: [UInt32: [WireFilter]], through: Int) {
+        var dropped: [ClientDelivery] = []
+        state.withLock { state in
+            guard !state.finalized else { return }
+            state.fences[channel, default: [:]][id] = Fence(through: through, remaining: remaining)
+            var kept: [Pending] = []
+            kept.reserveCapacity(state.pendingCount)
+            for pending in state.queue[state.queueHead...] {
+                guard case .delivered(channel, id, let delivery) = pending, !delivery.isLostEvent else {
+                    kept.append(pending)
+                    continue
+                }
+                if let next = Self.lowestAccepting(remaining, delivery.patterns) {
+                    kept.append(.delivered(channel: channel, subscription: next, delivery))
+                } else {
+                    dropped.append(delivery)
+                }
+            }
+            state.queue = kept
+            state.queueHead = 0
+            notifier.set(state.pendingCount > 0)
+        }
+        for delivery in dropped { delivery.done() }
     }
 
     private func take() -> Pending? {
@@ -111,7 +200,7 @@ final class EvtService: @unchecked Sendable {
         switch pending {
         case .opened(let invocation, let channel, let error):
             openCallback?(invocation, channel, SaAisErrorT(rawValue: error))
-        case .delivered(let channelHandle, let delivery):
+        case .delivered(let channelHandle, let subscriptionID, let delivery):
             // Consumed: the window slot frees at once (the data is copied into the event).
             delivery.done()
             let event = Handles.tables.withLock { tables -> (UInt64, UInt32)? in
@@ -127,9 +216,7 @@ final class EvtService: @unchecked Sendable {
                 let id = tables.issue()
                 tables.events[id] = event
                 // A lost-event notice matches no filter: it names the open's first subscription.
-                let subscription =
-                    delivery.isLostEvent
-                    ? (channel.subscriptions.min() ?? 0) : delivery.wire.subscriptionID
+                let subscription = delivery.isLostEvent ? (channel.subscriptions.keys.min() ?? 0) : subscriptionID
                 return (id, subscription)
             }
             guard let (eventHandle, subscription) = event else { return }

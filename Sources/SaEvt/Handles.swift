@@ -1,5 +1,6 @@
 import CSaEvt
 import HeraldClient
+import HeraldWire
 import Synchronization
 
 /// Every handle the library has given out, by kind. Handles are numbers from one counter,
@@ -11,7 +12,9 @@ enum Handles {
         let service: UInt64
         let open: HeraldClient.Channel
         let flags: UInt8
-        var subscriptions: Set<UInt32> = []
+        /// The open's subscriptions and their filters (to match again what is queued for
+        /// one that ends).
+        var subscriptions: [UInt32: [WireFilter]] = [:]
         var stream: EventStream?
     }
 

@@ -197,7 +197,16 @@ public func saEvtEventUnsubscribe(
         } catch {
             throw AisError(error)
         }
-        Handles.tables.withLock { _ = $0.channels[channelHandle]?.subscriptions.remove(subscription) }
+        // Every batch heraldd sent before it took the unsubscribe is queued on the stream by now.
+        let ended = Handles.tables.withLock { tables -> (Int, [UInt32: [WireFilter]])? in
+            guard tables.channels[channelHandle]?.subscriptions.removeValue(forKey: subscription) != nil,
+                let open = tables.channels[channelHandle]
+            else { return nil }
+            return (open.stream?.batchesQueued ?? 0, open.subscriptions)
+        }
+        if let (through, remaining) = ended {
+            service.ended(subscription: subscription, channel: channelHandle, remaining: remaining, through: through)
+        }
     }
 }
 

@@ -112,8 +112,10 @@ enum SaEvtLibrary {
                         WireAttach(target: .channel(handle: open.handle), start: .now, window: window, lagMax: lagMax))
                     Handles.tables.withLock { $0.channels[handle]?.stream = stream }
                     Task.detached {
+                        var index = 0
                         for await batch in stream.batches {
-                            service.enqueue(batch.lazy.map { .delivered(channel: handle, $0) })
+                            index += 1
+                            service.enqueue(batch, channel: handle, batchIndex: index)
                         }
                     }
                 }
@@ -122,7 +124,7 @@ enum SaEvtLibrary {
         } catch {
             throw AisError(error)
         }
-        Handles.tables.withLock { _ = $0.channels[handle]?.subscriptions.insert(id) }
+        Handles.tables.withLock { $0.channels[handle]?.subscriptions[id] = filters }
     }
 }
 

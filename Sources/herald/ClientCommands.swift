@@ -122,7 +122,8 @@ struct Tail: AsyncParsableCommand {
             csv: a header line, then one row per event (patterns joined by "|", bytes that are not \
             printable text as hex:HEX).
             Filters apply to the event's patterns by position: --filter 0:prefix:eth matches events whose \
-            first pattern starts with "eth"; positions without a filter pass everything.
+            first pattern starts with "eth"; positions without a filter pass everything, and (as for \
+            any SaEvt subscription) filters beyond an event's patterns are not applied.
             Examples:
               herald tail --channel links
               herald tail --channel orders --durable billing --filter 0:exact:paid --format jsonl

@@ -44,6 +44,14 @@ struct Query: AsyncParsableCommand {
     @Option(help: "OCF descriptor (class << 22 | event).") var descriptor: [UInt32] = []
     @Option(help: "Priority 0 (highest) ... 3.") var priority: [UInt8] = []
     @Option(help: "Publisher name (exact).") var publisher: String?
+    /// A query's pattern filters are about the pattern at their index: an event that has no
+    /// pattern there is compared as if it had an empty one (so `0:prefix:eu` never matches
+    /// an event without patterns). A subscription, unlike this, does not apply filters beyond
+    /// an event's patterns (docs/saevt.md).
+    static func everyFilterAccepts(_ filters: [EventFilter], _ patterns: [[UInt8]]) -> Bool {
+        filters.indices.allSatisfy { filters[$0].matches($0 < patterns.count ? patterns[$0] : []) }
+    }
+
     @Option(help: "INDEX:prefix|suffix|exact|all:BYTES on pattern INDEX (hex: for binary).") var filter: [String] = []
     @Option(help: "At most this many events.") var limit: Int?
     @Flag(help: "Newest first.") var reverse = false
@@ -119,7 +127,7 @@ struct Query: AsyncParsableCommand {
             guard limit > 0 else { return }
             try journal.query(query) { record in
                 let split = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
-                if !filters.isEmpty && !EventFilter.matches(filters, patterns: record.patterns) { return true }
+                if !filters.isEmpty && !Self.everyFilterAccepts(filters, record.patterns) { return true }
                 matched += 1
                 if !count { printer.print(record, name: split.name, origin: split.origin) }
                 return matched < limit

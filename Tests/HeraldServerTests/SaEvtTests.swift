@@ -23,6 +23,7 @@ import Testing
         "unlink_keeps_the_old_instance_for_its_openers", "async_open", "allocate_gives_defaults",
         "attributes_round_trip_and_no_space", "publish_ids_data_get_and_self_delivery", "subscribe_errors",
         "at_most_once_per_open", "filters_every_rule", "retention_late_subscriber_expired_cleared",
+        "unsubscribe_leaves_nothing_behind", "unsubscribe_hands_waiting_events_to_another_subscription",
         "dispatch_one_and_all", "dispatch_blocking_returns_after_finalize", "finalize_closes_everything", "limits",
     ]
 
@@ -36,6 +37,47 @@ import Testing
         #expect(status == 0, "\(failures)\n\(errors)")
         for rule in Self.rules { #expect(output.contains("ok \(rule)\n"), "rule \(rule):\n\(output)") }
         #expect(output.hasSuffix("PASSED 0\n"))
+    }
+
+    /// The same rules with heraldd under load: another process (`herald publish`, fed 100
+    /// lines every 10 ms: about 10 k events/s) publishes on its own channel all the while.
+    @Test func conformanceSuiteHoldsUnderLoad() async throws {
+        let daemon = try await DaemonProcess.launch(arguments: ["--durability", "batch:10"])
+        defer { daemon.cleanup() }
+        let binary = try await CProgram.build("saevt/conformance.c", flags: ["-std=c99", "-pthread"], library: "SaEvt")
+        // Ends when the stop file appears: herald reads to the end, and both exit.
+        let stop = daemon.socket + ".stop-load"
+        let pacer =
+            "while [ ! -e \"$1\" ]; do printf '%s\\n' {1..100}; sleep 0.01; done"
+            + " | \"$0\" publish --channel load >/dev/null"
+        let load = try Child(
+            "/bin/bash", ["-c", pacer, builtProduct("herald"), stop], environment: ["HERALD_SOCKET": daemon.socket])
+        defer { if load.process.isRunning { load.kill9() } }
+        // The load is running before the suite starts.
+        let client = try await daemon.client()
+        var loaded: UInt32 = 0
+        for _ in 0..<200 where loaded < 1_000 {
+            let status = try await client.status()
+            loaded = UInt32(clamping: status.headSequence)
+            if loaded < 1_000 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(loaded >= 1_000, "the load publisher did not start")
+        let before = try await client.status().headSequence
+        let started = ContinuousClock.now
+        let (status, output, errors) = try await CProgram.run(
+            binary, [], environment: ["HERALD_SOCKET": daemon.socket])
+        let elapsed = ContinuousClock.now - started
+        let published = try await client.status().headSequence - before
+        await client.close()
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
+        #expect(await load.wait(seconds: 30) == 0, "the load publisher: \(load.errors)")
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("conformance under load: \(published) records journaled in \(seconds) s")
+        let failures = output.split(separator: "\n").filter { $0.hasPrefix("FAIL") }.joined(separator: "\n")
+        #expect(status == 0, "\(failures)\n\(errors)")
+        for rule in Self.rules { #expect(output.contains("ok \(rule)\n"), "rule \(rule):\n\(output)") }
+        // Under load indeed: the other process kept publishing while the rules ran.
+        #expect(Double(published) >= 1_000 * seconds, "\(published) records in \(seconds) s")
     }
 
     @Test func aSubscriberThatFallsBehindItsWindowGetsOneLostEvent() async throws {

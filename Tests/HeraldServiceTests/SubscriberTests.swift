@@ -148,6 +148,57 @@ final class Collector: Sendable {
         await service.shutdown()
     }
 
+    /// Issue 18's case on the service (manual clock): events retained 10 s, read for a
+    /// subscription (one handed out, one read ahead beyond a window of 1), the subscription
+    /// ended, 15 s later a new one on the same open: neither the expired retained events nor
+    /// what was read ahead for the ended subscription reach it; the next event does, first.
+    @Test func anEndedSubscriptionsEventsAndExpiredRetainedOnesReachNoLaterSubscription() async throws {
+        let clock = ManualWallClock(1_000_000_000)
+        let service = try await service(clock: clock)
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 1))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber, acknowledge: false)
+        let tenSeconds: Nanoseconds = 10_000_000_000
+        let first = try await publish(service, handle, "r1", retention: tenSeconds)
+        _ = try await publish(service, handle, "r2", retention: tenSeconds)
+        #expect(await collector.wait(for: 1).map(\.eventID) == [first])
+        try await service.unsubscribe(handle, id: 1)
+        clock.advance(by: 15_000_000_000)
+        #expect(await service.retainedEvents(in: handle.channel).isEmpty)
+        try await service.subscribe(handle, id: 2, filters: [])
+        collector.deliveries[0].done()  // frees the window: r2 was read ahead for subscription 1
+        let marker = try await publish(service, handle, "marker")
+        let got = await collector.wait(for: 2)
+        #expect(got.map(\.eventID) == [first, marker], "r2 or a retained event went to the new subscription")
+        #expect(got.last?.subscriptionID == 2)
+        await service.shutdown()
+    }
+
+    /// What was read ahead for a subscription that ends goes to another subscription of the
+    /// same open that accepts it (openais' rule for undelivered events), not to nobody.
+    @Test func readAheadForAnEndedSubscriptionGoesToAnotherThatAcceptsIt() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 1))
+        try await service.subscribe(handle, id: 1, filters: [])
+        try await service.subscribe(handle, id: 5, filters: [EventFilter(.prefix, "b")])
+        let collector = Collector(subscriber, acknowledge: false)
+        let a = try await publish(service, handle, "a1")
+        let b = try await publish(service, handle, "b1")
+        let c = try await publish(service, handle, "a2")
+        #expect(await collector.wait(for: 1).map(\.eventID) == [a])
+        try await service.unsubscribe(handle, id: 1)
+        collector.deliveries[0].done()
+        let marker = try await publish(service, handle, "b-marker")
+        var got = await collector.wait(for: 2)
+        got.last?.done()
+        got = await collector.wait(for: 3)
+        #expect(got.map(\.eventID) == [a, b, marker], "a2 (\(c)) matches no remaining subscription")
+        #expect(got.dropFirst().map(\.subscriptionID) == [5, 5])
+        await service.shutdown()
+    }
+
     @Test func windowOfOneDeliversTheNextEventOnlyAfterDone() async throws {
         let service = try await service()
         let handle = try await service.openChannel(channel, flags: .all)
