@@ -23,6 +23,8 @@ final class DeliveryBatcher: Sendable {
     private let framesMax: Int
     private static let frameDataBytes = 1 << 20
 
+    private let allocator = ByteBufferAllocator()
+
     init(framesMax: Int = 512) { self.framesMax = framesMax }
 
     /// Runs until the subscriber ends or the connection fails; then sends `streamEnded`.
@@ -55,7 +57,7 @@ final class DeliveryBatcher: Sendable {
                         while start < batch.count {
                             let (frame, end) = self.encodeFrame(stream: id, batch, from: start)
                             do {
-                                try await outbound.write(ByteBuffer(bytes: frame))
+                                try await outbound.write(frame)
                             } catch {
                                 subscriber.cancel()
                                 return
@@ -72,34 +74,38 @@ final class DeliveryBatcher: Sendable {
     }
 
     /// One frame of `batch` from `start`: up to `framesMax` deliveries and about 1 MiB of
-    /// data (at least one). Returns the bytes and where the next frame starts.
-    private func encodeFrame(stream: UInt32, _ batch: [Delivery], from start: Int) -> ([UInt8], Int) {
+    /// data (at least one), encoded straight into one `ByteBuffer` of the exact size (the
+    /// deliveries' fields are read in place, not copied out). Returns the buffer and where
+    /// the next frame starts.
+    private func encodeFrame(stream: UInt32, _ batch: [Delivery], from start: Int) -> (ByteBuffer, Int) {
         var end = start
-        var bytes = WireFrame.headerBytes + 8
+        var bytes = DeliveriesFrameEncoder.frameHeaderBytes
         while end < batch.count && end - start < framesMax && (end == start || bytes < Self.frameDataBytes) {
-            let delivery = batch[end]
-            bytes +=
-                DeliveriesFrameEncoder.deliveryFixedBytes + delivery.data.count
-                + delivery.attributes.publisherName.count
-            for pattern in delivery.attributes.patterns { bytes += 2 + pattern.count }
+            bytes += DeliveriesFrameEncoder.deliveryBytes(
+                publisherName: batch[end].attributes.publisherName, patterns: batch[end].attributes.patterns,
+                data: batch[end].data)
             end += 1
         }
-        var encoder = DeliveriesFrameEncoder(stream: stream, capacity: bytes)
-        for index in start..<end {
-            let delivery = batch[index]
-            var flags: WireDelivery.Flags = []
-            if delivery.redelivered { flags.insert(.redelivered) }
-            if delivery.retained { flags.insert(.retained) }
-            encoder.append(
-                sequence: delivery.sequence.rawValue, eventID: delivery.eventID.rawValue,
-                descriptor: delivery.descriptor.rawValue, channelID: delivery.channel,
-                subscriptionID: delivery.subscriptionID, flags: flags, publishTime: delivery.publishTime,
-                origin: delivery.origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
-                priority: delivery.attributes.priority, retention: delivery.attributes.retention,
-                publisherName: delivery.attributes.publisherName, patterns: delivery.attributes.patterns,
-                data: delivery.data)
+        var buffer = allocator.buffer(capacity: bytes)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes) { memory in
+            var encoder = DeliveriesFrameEncoder(stream: stream, into: memory)
+            for index in start..<end {
+                var flags: WireDelivery.Flags = []
+                if batch[index].redelivered { flags.insert(.redelivered) }
+                if batch[index].retained { flags.insert(.retained) }
+                let origin = batch[index].origin
+                encoder.append(
+                    sequence: batch[index].sequence.rawValue, eventID: batch[index].eventID.rawValue,
+                    descriptor: batch[index].descriptor.rawValue, channelID: batch[index].channel,
+                    subscriptionID: batch[index].subscriptionID, flags: flags, publishTime: batch[index].publishTime,
+                    origin: origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
+                    priority: batch[index].attributes.priority, retention: batch[index].attributes.retention,
+                    publisherName: batch[index].attributes.publisherName, patterns: batch[index].attributes.patterns,
+                    data: batch[index].data)
+            }
+            return encoder.finish()
         }
-        return (encoder.finish(), end)
+        return (buffer, end)
     }
 
     private func put(_ batch: [Delivery]) {

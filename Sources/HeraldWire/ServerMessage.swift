@@ -228,22 +228,50 @@ public enum ServerMessage: Hashable, Sendable {
     }
 }
 
-/// A whole `deliveries` frame written from the fields of each delivery into one buffer,
-/// header included: heraldd encodes the service's deliveries with it directly (no
-/// `WireDelivery` values, no payload copied into a frame). The bytes are those of
-/// `ServerMessage.deliveries(...).frame(correlation: 0).encoded` (tested).
-public struct DeliveriesFrameEncoder: Sendable {
-    private var writer: WireWriter
+/// Writes a `deliveries` frame straight into memory the caller provides (heraldd: the
+/// socket's `ByteBuffer`): no intermediate array, every field stored in place, each data and
+/// pattern copied once. The bytes are exactly `ServerMessage.deliveries`' encoding
+/// (`WireWriter.delivery`); the caller sizes the memory with `frameHeaderBytes` and `deliveryBytes`.
+public struct DeliveriesFrameEncoder {
+    private let base: UnsafeMutableRawPointer
+    private let capacity: Int
+    private var offset: Int
     private var count: UInt32 = 0
 
-    /// `capacity`: the expected size, to allocate once.
-    public init(stream: UInt32, capacity: Int) {
-        writer = WireWriter(capacity: capacity)
-        writer.u32(0)  // the frame's length, patched by `finish`
-        writer.u8(FrameType.deliveries.rawValue)
-        writer.u32(0)  // correlation: pushed, not a reply
-        writer.u32(stream)
-        writer.u32(0)  // the count, patched by `finish`
+    /// Bytes one delivery takes in a frame, but for its variable fields.
+    public static let deliveryFixedBytes = 8 + 8 + 4 + 4 + 4 + 1 + 8 + 12 + 1 + 8 + 2 + 2 + 4
+    /// A frame's bytes before its deliveries (length, type, correlation, stream, count).
+    public static let frameHeaderBytes = WireFrame.headerBytes + 8
+
+    /// Bytes of one delivery with these variable fields.
+    @inlinable
+    public static func deliveryBytes(publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]) -> Int {
+        var bytes = deliveryFixedBytes + publisherName.count + data.count
+        for pattern in patterns { bytes += 2 + pattern.count }
+        return bytes
+    }
+
+    /// Starts a frame for `stream` at the start of `buffer`, which must hold
+    /// `frameHeaderBytes` plus the `deliveryBytes` of everything appended.
+    public init(stream: UInt32, into buffer: UnsafeMutableRawBufferPointer) {
+        precondition(buffer.count >= Self.frameHeaderBytes, "deliveries frame buffer too small")
+        base = buffer.baseAddress!
+        capacity = buffer.count
+        offset = 0
+        store(UInt32(0))  // the frame's length, patched by `finish`
+        store(FrameType.deliveries.rawValue)
+        store(UInt32(0))  // correlation: pushed, not a reply
+        store(stream)
+        store(UInt32(0))  // the count, patched by `finish`
+    }
+
+    /// A whole frame as an array (tests, and callers without a buffer of their own).
+    public static func encode(stream: UInt32, bytes: Int, _ body: (inout DeliveriesFrameEncoder) -> Void) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: bytes) { buffer, initialized in
+            var encoder = DeliveriesFrameEncoder(stream: stream, into: UnsafeMutableRawBufferPointer(buffer))
+            body(&encoder)
+            initialized = encoder.finish()
+        }
     }
 
     public mutating func append(
@@ -251,22 +279,55 @@ public struct DeliveriesFrameEncoder: Sendable {
         flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, priority: UInt8, retention: Int64,
         publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
     ) {
-        writer.delivery(
-            sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
-            subscriptionID: subscriptionID, flags: flags, publishTime: publishTime, origin: origin,
-            priority: priority, retention: retention, publisherName: publisherName, patterns: patterns, data: data)
+        let size = Self.deliveryBytes(publisherName: publisherName, patterns: patterns, data: data)
+        precondition(offset + size <= capacity, "deliveries frame buffer too small")
+        precondition(publisherName.count <= Int(UInt16.max) && patterns.count <= Int(UInt16.max))
+        store(sequence)
+        store(eventID)
+        store(descriptor)
+        store(channelID)
+        store(subscriptionID)
+        store((origin == nil ? flags.subtracting(.hasOrigin) : flags.union(.hasOrigin)).rawValue)
+        store(UInt64(bitPattern: publishTime))
+        let origin = origin ?? WireOrigin(uid: 0, gid: 0, pid: 0)
+        store(origin.uid)
+        store(origin.gid)
+        store(origin.pid)
+        store(priority)
+        store(UInt64(bitPattern: retention))
+        store(UInt16(publisherName.count))
+        copy(publisherName)
+        store(UInt16(patterns.count))
+        for pattern in patterns {
+            precondition(pattern.count <= Int(UInt16.max))
+            store(UInt16(pattern.count))
+            copy(pattern)
+        }
+        store(UInt32(data.count))
+        copy(data)
         count += 1
     }
 
-    /// The frame's bytes.
-    public mutating func finish() -> [UInt8] {
-        writer.patch(u32: UInt32(writer.bytes.count - 4), at: 0)
-        writer.patch(u32: count, at: WireFrame.headerBytes + 4)
-        return writer.bytes
+    /// Patches the length and count; returns the frame's size in bytes.
+    public mutating func finish() -> Int {
+        base.storeBytes(of: UInt32(offset - 4).littleEndian, toByteOffset: 0, as: UInt32.self)
+        base.storeBytes(of: count.littleEndian, toByteOffset: WireFrame.headerBytes + 4, as: UInt32.self)
+        return offset
     }
 
-    /// Bytes one delivery takes in a frame, but for its variable fields.
-    public static let deliveryFixedBytes = 8 + 8 + 4 + 4 + 4 + 1 + 8 + 12 + 1 + 8 + 2 + 2 + 4
+    @inline(__always)
+    private mutating func store<T: FixedWidthInteger>(_ value: T) {
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    @inline(__always)
+    private mutating func copy(_ bytes: [UInt8]) {
+        let count = bytes.count
+        guard count > 0 else { return }
+        bytes.withUnsafeBytes { (base + offset).copyMemory(from: $0.baseAddress!, byteCount: count) }
+        offset += count
+    }
 }
 
 extension WireWriter {

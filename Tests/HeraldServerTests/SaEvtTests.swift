@@ -52,7 +52,11 @@ import Testing
             + " | \"$0\" publish --channel load >/dev/null"
         let load = try Child(
             "/bin/bash", ["-c", pacer, builtProduct("herald"), stop], environment: ["HERALD_SOCKET": daemon.socket])
-        defer { if load.process.isRunning { load.kill9() } }
+        defer {
+            // The loop ends at the stop file (killing bash alone would leave it and herald running).
+            _ = FileManager.default.createFile(atPath: stop, contents: nil)
+            if load.process.isRunning { load.kill9() }
+        }
         // The load is running before the suite starts.
         let client = try await daemon.client()
         var loaded: UInt32 = 0

@@ -104,19 +104,28 @@ let sampleServerMessages: [ServerMessage] = [
     @Test func deliveriesFrameEncoderEqualsTheMessage() throws {
         for message in sampleServerMessages {
             guard case .deliveries(let stream, let deliveries) = message else { continue }
-            for capacity in [0, 10_000] {
-                var encoder = DeliveriesFrameEncoder(stream: stream, capacity: capacity)
-                for delivery in deliveries {
-                    encoder.append(
-                        sequence: delivery.sequence, eventID: delivery.eventID, descriptor: delivery.descriptor,
-                        channelID: delivery.channelID, subscriptionID: delivery.subscriptionID, flags: delivery.flags,
-                        publishTime: delivery.publishTime,
-                        origin: delivery.flags.contains(.hasOrigin) ? delivery.origin : nil,
-                        priority: delivery.event.priority, retention: delivery.event.retention,
-                        publisherName: delivery.event.publisherName, patterns: delivery.event.patterns,
-                        data: delivery.event.data)
+            let size =
+                DeliveriesFrameEncoder.frameHeaderBytes
+                + deliveries.reduce(0) {
+                    $0
+                        + DeliveriesFrameEncoder.deliveryBytes(
+                            publisherName: $1.event.publisherName, patterns: $1.event.patterns, data: $1.event.data)
                 }
-                let bytes = encoder.finish()
+            // Exactly the size, and more than needed: the frame is what was written.
+            for capacity in [size, size + 100] {
+                let bytes = DeliveriesFrameEncoder.encode(stream: stream, bytes: capacity) { encoder in
+                    for delivery in deliveries {
+                        encoder.append(
+                            sequence: delivery.sequence, eventID: delivery.eventID, descriptor: delivery.descriptor,
+                            channelID: delivery.channelID, subscriptionID: delivery.subscriptionID,
+                            flags: delivery.flags,
+                            publishTime: delivery.publishTime,
+                            origin: delivery.flags.contains(.hasOrigin) ? delivery.origin : nil,
+                            priority: delivery.event.priority, retention: delivery.event.retention,
+                            publisherName: delivery.event.publisherName, patterns: delivery.event.patterns,
+                            data: delivery.event.data)
+                    }
+                }
                 #expect(bytes == message.frame(correlation: 0).encoded)
                 var decoder = WireFrameDecoder()
                 decoder.feed(bytes)
