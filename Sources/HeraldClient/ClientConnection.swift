@@ -109,13 +109,19 @@ final class ClientConnection: Sendable {
     // MARK: From the event loop
 
     func received(_ frame: WireFrame) throws(WireError) {
-        let message = try ServerMessage(frame: frame, limits: limits)
-        switch message {
-        case .deliveries(let streamID, let deliveries):
+        if frame.type == .deliveries {
+            // Read in place: one shared payload for the frame, no array per field.
+            let (streamID, deliveries) = try WireDeliveryView.parse(frame, limits: limits)
             guard let stream = stream(streamID) else { return }  // detached meanwhile
             let batch = stream.ackBatch
             stream.yield(
-                deliveries.lazy.map { ClientDelivery(stream: streamID, wire: $0, connection: self, ackBatch: batch) })
+                deliveries.lazy.map { ClientDelivery(stream: streamID, view: $0, connection: self, ackBatch: batch) })
+            return
+        }
+        let message = try ServerMessage(frame: frame, limits: limits)
+        switch message {
+        case .deliveries:
+            break  // handled above
         case .streamEnded(let streamID, let code):
             let stream = state.withLock { $0.streams.removeValue(forKey: streamID) }
             stream?.finish(code == 0 ? nil : .refused(code: code, message: "stream \(streamID) ended by heraldd"))

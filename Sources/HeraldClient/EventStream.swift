@@ -7,26 +7,38 @@ import Synchronization
 /// advances its cursor. Harmless when called twice.
 public struct ClientDelivery: Sendable {
     public let stream: UInt32
-    public let wire: WireDelivery
+    /// The delivery as the frame carried it: fixed fields decoded, the rest read from the
+    /// frame's bytes (shared by the frame's deliveries) when asked for.
+    public let view: WireDeliveryView
     let connection: ClientConnection
     /// Acks of the stream that go out together (see `ClientConnection.acknowledge`).
     let ackBatch: Int
 
-    public var sequence: UInt64 { wire.sequence }
-    public var eventID: UInt64 { wire.eventID }
-    public var data: [UInt8] { wire.event.data }
-    public var patterns: [[UInt8]] { wire.event.patterns }
-    public var priority: UInt8 { wire.event.priority }
-    public var publisherName: [UInt8] { wire.event.publisherName }
-    public var publishTime: Int64 { wire.publishTime }
-    public var redelivered: Bool { wire.flags.contains(.redelivered) }
-    public var retained: Bool { wire.flags.contains(.retained) }
+    /// Every field as a value (copies the variable ones out of the frame).
+    public var wire: WireDelivery { view.delivery }
+    public var sequence: UInt64 { view.sequence }
+    public var eventID: UInt64 { view.eventID }
+    public var descriptor: UInt32 { view.descriptor }
+    public var channelID: UInt32 { view.channelID }
+    public var subscriptionID: UInt32 { view.subscriptionID }
+    /// A copy of the data (`withData` reads it in place).
+    public var data: [UInt8] { view.data }
+    public var patterns: [[UInt8]] { view.patterns }
+    public var priority: UInt8 { view.priority }
+    public var retention: Int64 { view.retention }
+    public var publisherName: [UInt8] { view.publisherName }
+    public var publishTime: Int64 { view.publishTime }
+    public var redelivered: Bool { view.flags.contains(.redelivered) }
+    public var retained: Bool { view.flags.contains(.retained) }
     /// The publisher's uid/gid/pid as the daemon saw its socket.
-    public var origin: WireOrigin? { wire.flags.contains(.hasOrigin) ? wire.origin : nil }
+    public var origin: WireOrigin? { view.flags.contains(.hasOrigin) ? view.origin : nil }
     /// SAF's lost-event notice (event id 1): events were skipped.
-    public var isLostEvent: Bool { wire.eventID == 1 }
+    public var isLostEvent: Bool { view.eventID == 1 }
 
-    public func done() { connection.acknowledge(stream: stream, sequence: wire.sequence, batch: ackBatch) }
+    /// The data's bytes without a copy, for as long as `body` runs.
+    public func withData<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try view.withData(body) }
+
+    public func done() { connection.acknowledge(stream: stream, sequence: view.sequence, batch: ackBatch) }
 }
 
 /// The deliveries of one stream, in journal order. Ends when the stream is detached, its

@@ -107,6 +107,29 @@ public struct WireReader {
         guard remaining == 0 else { throw .trailingBytes(remaining) }
     }
 
+    /// Where the next field starts, as an index of the bytes given to `init`.
+    public var index: Int { position }
+
+    /// Skips a 16-bit-length-prefixed field, checked as `bytes16` checks it; returns where
+    /// its bytes are (no copy).
+    public mutating func skipBytes16(_ field: String, max: Int) throws(WireError) -> Range<Int> {
+        let count = Int(try lengthPrefix(UInt16.self, field))
+        return try skip(count, field: field, max: max)
+    }
+
+    /// The same for a 32-bit length prefix (`bytes32`).
+    public mutating func skipBytes32(_ field: String, max: Int) throws(WireError) -> Range<Int> {
+        let count = Int(try lengthPrefix(UInt32.self, field))
+        return try skip(count, field: field, max: max)
+    }
+
+    private mutating func skip(_ count: Int, field: String, max: Int) throws(WireError) -> Range<Int> {
+        guard count <= max else { throw .limitExceeded(field: field, value: count, max: max) }
+        guard count <= remaining else { throw .truncated(field: field) }
+        defer { position += count }
+        return position..<position + count
+    }
+
     public mutating func raw(_ count: Int, field: String) throws(WireError) -> [UInt8] {
         try take(count, field: field, max: count)
     }

@@ -248,7 +248,7 @@ final class EventHandle: @unchecked Sendable {
                     state.queue.removeFirst(state.queueHead)
                     state.queueHead = 0
                 }
-                let descriptor = delivery.wire.descriptor
+                let descriptor = delivery.descriptor
                 let callbacks = state.callbacks[descriptor >> 22] ?? []
                 let suppressed =
                     flavour == .heartbeat && descriptor == UInt32(OC_EV_MS_INVALID.rawValue)
@@ -277,7 +277,7 @@ final class EventHandle: @unchecked Sendable {
                 Self.complete(cookie)
                 continue
             }
-            callback.call(delivery.wire.descriptor, UnsafeMutableRawPointer(cookie), payload)
+            callback.call(delivery.descriptor, UnsafeMutableRawPointer(cookie), payload)
         }
     }
 

@@ -90,7 +90,7 @@ final class EvtService: @unchecked Sendable {
             } else {
                 state.queue.append(
                     contentsOf: batch.lazy.map {
-                        .delivered(channel: channel, subscription: $0.wire.subscriptionID, $0)
+                        .delivered(channel: channel, subscription: $0.subscriptionID, $0)
                     })
             }
             if state.pendingCount > 0 { notifier.set(true) }
@@ -102,7 +102,7 @@ final class EvtService: @unchecked Sendable {
     private static func recipient(of delivery: ClientDelivery, _ fences: [UInt32: Fence], _ batchIndex: Int)
         -> UInt32?
     {
-        var id = delivery.wire.subscriptionID
+        var id = delivery.subscriptionID
         guard !delivery.isLostEvent else { return id }
         for _ in 0...fences.count {
             guard let fence = fences[id], batchIndex <= fence.through else { return id }
@@ -208,7 +208,7 @@ final class EvtService: @unchecked Sendable {
                 var event = Handles.Event(service: handle, channel: channelHandle, delivered: true)
                 event.patterns = delivery.patterns
                 event.priority = delivery.priority
-                event.retention = delivery.wire.event.retention
+                event.retention = delivery.retention
                 event.publisherName = delivery.publisherName
                 event.publishTime = delivery.publishTime
                 event.eventID = delivery.eventID

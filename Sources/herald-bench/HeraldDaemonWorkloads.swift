@@ -207,13 +207,17 @@ final class HeraldDaemon {
             WireAttach(target: .channel(handle: open.handle), start: .oldest, durableName: name, window: 8192))
         _ = try await reader.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
         var received = 0
+        var touched = 0
         for await delivery in stream {
+            // A consumer reads the event: its data, in place (the first and last byte).
+            touched &+= delivery.withData { Int($0.first ?? 0) &+ Int($0.last ?? 0) }
             delivery.done()
             received += 1
             if received >= events { break }
         }
         let elapsed = Double(uptimeNanoseconds() - start) / 1e9
         await reader.close()
+        precondition(touched != -1)  // keeps the reads
         return Double(received) / elapsed
     }
 }

@@ -121,7 +121,7 @@ struct OCFBench: AsyncParsableCommand {
     func swiftThroughput(_ daemon: HeraldDaemon) async throws -> Double {
         let (client, stream) = try await classStream(daemon)
         let rate = try await daemon.deliveryRate(stream, channel: "swift-throughput", events: events) {
-            $0.wire.descriptor == 0xC0_0003
+            $0.descriptor == 0xC0_0003
         }
         await client.close()
         return rate
@@ -134,7 +134,7 @@ struct OCFBench: AsyncParsableCommand {
         let consumer = Task.detached {
             for await delivery in stream {
                 delivery.done()
-                guard delivery.wire.descriptor == 0xC0_0003, let sent = stamp(of: delivery.data) else { continue }
+                guard delivery.descriptor == 0xC0_0003, let sent = stamp(of: delivery.data) else { continue }
                 samples.add(sent, now: monotonicNanoseconds())
                 if samples.count >= total { break }
             }

@@ -134,6 +134,85 @@ let sampleServerMessages: [ServerMessage] = [
         }
     }
 
+    /// The client reads deliveries in place (`WireDeliveryView`): the same deliveries as the
+    /// message decoder, and for every truncation and every corrupted byte of a frame the same
+    /// outcome (the same error, or the same deliveries).
+    @Test func deliveryViewsDecodeAsTheMessageDoes() throws {
+        func outcome(_ frame: WireFrame, limits: WireLimits) -> (
+            views: Result<[WireDelivery], WireError>, message: Result<[WireDelivery], WireError>
+        ) {
+            let views = Result { () throws(WireError) in
+                try WireDeliveryView.parse(frame, limits: limits).deliveries.map(\.delivery)
+            }
+            let message = Result { () throws(WireError) -> [WireDelivery] in
+                guard case .deliveries(_, let deliveries) = try ServerMessage(frame: frame, limits: limits) else {
+                    return []
+                }
+                return deliveries
+            }
+            return (views, message)
+        }
+        var checked = 0
+        for message in sampleServerMessages {
+            guard case .deliveries(let stream, let deliveries) = message else { continue }
+            let frame = message.frame(correlation: 0)
+            let parsed = try WireDeliveryView.parse(frame)
+            #expect(parsed.stream == stream)
+            #expect(parsed.deliveries.map(\.delivery) == deliveries)
+            #expect(parsed.deliveries.map(\.dataCount) == deliveries.map(\.event.data.count))
+            for (view, delivery) in zip(parsed.deliveries, deliveries) {
+                #expect(view.withData { Array($0) } == delivery.event.data)
+            }
+            var tight = WireLimits()
+            tight.patternsMax = 1
+            tight.patternBytesMax = 2
+            tight.dataBytesMax = 3
+            for limits in [WireLimits(), tight] {
+                for cut in 0..<frame.payload.count {
+                    let short = WireFrame(type: .deliveries, correlation: 0, payload: Array(frame.payload.prefix(cut)))
+                    let (views, decoded) = outcome(short, limits: limits)
+                    #expect(views == decoded, "cut at \(cut)")
+                    checked += 1
+                }
+                for index in frame.payload.indices {
+                    var bytes = frame.payload
+                    bytes[index] ^= 0xFF
+                    let (views, decoded) = outcome(
+                        WireFrame(type: .deliveries, correlation: 0, payload: bytes), limits: limits)
+                    #expect(views == decoded, "byte \(index) flipped")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 100)
+    }
+
+    /// The copy guard of the client's hot path: the deliveries of a frame read their data in
+    /// the frame's own bytes (one shared payload), so decoding copies no event data.
+    @Test func deliveryViewsShareTheFramesBytes() throws {
+        var deliveries: [WireDelivery] = []
+        for index in 0..<64 {
+            let event = WireEvent(patterns: [[1, 2]], data: [UInt8](repeating: UInt8(index), count: 128))
+            let number = UInt64(index + 1)
+            deliveries.append(
+                WireDelivery(
+                    sequence: number, eventID: number, descriptor: 3 << 22, channelID: 1, subscriptionID: 1,
+                    flags: [], publishTime: 0, origin: nil, event: event))
+        }
+        let frame = ServerMessage.deliveries(stream: 1, deliveries).frame(correlation: 0)
+        let views = try WireDeliveryView.parse(frame).deliveries
+        #expect(views.map { $0.delivery } == deliveries)
+        var addresses: [UInt] = []
+        for view in views {
+            addresses.append(view.withData { UInt(bitPattern: $0.baseAddress) })
+        }
+        let payloadRange = views[0].withPayload { buffer in
+            UInt(bitPattern: buffer.baseAddress)..<UInt(bitPattern: buffer.baseAddress) + UInt(buffer.count)
+        }
+        #expect(addresses.allSatisfy { payloadRange.contains($0) }, "event data was copied out of the frame")
+        #expect(Set(addresses).count == views.count)
+    }
+
     /// The bytes of a frame are pinned: a refactor cannot silently change the protocol.
     @Test func goldenBytes() {
         let ping = ClientMessage.ping.frame(correlation: 0x0102_0304).encoded
