@@ -137,7 +137,7 @@ final class HeraldDaemon {
     /// delivers (only deliveries `counted` accepts): deliveries/s from the first counted one
     /// to the last.
     func deliveryRate(
-        _ stream: EventStream, channel: String, events: Int,
+        _ stream: EventStream, channel: String, events: Int, publish: Bool = true,
         counted: @escaping @Sendable (ClientDelivery) -> Bool = { _ in true }
     ) async throws -> Double {
         let counter = Task.detached { () -> (UInt64, UInt64) in
@@ -154,7 +154,7 @@ final class HeraldDaemon {
             }
             return (first, last)
         }
-        try await publishBatches(channel: channel, events: events)
+        if publish { try await publishBatches(channel: channel, events: events) }
         let (first, last) = await counter.value
         return Double(events - 1) / (Double(last - first) / 1e9)
     }

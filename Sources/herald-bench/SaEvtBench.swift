@@ -58,6 +58,22 @@ struct SaEvtBench: AsyncParsableCommand {
         }
         table.set(deliveries, "Herald", cRates)
         table.set(deliveries, Self.swiftColumn, swiftRates)
+        // The same subscriber catching up: it subscribes, does not dispatch while the events
+        // are published (they wait in the journal, a window's worth in the library), then
+        // dispatches: callbacks at the library's and heraldd's pace, not the publisher's.
+        let backlog = "subscriber deliveries/s, catching up \(subscribeEvents) events published while it waited"
+        cRates = []
+        swiftRates = []
+        for _ in 0..<runs {
+            index += 1
+            let daemon = try HeraldDaemon(directory: "\(work)/saevt-\(index)", durability: "fsync")
+            let fields = try await runCSubscriber(client, daemon, backlog: true)
+            cRates.append(Double(fields[0] - 1) / (Double(fields[2] - fields[1]) / 1e9))
+            swiftRates.append(try await swiftSubscribe(daemon, backlog: true))
+            daemon.stop()
+        }
+        table.set(backlog, "Herald", cRates)
+        table.set(backlog, Self.swiftColumn, swiftRates)
         print("")
         print("Column \"Herald\" is the C program through libSaEvt; the ratio is C / Swift.")
         table.print(peers: [Self.swiftColumn])
@@ -67,6 +83,8 @@ struct SaEvtBench: AsyncParsableCommand {
         print("Swift: HeraldClient.publish awaited one at a time per task. Subscriber: a pass-all")
         print("subscription dispatched from poll (SA_DISPATCH_ALL), \(subscribeEvents) events published by a")
         print("HeraldClient in batches of 1000; Swift: a channel stream (window 256), done per event.")
+        print("Catching up: the subscriber waits (does not dispatch) until all are published, then")
+        print("dispatches; the rate is from its first callback to its last.")
         try? FileManager.default.removeItem(atPath: workDirectory)
     }
 
@@ -91,16 +109,19 @@ struct SaEvtBench: AsyncParsableCommand {
         return line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
     }
 
-    func runCSubscriber(_ client: String, _ daemon: HeraldDaemon) async throws -> [UInt64] {
+    func runCSubscriber(_ client: String, _ daemon: HeraldDaemon, backlog: Bool = false) async throws -> [UInt64] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: client)
-        process.arguments = ["subscribe", "\(subscribeEvents)"]
+        process.arguments = ["subscribe", "\(subscribeEvents)"] + (backlog ? ["backlog"] : [])
         process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": daemon.socket]) { $1 }
         let output = Pipe()
+        let input = Pipe()
         process.standardOutput = output
+        process.standardInput = input
         try process.run()
         _ = output.fileHandleForReading.readData(ofLength: 6)  // "READY\n"
         try await daemon.publishBatches(channel: "bench", events: subscribeEvents)
+        input.fileHandleForWriting.write(Data("go\n".utf8))
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let fields = try Self.fields(text, status: process.terminationStatus)
@@ -129,13 +150,19 @@ struct SaEvtBench: AsyncParsableCommand {
         return Double(perTask * threads) / elapsed
     }
 
-    func swiftSubscribe(_ daemon: HeraldDaemon) async throws -> Double {
+    func swiftSubscribe(_ daemon: HeraldDaemon, backlog: Bool = false) async throws -> Double {
         let client = try await HeraldClient.connect(socketPath: daemon.socket, clientName: "bench-swift")
         let open = try await client.openChannel("bench", flags: [.subscriber, .create])
         let stream = try await client.attach(
             WireAttach(target: .channel(handle: open.handle), start: .now, window: 256))
         _ = try await client.subscribe(open, id: 1, filters: [WireFilter(type: 4, pattern: [])])
-        let rate = try await daemon.deliveryRate(stream, channel: "bench", events: subscribeEvents)
+        let rate: Double
+        if backlog {
+            try await daemon.publishBatches(channel: "bench", events: subscribeEvents)
+            rate = try await daemon.deliveryRate(stream, channel: "bench", events: subscribeEvents, publish: false)
+        } else {
+            rate = try await daemon.deliveryRate(stream, channel: "bench", events: subscribeEvents)
+        }
         await client.close()
         return rate
     }

@@ -4,8 +4,11 @@
  *   saevt_bench publish SIZE N THREADS   THREADS threads, each with its own channel open on
  *                                        one handle, publish N events of SIZE bytes with 4
  *                                        patterns in all; prints "RESULT n ns" (CLOCK_MONOTONIC)
- *   saevt_bench subscribe N              a pass-all subscriber dispatching from poll;
- *                                        prints "RESULT n first_ns last_ns"
+ *   saevt_bench subscribe N [backlog]    a pass-all subscriber dispatching from poll;
+ *                                        prints "RESULT n first_ns last_ns"; with
+ *                                        "backlog", it dispatches only after a line on
+ *                                        standard input (the events published meanwhile
+ *                                        wait in heraldd's journal and the library)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -106,6 +109,11 @@ int main(int argc, char **argv)
             return 3;
         printf("READY\n");
         fflush(stdout);
+        if (argc > 3 && strcmp(argv[3], "backlog") == 0) {
+            int c;
+            while ((c = getchar()) != EOF && c != '\n') {
+            }
+        }
         p.fd = (int)selection;
         p.events = POLLIN;
         while (received < wanted && poll(&p, 1, 30000) == 1) saEvtDispatch(handle, SA_DISPATCH_ALL);
