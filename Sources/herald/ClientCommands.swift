@@ -150,7 +150,7 @@ struct Tail: AsyncParsableCommand {
     var durable: String?
     @Option(help: "Output format (default: table on a terminal, text in a pipe).") var format: Format?
     @Option(help: "Exit after this many events.") var count: Int?
-    @Option(help: "Deliveries in flight before acknowledgement.") var window: UInt32 = 256
+    @Option(help: "Deliveries in flight before acknowledgement.") var window: UInt32 = 4096
     @Flag(help: "Create the channel if it does not exist.") var create = false
 
     func validate() throws {
@@ -245,7 +245,7 @@ struct Tail: AsyncParsableCommand {
             output.write(byte: UInt8(ascii: " "))
             output.write(byte: delivery.redelivered ? UInt8(ascii: "R") : UInt8(ascii: "-"))
             output.write(byte: UInt8(ascii: " "))
-            output.write(delivery.data)
+            delivery.withData { output.write($0) }  // in place: no copy of the data
             output.write(byte: UInt8(ascii: "\n"))
         case .jsonl:
             output.write(Self.json(delivery))
