@@ -192,33 +192,10 @@ public enum ServerMessage: Hashable, Sendable {
                     headTime: try reader.i64("head time"), headChain: try reader.string("chain", max: 128),
                     segments: try reader.u32("segments"), connections: try reader.u32("connections")))
         case .deliveries:
-            let stream = try reader.u32("stream")
-            let count = try reader.count32(
-                "delivery count", max: limits.batchMax, elementBytesMin: 45 + WireReader.eventBytesMin)
-            var deliveries: [WireDelivery] = []
-            deliveries.reserveCapacity(count)
-            for _ in 0..<count {
-                let sequence = try reader.u64("sequence")
-                let eventID = try reader.u64("event id")
-                let descriptor = try reader.u32("descriptor")
-                let channelID = try reader.u32("channel id")
-                let subscription = try reader.u32("subscription id")
-                let rawFlags = try reader.u8("delivery flags")
-                let flags = WireDelivery.Flags(rawValue: rawFlags)
-                guard flags.isSubset(of: .known) else {
-                    throw .badValue(field: "delivery flags", value: UInt64(rawFlags))
-                }
-                let time = try reader.i64("publish time")
-                let origin = try reader.origin()
-                let event = try reader.event(limits: limits)
-                deliveries.append(
-                    WireDelivery(
-                        sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
-                        subscriptionID: subscription, flags: flags, publishTime: time,
-                        origin: flags.contains(.hasOrigin) ? origin : nil, event: event
-                    ))
-            }
-            self = .deliveries(stream: stream, deliveries)
+            // One decoder for deliveries: the client's in-place views, copied out here.
+            let (stream, views) = try WireDeliveryView.parse(frame, limits: limits)
+            self = .deliveries(stream: stream, views.map(\.delivery))
+            return
         case .streamEnded:
             self = .streamEnded(stream: try reader.u32("stream"), code: try reader.u32("code"))
         default:
