@@ -260,7 +260,9 @@ extension Journal {
                             file: source, offset: 0, sequence: nil,
                             reason: "its SHA-256 or size differs from the manifest: the file was changed"))
                 }
-                try FileManager.default.copyItem(atPath: source, toPath: staging + "/segments/" + file.name)
+                let installedPath = staging + "/segments/" + file.name
+                try FileManager.default.copyItem(atPath: source, toPath: installedPath)
+                try Self.sync(installedPath)  // on disk before the folder is renamed into place
                 done += bytes
                 progress?(done, total)
             }
@@ -273,9 +275,12 @@ extension Journal {
                     file: manifests.last!.0, offset: 0, sequence: report.head.sequence,
                     reason: "the restored chain head differs from the manifest's"))
         }
+        try Self.sync(staging + "/segments")
+        try Self.sync(staging)
         try? FileManager.default.removeItem(atPath: target)  // empty (checked above)
         try FileManager.default.moveItem(atPath: staging, toPath: target)
         installed = true
+        try Self.sync(parent)  // the rename itself
         // Builds the index from the segments.
         var openOptions = options
         openOptions.readOnly = false

@@ -59,18 +59,25 @@ struct AuditorBench: ParsableCommand {
         }
         journal.close()
 
-        // Export and import beside cp of the same bytes.
+        // Export and import beside cp of the same bytes. Each timed step starts with nothing
+        // dirty (an untimed system-wide sync) and ends with what it wrote on disk: export and
+        // import fsync their own files; cp is followed by an fsync of every file and folder
+        // it made (`sync FILE…`), not by a system-wide sync that would flush others' bytes.
         let backup = work + "/backup"
         var exported: BackupManifest?
+        try syncAll()
         let exportSeconds = try seconds { exported = try Journal.export(from: data, to: backup, options: options) }
         let bytes = Double(exported!.files.reduce(Int64(0)) { $0 + $1.bytes })
+        try syncAll()
         let cpSeconds = try seconds { try copy(data + "/segments", to: work + "/cp-segments") }
+        try syncAll()
         let importSeconds = try seconds { _ = try Journal.importBackups([backup], into: work + "/restored") }
+        try syncAll()
         let cpBackupSeconds = try seconds { try copy(backup, to: work + "/cp-backup") }
         rows.append(("export (\(String(format: "%.0f", bytes / 1e6)) MB)", mbps(bytes, exportSeconds)))
-        rows.append(("cp -r of the same segments", mbps(bytes, cpSeconds)))
-        rows.append(("import (verify + install + index)", mbps(bytes, importSeconds)))
-        rows.append(("cp -r of the backup", mbps(bytes, cpBackupSeconds)))
+        rows.append(("cp -r of the same segments, then fsync of what it wrote", mbps(bytes, cpSeconds)))
+        rows.append(("import (verify + fsync + install + index)", mbps(bytes, importSeconds)))
+        rows.append(("cp -r of the backup, then fsync of what it wrote", mbps(bytes, cpBackupSeconds)))
 
         print("")
         print("| workload (\(formatRate(Double(events))) events, 100 publishers, 10 hours) | Herald |")
@@ -85,17 +92,22 @@ struct AuditorBench: ParsableCommand {
         String(format: "%.0f MB/s (%.1f s)", bytes / seconds / 1e6, seconds)
     }
 
+    /// `cp -r`, then an fsync of every file and folder it made (coreutils `sync` with file
+    /// operands), the way export syncs what it writes.
     func copy(_ source: String, to target: String) throws {
+        try shell("cp -r '\(source)' '\(target)' && find '\(target)' -exec sync {} +")
+    }
+
+    /// Untimed: nothing dirty in the page cache before a timed step.
+    func syncAll() throws { try shell("sync") }
+
+    func shell(_ command: String) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/cp")
-        process.arguments = ["-r", source, target]
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
         try process.run()
         process.waitUntilExit()
-        // Like the exports, on disk before the clock stops.
-        let sync = Process()
-        sync.executableURL = URL(fileURLWithPath: "/bin/sync")
-        try sync.run()
-        sync.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("\(command) failed") }
     }
 
     /// The journal: events with times spread evenly over 10 hours, publisher svc-0 … svc-99.
