@@ -51,11 +51,27 @@ struct DaemonBench: AsyncParsableCommand {
         return elapsed
     }
 
+    /// Bytes of everything under `path` (`du -sb`): segments and index for Herald, the AOF
+    /// for Redis, the store for NATS.
+    static func diskBytes(_ path: String) -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/du")
+        process.arguments = ["-sb", path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return 0 }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.split(separator: "\t").first.flatMap { Double($0) } ?? 0
+    }
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: workDirectory)
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
         let work = URL(fileURLWithPath: workDirectory).standardizedFileURL.path
         var table = ResultTable()
+        var disk: [String: [Double]] = [:]
 
         // Herald.
         for clients in [1, 8] where !replayOnly {
@@ -64,6 +80,7 @@ struct DaemonBench: AsyncParsableCommand {
                 let herald = try HeraldDaemon(directory: "\(work)/herald-pub-\(clients)-\(run)", durability: "fsync")
                 rates.append(try await herald.publishThroughput(clients: clients, events: events, batch: batch))
                 herald.stop()
+                if clients == 1 { disk["Herald", default: []].append(Self.diskBytes("\(work)/herald-pub-1-\(run)")) }
             }
             table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "Herald", rates)
         }
@@ -122,6 +139,10 @@ struct DaemonBench: AsyncParsableCommand {
                         let redis = try RedisPeer(
                             directory: "\(work)/redis-\(policy)-\(clients)-\(run)", appendfsync: policy)
                         rates.append(try redis.publishThroughput(clients: clients, events: events, batch: batch))
+                        if clients == 1 {
+                            disk[column, default: []].append(
+                                Self.diskBytes("\(work)/redis-\(policy)-\(clients)-\(run)"))
+                        }
                     }
                     table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", column, rates)
                 }
@@ -141,6 +162,7 @@ struct DaemonBench: AsyncParsableCommand {
                 for run in 0..<runs {
                     let nats = try NatsPeer(directory: "\(work)/nats-\(clients)-\(run)")
                     rates.append(try nats.publishThroughput(clients: clients, events: events, inFlight: batch))
+                    if clients == 1 { disk["NATS JetStream", default: []].append(Self.diskBytes("\(work)/nats-1-\(run)")) }
                 }
                 table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "NATS JetStream", rates)
             }
@@ -154,6 +176,11 @@ struct DaemonBench: AsyncParsableCommand {
                 "replay by a late joiner (\(formatRate(Double(replayEvents))) events)", "NATS JetStream",
                 try natsReplay.replay(events: replayEvents, batch: batch, runs: runs))
         }
+        for (system, sizes) in disk {
+            table.setText(
+                "bytes on disk per event after the 1-client publish run (whole data folder)", system,
+                String(format: "%.0f B", median(sizes) / Double(events)))
+        }
         print("")
         table.print(peers: noPeers ? [] : ["Redis always", "Redis everysec", "NATS JetStream"])
         print("")
@@ -165,6 +192,8 @@ struct DaemonBench: AsyncParsableCommand {
         print("interval (not per message; this version has no per-message fsync option).")
         print("Clients: Herald 1 client = one connection, batches of \(batch) events, 4 in flight; 8 clients = 8")
         print("processes. Redis = redis-benchmark XADD with -P \(batch) (pipeline) and -c 1/8 connections.")
+        print("Bodies: 128-byte JSON-like events, varied (Herald and NATS: 4 096 seeded bodies in turn; Redis:")
+        print("redis-benchmark's template with three random 12-digit fields per command).")
         print("NATS = \(batch) publishes in flight per connection, 1/8 connections in one process.")
         print("Latency: one publisher, one subscriber acknowledging each event (Redis XREADGROUP + XACK;")
         print("NATS push consumer without acks); replay (after the history is written; Herald restarted): Herald")
@@ -179,6 +208,13 @@ struct ResultTable {
     private var order: [String] = []
     private var rates: [String: [String: [Double]]] = [:]
     private var latencies: [String: [String: (Double, Double)]] = [:]
+    private var texts: [String: [String: String]] = [:]
+
+    /// A row of plain values (no ratio).
+    mutating func setText(_ workload: String, _ system: String, _ value: String) {
+        if !order.contains(workload) { order.append(workload) }
+        texts[workload, default: [:]][system] = value
+    }
 
     mutating func set(_ workload: String, _ system: String, _ values: [Double]) {
         if !order.contains(workload) { order.append(workload) }
@@ -213,6 +249,9 @@ struct ResultTable {
                         ratios.append("–")
                     }
                 }
+            } else if let row = texts[workload] {
+                cells = systems.map { row[$0] ?? "–" }
+                ratios = peers.map { _ in "–" }
             } else if let row = latencies[workload] {
                 for system in systems {
                     cells.append(row[system].map { String(format: "p50 %.0f µs, p99 %.0f µs", $0.0, $0.1) } ?? "–")
@@ -241,11 +280,12 @@ func percentiles(_ values: [UInt64]) -> (p50: Double, p99: Double) {
 
 func uptimeNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-/// A 128-byte payload starting with a send time (16 hex digits), for the latency runs.
+/// A 128-byte payload starting with a send time (16 hex digits), the rest a varied body,
+/// for the latency runs.
 func stampedPayload(_ stamp: UInt64) -> [UInt8] {
     var text = Array(String(stamp, radix: 16).utf8)
     text = [UInt8](repeating: UInt8(ascii: "0"), count: 16 - text.count) + text
-    return text + [UInt8](repeating: UInt8(ascii: "x"), count: DaemonBench.payloadBytes - 16)
+    return text + BodyPool.body().dropFirst(16)
 }
 
 func stamp(of payload: some Collection<UInt8>) -> UInt64? {

@@ -1,4 +1,5 @@
 import HeraldJournal
+import Synchronization
 
 /// Realistic 128-byte event bodies: JSON-like, repeated keys, varying values, as cluster
 /// middleware publishes them (node, kind, link, counters, a timestamp).
@@ -32,4 +33,29 @@ struct EventBodies {
                 data: body(size: size))
         }
     }
+}
+
+/// Varied bodies for the drivers that publish to heraldd and to the peers: generated once
+/// (4 096 of them, 128 bytes) and handed out in turn, so that no driver spends time making
+/// them and every system stores the same kind of bytes (none of them 128 × "x", which LZ4
+/// would shrink to nothing while Redis stores it raw).
+enum BodyPool {
+    static let bodies: [[UInt8]] = {
+        var generator = EventBodies(seed: 11)
+        return (0..<4096).map { _ in generator.body(size: DaemonBench.payloadBytes) }
+    }()
+    private static let next = Atomic<Int>(0)
+
+    static func body() -> [UInt8] { bodies[next.add(1, ordering: .relaxed).newValue & 4095] }
+
+    /// redis-benchmark's form of the same kind of body: one JSON-like template whose three
+    /// `__rand_int__` fields (12 characters each) it replaces with 12 random digits per
+    /// command (`-r 1000000000`, as `../shared/peers` drives it); 128 bytes once replaced.
+    static let redisTemplate: String = {
+        let head = #"{"kind":"link-down","node":"node-__rand_int__.dc1.example","link":2,"ring":__rand_int__,"#
+        let tail = #""ts":1795000000000,"seq":__rand_int__}"#
+        let text = head + tail
+        precondition(text.utf8.count <= DaemonBench.payloadBytes)
+        return text + String(repeating: " ", count: DaemonBench.payloadBytes - text.utf8.count)
+    }()
 }

@@ -80,12 +80,9 @@ final class HeraldDaemon {
     static func publish(
         _ client: HeraldClient, _ channel: HeraldClient.Channel, events: Int, batch: Int, inFlight: Int = 4
     ) async throws -> Double {
-        // Realistic, varied bodies (seeded), the same for every system: a body of one
+        // Realistic, varied bodies (seeded), the same pool as the peers': a body of one
         // repeated byte would compress to almost nothing.
-        var bodies = EventBodies(seed: 7)
-        let variants = (0..<16).map { _ in
-            (0..<batch).map { _ in WireEvent(data: bodies.body(size: DaemonBench.payloadBytes)) }
-        }
+        let variants = (0..<16).map { _ in (0..<batch).map { _ in WireEvent(data: BodyPool.body()) } }
         let batches = events / batch
         let start = uptimeNanoseconds()
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -9,10 +9,9 @@ extension RedisPeer {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
-        let payload = String(repeating: "x", count: DaemonBench.payloadBytes)
         process.arguments = [
             "-h", "127.0.0.1", "-p", "\(port)", "-c", "\(clients)", "-n", "\(events)", "-P", "\(batch)", "--csv",
-            "XADD", "bench", "*", "d", payload,
+            "-r", "1000000000", "XADD", "bench", "*", "d", BodyPool.redisTemplate,
         ]
         let output = Pipe()
         process.standardOutput = output
@@ -171,7 +170,7 @@ extension NatsPeer {
 
     static func publish(
         _ connection: NatsConnection, subject: String, count: Int, inFlight: Int, inbox: String,
-        payload: () -> [UInt8] = { [UInt8](repeating: UInt8(ascii: "x"), count: DaemonBench.payloadBytes) }
+        payload: () -> [UInt8] = BodyPool.body
     ) throws {
         try connection.subscribe(inbox, sid: 1)
         let chunk = max(1, inFlight / 4)
