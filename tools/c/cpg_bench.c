@@ -2,13 +2,15 @@
  * Raw CPG throughput and latency, the limit Herald's cluster mode is measured against.
  * Run one per node (inside the node's network namespace), all with the same arguments:
  *
- *   cpg_bench GROUP MEMBERS MESSAGES SIZE [RATE]
+ *   cpg_bench GROUP MEMBERS MESSAGES SIZE [RATE [EXPECTED]]
  *
  * Joins GROUP, waits until MEMBERS processes are in it, multicasts MESSAGES messages of
  * SIZE bytes with CPG_TYPE_AGREED (waiting out CS_ERR_TRY_AGAIN), and counts deliveries
- * until MEMBERS * MESSAGES arrived. With RATE, sends at RATE messages/s instead of as fast
- * as possible. Every message carries its send time (CLOCK_MONOTONIC, the same clock on
- * every namespace of one machine), so delivery latency is measured over every message.
+ * until MEMBERS * MESSAGES arrived (or EXPECTED: one sender, the others with MESSAGES 0).
+ * With RATE (> 0), sends at RATE messages/s instead of as fast as possible. Every message
+ * carries its send time (CLOCK_MONOTONIC, the same clock on every namespace of one
+ * machine; when paced, the time it was due, so a late send counts its wait), and delivery
+ * latency is measured over every message.
  * Prints: "messages=N seconds=S msgs_per_s=R mb_per_s=M p50_us=A p99_us=B".
  */
 #define _DEFAULT_SOURCE
@@ -62,7 +64,7 @@ static int compare(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: cpg_bench GROUP MEMBERS MESSAGES SIZE [RATE]\n");
+        fprintf(stderr, "usage: cpg_bench GROUP MEMBERS MESSAGES SIZE [RATE [EXPECTED]]\n");
         return 64;
     }
     int wanted = atoi(argv[2]);
@@ -70,7 +72,11 @@ int main(int argc, char **argv)
     size_t size = strtoull(argv[4], NULL, 10);
     double rate = argc > 5 ? atof(argv[5]) : 0;
     if (size < 8) size = 8;
-    expected = count * (uint64_t)wanted;
+    expected = argc > 6 ? strtoull(argv[6], NULL, 10) : count * (uint64_t)wanted;
+    if (expected == 0) {
+        fprintf(stderr, "cpg_bench: nothing to wait for\n");
+        return 64;
+    }
     latencies = calloc(expected, sizeof *latencies);
     char *message = calloc(1, size);
     cpg_callbacks_t callbacks = {on_deliver, on_confchg};
@@ -95,8 +101,9 @@ int main(int argc, char **argv)
     uint64_t sent = 0;
     while (sent < count || delivered < expected) {
         if (sent < count) {
+            uint64_t due = 0;
             if (rate > 0) {
-                uint64_t due = first_send + (uint64_t)((double)sent / rate * 1e9);
+                due = first_send + (uint64_t)((double)sent / rate * 1e9);
                 if (now_ns() < due) {
                     struct pollfd p = {fd, POLLIN, 0};
                     poll(&p, 1, 0);
@@ -104,7 +111,7 @@ int main(int argc, char **argv)
                     continue;
                 }
             }
-            uint64_t stamp = now_ns();
+            uint64_t stamp = rate > 0 ? due : now_ns();
             memcpy(message, &stamp, sizeof stamp);
             struct iovec iov = {message, size};
             rc = cpg_mcast_joined(handle, CPG_TYPE_AGREED, &iov, 1);
