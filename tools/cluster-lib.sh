@@ -140,6 +140,15 @@ wait_ready() {
 herald_at() { local n=$1; shift; HERALD_SOCKET=$work/n$n/heraldd.sock "$bin/herald" "$@"; }
 head_of() { "$bin/herald" audit head --data-dir "$work/n$1/data" | awk '/@/ {print $NF}' | tail -1; }
 seq_of() { head_of "$1" | cut -d@ -f2; }
+# The last membership record node N journaled, as "members=a,b left=c" (names sorted).
+last_membership() {
+  "$bin/herald" query --data-dir "$work/n$1/data" --class memb --reverse --limit 1 --format jsonl |
+    sed -n 's/.*"membership":{\(.*\)}.*/\1/p' | {
+      IFS= read -r m || true
+      list() { echo "$m" | sed -n "s/.*\"$1\":\[\([^]]*\)\].*/\1/p" | tr -d '" ' | tr ',' '\n' | sort | paste -sd, -; }
+      echo "members=$(list members) left=$(list left)"
+    }
+}
 
 
 # Network, corosync and heraldd (extra heraldd flags as arguments) on all three nodes.

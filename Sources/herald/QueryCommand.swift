@@ -185,6 +185,13 @@ struct QueryPrinter {
                 "priority": record.priority, "publisher": publisher, "patterns": patterns, "data": data,
             ]
             if let origin { object["origin"] = ["uid": origin.uid, "gid": origin.gid, "pid": origin.pid] }
+            // A membership (MEMB) record's payload, decoded for auditors: who was in, who left.
+            if record.descriptor >> 22 == 2, let membership = MembershipEvent(decoding: record.data) {
+                object["membership"] = [
+                    "instance": membership.instance, "members": membership.members.map(\.name),
+                    "left": membership.left.map(\.name), "joined": membership.joined.map(\.name),
+                ]
+            }
             if let bytes = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                 output.write(bytes)
                 output.write("\n")

@@ -16,7 +16,8 @@ extension ServiceError {
     var exitStatus: ExitStatus {
         switch self {
         case .notExist, .nameNotFound: return .notFound
-        case .busy: return .busy
+        // Temporary (EX_TEMPFAIL): another writer, or a cluster node without quorum.
+        case .busy, .tryAgain: return .busy
         case .invalidParameter, .badFlags, .tooBig, .nameTooLong: return .usage
         case .noSpace, .failedOperation: return .io
         case .version: return .tooNew
