@@ -162,7 +162,9 @@ struct DaemonBench: AsyncParsableCommand {
                 for run in 0..<runs {
                     let nats = try NatsPeer(directory: "\(work)/nats-\(clients)-\(run)")
                     rates.append(try nats.publishThroughput(clients: clients, events: events, inFlight: batch))
-                    if clients == 1 { disk["NATS JetStream", default: []].append(Self.diskBytes("\(work)/nats-1-\(run)")) }
+                    if clients == 1 {
+                        disk["NATS JetStream", default: []].append(Self.diskBytes("\(work)/nats-1-\(run)"))
+                    }
                 }
                 table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "NATS JetStream", rates)
             }

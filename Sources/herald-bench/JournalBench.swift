@@ -288,7 +288,8 @@ struct JournalBench: ParsableCommand {
         let level = fast > 0 ? "--fast=\(fast)" : "-1"
         let output = try runShell("lz4 -b \(level) -i2 '\(file)' 2>&1 | tr '\\r' '\\n' | grep 'MB/s' | tail -1")
         // "-3#records.raw : 128000000 -> 36000000 (3.55), 700.0 MB/s , 3000.0 MB/s"
-        guard let close = output.range(of: "),"), let unit = output.range(of: " MB/s", range: close.upperBound..<output.endIndex),
+        guard let close = output.range(of: "),"),
+            let unit = output.range(of: " MB/s", range: close.upperBound..<output.endIndex),
             let rate = Double(output[close.upperBound..<unit.lowerBound].trimmingCharacters(in: .whitespaces))
         else { throw ValidationError("lz4 -b printed '\(output)'") }
         return rate

@@ -4,15 +4,31 @@ import Testing
 
 @testable import HeraldJournal
 
-/// Runs the built `herald` binary (tools/test builds it before `swift test`).
+/// Runs the built `herald` binary, from this test binary's products folder (tools/test
+/// builds it with tools/build-products before `swift test`, and stamps the folder).
 struct HeraldCLI {
     static var path: String {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald")
-                .path,
-            repositoryRoot + "/.build/debug/herald",
-        ]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+        let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let stamp =
+            (try? FileManager.default.attributesOfItem(atPath: folder + "/.herald-products"))?[
+                .modificationDate] as? Date
+        #expect(stamp != nil, "no products stamp in \(folder): run tools/build-products before swift test")
+        if let stamp, let newer = newestSource(after: stamp) {
+            Issue.record("\(newer) changed after herald was built: run tools/build-products")
+        }
+        return folder + "/herald"
+    }
+
+    /// A file of Sources/ newer than `date`, if any.
+    static func newestSource(after date: Date) -> String? {
+        let root = repositoryRoot + "/Sources"
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return nil }
+        for case let file as String in walker {
+            let changed =
+                (try? FileManager.default.attributesOfItem(atPath: root + "/" + file))?[.modificationDate] as? Date
+            if let changed, changed > date { return "Sources/" + file }
+        }
+        return nil
     }
 
     struct Result {

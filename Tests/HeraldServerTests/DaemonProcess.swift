@@ -10,17 +10,50 @@ let repositoryRoot: String = {
     return url.path
 }()
 
-/// A built executable of this package (tools/test builds heraldd and herald first).
+/// A product the tests run as a process of its own (heraldd, herald, the C libraries), from
+/// the products folder of this test binary's build, where tools/build-products put it. A
+/// product older than the sources under test is reported as a failure of the test using it.
 func builtProduct(_ name: String) -> String {
     // HERALD_TEST_PRODUCTS: another build's products folder (to compare builds by hand).
     if let folder = ProcessInfo.processInfo.environment["HERALD_TEST_PRODUCTS"], !folder.isEmpty {
         return folder + "/" + name
     }
-    let candidates = [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path,
-        repositoryRoot + "/.build/debug/" + name,
-    ]
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    if let problem = ProductStamp.problem(in: folder) {
+        // Recorded against the running test (ProductStampTests says why with the message).
+        FileHandle.standardError.write(Data("stale products: \(problem)\n".utf8))
+        Issue.record(Comment(rawValue: problem))
+    }
+    return folder + "/" + name
+}
+
+/// The stamp tools/build-products leaves beside the products it built: it must be newer
+/// than every file under Sources/ and include/.
+enum ProductStamp {
+    static var productsFolder: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    }
+
+    static func problem(in folder: String) -> String? {
+        let stamp = folder + "/.herald-products"
+        let fileManager = FileManager.default
+        guard let built = (try? fileManager.attributesOfItem(atPath: stamp))?[.modificationDate] as? Date else {
+            return "\(folder) has no products stamp: run tools/build-products (tools/test does) before swift test"
+        }
+        for tree in ["Sources", "include"] {
+            let root = repositoryRoot + "/" + tree
+            guard let walker = fileManager.enumerator(atPath: root) else { continue }
+            for case let file as String in walker {
+                let changed =
+                    (try? fileManager.attributesOfItem(atPath: root + "/" + file))?[.modificationDate] as? Date
+                if let changed, changed > built {
+                    return
+                        "\(tree)/\(file) changed after the products in \(folder) were built: run tools/build-products"
+                }
+            }
+        }
+        return nil
+    }
 }
 
 /// A real `heraldd` child process on a fresh data folder, with a short socket path.
@@ -220,5 +253,13 @@ final class DeliveryBox: Sendable {
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+@Suite struct ProductStampTests {
+    /// The processes the other tests start are built from the sources under test.
+    @Test func productsUnderTestAreNewerThanTheSources() {
+        let problem = ProductStamp.problem(in: ProductStamp.productsFolder)
+        #expect(problem == nil, "\(problem ?? "")")
     }
 }
