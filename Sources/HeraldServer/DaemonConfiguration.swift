@@ -18,6 +18,9 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     /// Remove sealed segments older than this (`7d`, `12h`…) or beyond this many bytes.
     public var retentionAge: String?
     public var retentionBytes: Int64?
+    /// A segment is sealed (and becomes removable by retention) once it holds this many
+    /// bytes. Default 64 MiB.
+    public var segmentBytes: Int64?
     /// `trace`, `debug`, `info` (default), `notice`, `warning`, `error`, `critical`.
     public var logLevel: String?
     /// Where Prometheus text is served: `unix:PATH`, `PORT` or `127.0.0.1:PORT` (loopback only).
@@ -68,6 +71,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         merged.durability = other.durability ?? durability
         merged.retentionAge = other.retentionAge ?? retentionAge
         merged.retentionBytes = other.retentionBytes ?? retentionBytes
+        merged.segmentBytes = other.segmentBytes ?? segmentBytes
         merged.logLevel = other.logLevel ?? logLevel
         merged.metrics = other.metrics ?? metrics
         merged.limits = other.limits ?? limits
@@ -107,6 +111,10 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         if let bytes = retentionBytes {
             guard bytes > 0 else { throw ServerError.configuration("retention bytes must be positive") }
             options.retentionBytes = bytes
+        }
+        if let bytes = segmentBytes {
+            guard bytes >= 4096 else { throw ServerError.configuration("segment bytes must be at least 4096") }
+            options.segmentBytesMax = bytes
         }
         if let data = limits?.eventDataBytesMax { options.limits.dataBytesMax = max(options.limits.dataBytesMax, data) }
         return options
@@ -158,7 +166,8 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case dataDirectory, socket, socketMode, socketGroup, durability, retentionAge, retentionBytes, logLevel
+        case dataDirectory, socket, socketMode, socketGroup, durability, retentionAge, retentionBytes, segmentBytes
+        case logLevel
         case metrics, limits, access
     }
 }

@@ -204,7 +204,9 @@ public actor EventService {
             guard let flags = registry.channels[handle.channel]?.openers[handle.opener] else { throw .badHandle }
             if let subscriber = subscribers.removeValue(forKey: handle.opener) {
                 subscriber.cancel()
-                try persist([subscriber])
+                // The channel closes even if the cursor cannot be stored (a departed client's
+                // open must not linger); the loss is kept and reported at shutdown.
+                try? persist([subscriber], removing: true)
             }
             var close = record(.channelClose, channel: handle.channel, data: [UInt8](littleEndian: handle.opener))
             if !flags.contains(.subscriber) { close.descriptor = EventDescriptor.groupInvalid.rawValue }
@@ -327,7 +329,7 @@ public actor EventService {
         guard let index = classSubscribers.firstIndex(where: { $0 === subscriber }) else { throw .badHandle }
         classSubscribers.remove(at: index)
         subscriber.cancel()
-        try persist([subscriber])
+        try persist([subscriber], removing: true)
     }
 
     private func makeSubscriber(
@@ -371,7 +373,7 @@ public actor EventService {
     public func removeSubscriber(for handle: ChannelHandle) throws(ServiceError) {
         guard let subscriber = subscribers.removeValue(forKey: handle.opener) else { throw .notExist }
         subscriber.cancel()
-        try persist([subscriber])
+        try persist([subscriber], removing: true)
     }
 
     /// The open's subscriber, if it has one.
@@ -418,7 +420,10 @@ public actor EventService {
         do { return try cursors?.all() ?? [] } catch { throw .library }
     }
 
-    private func persist(_ candidates: [Subscriber]) throws(ServiceError) {
+    /// Stores the dirty durable cursors of `candidates` in one transaction. `removing`: the
+    /// subscribers are going away, so a failure loses their acknowledgements for good (kept
+    /// in `lostCursorFailure`, which shutdown reports).
+    private func persist(_ candidates: [Subscriber], removing: Bool = false) throws(ServiceError) {
         var batch: [CursorStore.Cursor] = []
         var flushed: [(Subscriber, (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool))] =
             []
@@ -432,11 +437,14 @@ public actor EventService {
                     updated: clock.now()))
             flushed.append((subscriber, snapshot))
         }
+        // Nothing to store proves nothing: an earlier failure stays reported.
+        guard !batch.isEmpty else { return }
         do {
             try cursors?.save(batch)
             cursorFlushFailure = nil
         } catch {
             cursorFlushFailure = "\(error)"
+            if removing { lostCursorFailure = "\(error)" }
             throw .library
         }
         for (subscriber, snapshot) in flushed { subscriber.markClean(after: snapshot) }
@@ -445,6 +453,10 @@ public actor EventService {
     /// Why the last attempt to persist durable cursors failed (SQLite's message); nil after
     /// a success. The periodic flush keeps trying; a failure is reported, not swallowed.
     public private(set) var cursorFlushFailure: String?
+    /// Why the cursor of a subscriber that went away (a closed channel, a detached stream)
+    /// could not be stored: its acknowledgements since the last flush are lost. Never
+    /// cleared; `shutdown` reports it.
+    public private(set) var lostCursorFailure: String?
 
     /// Stops every subscriber, persists cursors and closes the journal. Returns why the
     /// durable cursors could not be persisted, if they could not (acknowledgements since the
@@ -456,7 +468,7 @@ public actor EventService {
         let failure: String?
         do {
             try persist(allSubscribers)
-            failure = nil
+            failure = lostCursorFailure.map { "a closed subscriber's durable cursor was not stored: \($0)" }
         } catch {
             failure = cursorFlushFailure ?? "\(error)"
         }

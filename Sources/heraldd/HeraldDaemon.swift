@@ -19,7 +19,7 @@ struct HeraldDaemon: AsyncParsableCommand {
             With no flags it serves ./herald-data (or $HERALD_DATA_DIR) on <data dir>/heraldd.sock \
             (or $HERALD_SOCKET) and runs until SIGTERM or SIGINT, then flushes and exits 0.
             A JSON config file may set any of: dataDirectory, socket, socketMode, socketGroup, durability, \
-            retentionAge, retentionBytes, logLevel, metrics, limits {channelsMax, eventDataBytesMax, \
+            retentionAge, retentionBytes, segmentBytes, logLevel, metrics, limits {channelsMax, eventDataBytesMax, \
             patternsMax, patternBytesMax, streamsPerConnectionMax, frameBytesMax}, access [{channel, publish, \
             subscribe}]. Flags override the file. docs/daemon.md has an example.
 
@@ -51,6 +51,9 @@ struct HeraldDaemon: AsyncParsableCommand {
 
     @Option(name: .customLong("retention-bytes"), help: "Remove the oldest sealed segments beyond this size.")
     var retentionBytes: Int64?
+
+    @Option(name: .customLong("segment-bytes"), help: "Seal a segment once it holds this many bytes (default 64 MiB).")
+    var segmentBytes: Int64?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info (default), notice, warning, error, critical.")
     var logLevel: String?
@@ -266,6 +269,7 @@ struct HeraldDaemon: AsyncParsableCommand {
         flags.durability = durability
         flags.retentionAge = retentionAge
         flags.retentionBytes = retentionBytes
+        flags.segmentBytes = segmentBytes
         flags.logLevel = logLevel
         flags.metrics = metrics
         if channelsMax != nil || eventDataMax != nil {

@@ -190,7 +190,8 @@ private func runHeraldBlocking(_ arguments: [String], socket: String, input: Str
     let inputPipe = Pipe()
     process.standardInput = inputPipe
     try process.run()
-    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    // The child may exit without reading it all (a refusal): a broken pipe is not an error here.
+    if let input { try? inputPipe.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }
     try inputPipe.fileHandleForWriting.close()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()

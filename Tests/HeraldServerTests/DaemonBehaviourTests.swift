@@ -1,0 +1,299 @@
+import Foundation
+import HeraldClient
+import HeraldWire
+import Testing
+
+/// What heraldd and the CLI promise operators, each checked end to end with real processes:
+/// retention, crash safety per durability mode, tail's start positions and filters, exit
+/// codes, a cursor store that cannot be written, and (as root) other users and groups.
+@Suite(.serialized) struct DaemonBehaviourTests {
+    private let all = [WireFilter(type: 4, pattern: [])]
+
+    /// `herald journal stats --json` of the daemon's data folder (read-only while it runs).
+    private func stats(_ daemon: DaemonProcess) async throws -> [String: Any] {
+        let (status, out, err) = try await runHerald(
+            ["journal", "stats", "--data-dir", daemon.directory + "/data", "--json"], socket: "")
+        #expect(status == 0, "\(err)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+    }
+
+    private func publish(_ client: HeraldClient, _ channel: HeraldClient.Channel, count: Int, bytes: Int = 200)
+        async throws -> [UInt64]
+    {
+        var ids: [UInt64] = []
+        var generator = SystemRandomNumberGenerator()
+        for start in stride(from: 0, to: count, by: 100) {
+            let events = (start..<min(count, start + 100)).map { index in
+                // Incompressible bodies, so that segments fill at a known pace.
+                WireEvent(
+                    data: Array("\(index):".utf8)
+                        + (0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            }
+            ids += try await client.publish(channel, events)
+        }
+        return ids
+    }
+
+    @Test func retentionByBytesAndByAgeRemovesOldSegmentsWhileServing() async throws {
+        let daemon = try await DaemonProcess.launch(arguments: [
+            "--segment-bytes", "65536", "--retention-bytes", "300000",
+        ])
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("metrics", flags: [.publisher, .subscriber, .create])
+        let ids = try await publish(client, channel, count: 10_000)
+        let after = try await stats(daemon)
+        let first = try #require(after["first_sequence"] as? Int)
+        let disk = try #require(after["disk_bytes"] as? Int)
+        #expect(first > 1, "the oldest segments were removed")
+        // Sealed segments beyond the bound go; the active one may add up to a segment.
+        #expect(disk <= 300_000 + 2 * 65_536, "disk \(disk) B")
+        // A late joiner starts at what is left, in order, up to the last event published.
+        let stream = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, window: 4096))
+        _ = try await client.subscribe(channel, id: 1, filters: all)
+        let remaining = ids.filter { $0 - 1000 >= UInt64(first) }
+        let received = try await collect(stream, count: remaining.count)
+        #expect(received.map(\.eventID) == remaining)
+        await client.close()
+        #expect(await daemon.stop() == 0)
+
+        // By age: everything sealed before the pause is older than 1 s when the next roll
+        // checks retention.
+        let aged = try await DaemonProcess.launch(arguments: ["--segment-bytes", "65536", "--retention-age", "1s"])
+        defer { aged.cleanup() }
+        let second = try await aged.client()
+        let open = try await second.openChannel("metrics", flags: [.publisher, .create])
+        _ = try await publish(second, open, count: 2_000)
+        let before = try #require(try await stats(aged)["first_sequence"] as? Int)
+        // Segment files are named by their first sequence; the newest is the active one,
+        // which also receives events after the pause (so it is not old enough to go).
+        let segments = try FileManager.default.contentsOfDirectory(atPath: aged.directory + "/data/segments")
+            .compactMap { Int($0.split(separator: ".").first ?? "") }.sorted()
+        #expect(segments.count > 3, "several segments sealed before the pause")
+        try await Task.sleep(for: .milliseconds(1500))
+        _ = try await publish(second, open, count: 2_000)
+        let oldest = try #require(try await stats(aged)["first_sequence"] as? Int)
+        #expect(before == 1 && oldest == segments.last, "oldest \(oldest), segments before the pause \(segments)")
+        await second.close()
+    }
+
+    @Test(arguments: ["batch:1000", "none"])
+    func aKilledDaemonLosesNothingAcknowledgedInEveryDurability(durability: String) async throws {
+        let daemon = try await DaemonProcess.launch(arguments: ["--durability", durability])
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("kept", flags: [.publisher, .create])
+        let ids = try await publish(client, channel, count: 3_000, bytes: 64)
+        // SIGKILL well inside the sync interval: the acknowledged events are in the page
+        // cache, not necessarily on disk; a process crash must lose none of them.
+        daemon.kill9()
+        try await daemon.restart()
+        let reader = try await daemon.client()
+        let open = try await reader.openChannel("kept", flags: [.subscriber])
+        let stream = try await reader.attach(
+            WireAttach(target: .channel(handle: open.handle), start: .oldest, window: 4096))
+        _ = try await reader.subscribe(open, id: 1, filters: all)
+        let received = try await collect(stream, count: ids.count)
+        #expect(received.map(\.eventID) == ids)
+        await reader.close()
+    }
+
+    @Test func tailStartsAtASequenceATimeOrNowAndFilters() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("links", flags: [.publisher, .create])
+        let first = try await client.publish(
+            channel,
+            (0..<10).map {
+                WireEvent(patterns: [Array(($0 % 2 == 0 ? "eth\($0)" : "wlan\($0)").utf8)], data: Array("e\($0)".utf8))
+            })
+        try await Task.sleep(for: .milliseconds(20))
+        let middle = Date()
+        try await Task.sleep(for: .milliseconds(20))
+        let second = try await client.publish(channel, (10..<20).map { WireEvent(data: Array("e\($0)".utf8)) })
+        func tail(_ extra: [String], count: Int) async throws -> [String] {
+            let (status, out, err) = try await runHerald(
+                ["tail", "--channel", "links", "--format", "text", "--count", "\(count)"] + extra, socket: daemon.socket
+            )
+            #expect(status == 0, "\(err)")
+            return out.split(separator: "\n").map { String($0.split(separator: " ").last ?? "") }
+        }
+        let sequence = first[5] - 1000
+        #expect(try await tail(["--from", "seq:\(sequence)"], count: 3) == ["e5", "e6", "e7"])
+        let nanoseconds = Int64(middle.timeIntervalSince1970 * 1e9)
+        #expect(try await tail(["--from", "time:\(nanoseconds)"], count: 2) == ["e10", "e11"])
+        #expect(try await tail(["--from", "oldest", "--filter", "0:prefix:eth"], count: 3) == ["e0", "e2", "e4"])
+        #expect(try await tail(["--from", "seq:\(sequence)", "--filter", "0:suffix:7"], count: 1) == ["e7"])
+        // From now: none of the 20 events already there is shown; one published after the
+        // tail attached is (published until the tail has printed one).
+        let shown = try await withThrowingTaskGroup(of: [String]?.self) { group in
+            group.addTask { try await tail(["--from", "now"], count: 1) }
+            group.addTask {
+                for attempt in 0..<200 {
+                    _ = try await client.publish(channel, [WireEvent(data: Array("late\(attempt)".utf8))])
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first ?? []
+        }
+        #expect(shown.count == 1 && shown[0].hasPrefix("late"), "\(shown)")
+        #expect(second.count == 10)
+        await client.close()
+    }
+
+    @Test func exitCodesForIOErrorsAndABusyDataFolder() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        // 75: heraldd holds the data folder; a second writer is refused and told so.
+        let (busy, _, busyError) = try await runHerald(
+            ["journal", "append", "--data-dir", daemon.directory + "/data"], socket: "", input: "x\n")
+        #expect(busy == 75, "\(busyError)")
+        #expect(busyError.lowercased().contains("lock"), "\(busyError)")
+        // 74: a write the file system refuses (the file size limit: EFBIG), reported as an
+        // I/O error naming the file; nothing acknowledged is lost.
+        let folder = daemon.directory + "/small"
+        let lines = (0..<20_000).map { "line \($0) " + String(repeating: "z", count: 100) }.joined(separator: "\n")
+        let script = "ulimit -f 256; trap '' XFSZ; exec \"$0\" journal append --data-dir \"$1\""
+        let (status, out, err) = try await runProcess(
+            "/bin/sh", ["-c", script, builtProduct("herald"), folder], input: lines + "\n")
+        #expect(status == 74, "exit \(status): \(err)")
+        #expect(err.contains("segments/"), "\(err)")
+        let printed = out.split(separator: "\n").compactMap { UInt64($0) }
+        let (readStatus, read, _) = try await runHerald(
+            ["journal", "read", "--data-dir", folder, "--format", "raw"], socket: "")
+        #expect(readStatus == 0)
+        let kept = read.split(separator: "\n")
+        #expect(kept.count >= printed.count, "every acknowledged line is there")
+        #expect(kept.prefix(printed.count).elementsEqual(lines.split(separator: "\n").prefix(printed.count)))
+    }
+
+    @Test func aCursorStoreThatCannotBeWrittenMakesHeralddExit74() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("work", flags: [.publisher, .subscriber, .create])
+        let stream = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, durableName: "worker", window: 64))
+        _ = try await client.subscribe(channel, id: 1, filters: all)
+        _ = try await client.publish(channel, [WireEvent(data: [1])])
+        _ = try await collect(stream, count: 1)
+        // Garbage over the cursor database in place (heraldd keeps it open), then a newer
+        // acknowledgement that must be persisted at shutdown.
+        for name in ["cursors.sqlite", "cursors.sqlite-wal", "cursors.sqlite-shm"] {
+            guard let handle = FileHandle(forWritingAtPath: daemon.directory + "/data/" + name) else { continue }
+            try handle.write(contentsOf: Data(repeating: 0xA5, count: 8192))
+            try handle.close()
+        }
+        _ = try await client.publish(channel, [WireEvent(data: [2])])
+        _ = try await collect(stream, count: 1)
+        try await Task.sleep(for: .milliseconds(100))  // the ack reaches heraldd
+        let status = await daemon.stop()
+        #expect(status == 74, "exit \(status): \(daemon.stderr)")
+        #expect(daemon.stderr.contains("cursor"), "\(daemon.stderr)")
+    }
+
+    /// As root: a second user and a group. The socket's group lets a member in and keeps
+    /// others out; `gid:` and `uid:` rules decide publish and subscribe.
+    @Test(.enabled(if: getuid() == 0)) func otherUsersGroupsAndTheSocketGroup() async throws {
+        let suffix = String(UUID().uuidString.prefix(6)).lowercased()
+        let group = "hg\(suffix)"
+        let member = "hm\(suffix)"
+        let outsider = "ho\(suffix)"
+        #expect(try await runProcess("/usr/sbin/groupadd", [group]).0 == 0)
+        #expect(try await runProcess("/usr/sbin/useradd", ["-M", "-N", "-g", group, member]).0 == 0)
+        #expect(try await runProcess("/usr/sbin/useradd", ["-M", "-N", outsider]).0 == 0)
+        defer {
+            for user in [member, outsider] { _ = try? runProcessBlocking("/usr/sbin/userdel", [user], input: nil) }
+            _ = try? runProcessBlocking("/usr/sbin/groupdel", [group], input: nil)
+        }
+        func id(_ flag: String, _ name: String) async throws -> UInt32 {
+            let (_, out, _) = try await runProcess("/usr/bin/id", [flag, name])
+            return try #require(UInt32(out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        let memberUID = try await id("-u", member)
+        let groupID = try await id("-g", member)
+        let outsiderUID = try await id("-u", outsider)
+        let outsiderGID = try await id("-g", outsider)
+        let config = """
+            {"access": [{"channel": "ops", "publish": ["gid:\(groupID)"], "subscribe": ["uid:0"]}]}
+            """
+        let daemon = try await DaemonProcess.launch(
+            arguments: ["--socket-group", group, "--socket-mode", "0660"], config: config)
+        defer { daemon.cleanup() }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: daemon.directory)
+        let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socket)
+        #expect((attributes[.groupOwnerAccountID] as? NSNumber)?.uint32Value == groupID)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o660)
+        // The CLI where every user can run it.
+        let bin = daemon.directory + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: builtProduct("herald"), toPath: bin + "/herald")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin)
+        func herald(as uid: UInt32, _ gid: UInt32, _ arguments: [String], input: String = "") async throws -> (
+            Int32, String, String
+        ) {
+            try await runProcess(
+                "/usr/bin/setpriv",
+                ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", bin + "/herald"] + arguments + [
+                    "--socket", daemon.socket,
+                ], input: input)
+        }
+        let root = try await daemon.client()
+        _ = try await root.openChannel("ops", flags: [.create, .subscriber])
+        // The member (primary group = the socket's group and the rule's gid) publishes.
+        let (published, ids, publishError) = try await herald(
+            as: memberUID, groupID, ["publish", "--channel", "ops"], input: "from the member\n")
+        #expect(published == 0, "\(publishError)")
+        #expect(UInt64(ids.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
+        // ... but may not subscribe (uid:0 only): SA_AIS_ERR_ACCESS.
+        let (subscribed, _, subscribeError) = try await herald(
+            as: memberUID, groupID, ["tail", "--channel", "ops", "--count", "1", "--from", "oldest"])
+        #expect(subscribed != 0 && subscribeError.contains("ACCESS"), "\(subscribed): \(subscribeError)")
+        // The outsider cannot even reach the socket (mode 0660, another group).
+        let (outside, _, outsideError) = try await herald(
+            as: outsiderUID, outsiderGID, ["publish", "--channel", "ops"], input: "from outside\n")
+        #expect(outside == 69, "\(outside): \(outsideError)")
+        // What was published carries the member's credentials.
+        let open = try await root.openChannel("ops", flags: [.subscriber])
+        let stream = try await root.attach(
+            WireAttach(target: .channel(handle: open.handle), start: .oldest, window: 16))
+        _ = try await root.subscribe(open, id: 1, filters: all)
+        let received = try await collect(stream, count: 1)
+        #expect(received.first?.origin?.uid == memberUID && received.first?.origin?.gid == groupID)
+        await root.close()
+    }
+}
+
+/// Runs a program to its end; returns (status, stdout, stderr). On a thread of its own.
+func runProcess(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> (
+    Int32, String, String
+) {
+    try await offPool { try runProcessBlocking(executable, arguments, input: input) }
+}
+
+func runProcessBlocking(_ executable: String, _ arguments: [String], input: String?) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    let inputPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = inputPipe
+    try process.run()
+    let writer = Thread {
+        if let input { try? inputPipe.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }
+        try? inputPipe.fileHandleForWriting.close()
+    }
+    writer.start()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
