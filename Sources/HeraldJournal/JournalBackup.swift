@@ -60,12 +60,14 @@ extension Journal {
 
         var startSequence = SequenceNumber.first
         if case .sequence(let sequence) = start { startSequence = sequence }
-        var total: Int64 = 0
-        for (position, id) in snapshot.segments.enumerated() {
-            total +=
-                position == snapshot.segments.count - 1
-                ? snapshot.activeEnd : try fs.openFile(journal.segmentPath(id), mode: .readOnly).sizeAndClose()
+        let segments = try openSegments(of: journal, snapshot.segments, fs: fs)
+        defer { for (_, file) in segments { file.close() } }
+        // A start older than what is retained is refused, not silently moved.
+        if case .sequence = start, let oldest = segments.first?.0.firstSequence, startSequence < oldest {
+            throw JournalError.notRetained(requested: startSequence, oldest: oldest)
         }
+        var total: Int64 = 0
+        for (id, file) in segments { total += id == snapshot.segments.last ? snapshot.activeEnd : try file.size() }
         var done: Int64 = 0
         let hasher = SHA256Hasher()
         var files: [BackupManifest.File] = []
@@ -74,9 +76,7 @@ extension Journal {
         var lastTime: Nanoseconds = 0
         var first: (SequenceNumber, Nanoseconds)?
         var last: (SequenceNumber, Nanoseconds)?
-        segments: for (position, id) in snapshot.segments.enumerated() {
-            let file = try fs.openFile(journal.segmentPath(id), mode: .readOnly)
-            defer { file.close() }
+        segments: for (position, (id, file)) in segments.enumerated() {
             let header = try file.readBytes(at: 0, count: SegmentHeader.byteCount).withUnsafeBytes {
                 try SegmentHeader.decode($0)
             }
@@ -84,7 +84,7 @@ extension Journal {
                 chain = header.baseChain
                 lastTime = header.baseTime
             }
-            let limit = position == snapshot.segments.count - 1 ? snapshot.activeEnd : try file.size()
+            let limit = id == snapshot.segments.last ? snapshot.activeEnd : try file.size()
             let reader = SegmentFrameReader(file: file, segment: id)
             var offset = Int64(SegmentHeader.byteCount)
             var output: FileHandle?
@@ -166,6 +166,29 @@ extension Journal {
         try Self.sync(manifestPath)
         try Self.sync(target)
         return manifest
+    }
+
+    /// Opens every segment of the export's snapshot before reading any: retention may remove
+    /// segments while the export runs, and an open file stays readable after its removal, so
+    /// the backup stays one contiguous range. Segments already removed between the snapshot
+    /// and this (retention removes the oldest first, so only a prefix can be) are left out:
+    /// the backup starts at the oldest segment still there.
+    static func openSegments(of journal: Journal, _ ids: [SegmentID], fs: any JournalFileSystem) throws
+        -> [(SegmentID, any JournalFile)]
+    {
+        var opened: [(SegmentID, any JournalFile)] = []
+        for id in ids {
+            do {
+                opened.append((id, try fs.openFile(journal.segmentPath(id), mode: .readOnly)))
+            } catch JournalError.io(_, _, let code) where code == ENOENT && opened.count == 0 {
+                continue  // removed by retention before it could be opened: not part of the range
+            } catch {
+                for (_, file) in opened { file.close() }
+                throw error
+            }
+        }
+        guard !opened.isEmpty else { throw JournalError.notFound("no segment left to export (retention removed them)") }
+        return opened
     }
 
     /// fsync of a file or a folder (its entries), by path.
@@ -289,11 +312,4 @@ extension Journal {
     }
 
     func segmentPath(_ id: SegmentID) -> String { joinPath(segmentsDirectory, id.fileName) }
-}
-
-extension JournalFile {
-    fileprivate func sizeAndClose() throws -> Int64 {
-        defer { close() }
-        return try size()
-    }
 }

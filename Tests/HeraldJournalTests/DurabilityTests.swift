@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+@testable import HeraldJournal
+
+/// `batch:MS`: appends are acknowledged once written and share one fdatasync per interval;
+/// what is written is synced within the interval even when no append follows.
+@Suite struct DurabilityTests {
+    private func waitForSync(_ journal: Journal, after count: UInt64, seconds: Double) -> Double? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        while true {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if journal.counters.syncs > count { return elapsed }
+            if elapsed > seconds { return nil }
+            usleep(1_000)
+        }
+    }
+
+    @Test func batchDurabilitySyncsWithinItsIntervalAndSharesOneSyncAmongAppends() throws {
+        let folder = TemporaryDirectory("herald-batch")
+        defer { folder.cleanup() }
+        var options = JournalOptions()
+        options.durability = .batch(intervalMilliseconds: 300)
+        let journal = try Journal.open(at: folder.path, options: options)
+        defer { journal.close() }
+        var generator = EventGenerator(seed: 9)
+        // Settle: the first append after an idle interval syncs at once.
+        _ = try journal.appendAndWait(generator.entries(10))
+        #expect(waitForSync(journal, after: 0, seconds: 2) != nil)
+
+        // Many appends in a burst: acknowledged without waiting for a sync each.
+        let before = journal.counters.syncs
+        for _ in 0..<20 { _ = try journal.appendAndWait(generator.entries(10)) }
+        #expect(journal.counters.syncs - before <= 2, "one sync per interval, not per append")
+        // One more is on disk within the interval (+ scheduling slack), with no further
+        // append to trigger it (or synced by its own append, if the interval was over).
+        let synced = journal.counters.syncs
+        _ = try journal.appendAndWait(generator.entries(10))
+        let elapsed = waitForSync(journal, after: synced, seconds: 2)
+        let waited = try #require(elapsed, "the written appends were never synced")
+        #expect(waited <= 0.3 + 0.4, "synced after \(waited) s")
+    }
+}
