@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
             JournalBench.self, ServiceBench.self, DaemonBench.self, OCFBench.self, SaEvtBench.self, AuditorBench.self,
             ClusterBench.self,
             ReplayChild.self,
-            DaemonPublisherChild.self, ReplayProbe.self, ServiceMemoryChild.self,
+            DaemonPublisherChild.self, ReplayProbe.self, ServiceMemoryChild.self, ServiceSubscribersChild.self,
         ])
 }
 

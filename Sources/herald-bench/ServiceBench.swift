@@ -15,6 +15,7 @@ struct ServiceBench: AsyncParsableCommand {
     @Option(help: "Seconds of the latency run.") var latencySeconds = 3
     @Option(help: "Publish rate of the latency run (events/s).") var rate = 50_000
     @Option(help: "Events in the journal for the memory run (0 skips it).") var memoryEvents = 10_000_000
+    @Option(help: "Subscribers of the many-subscribers memory run (0 skips it).") var manySubscribers = 1_000
     @Option(help: "Runs of each workload; the table shows medians.") var runs = 3
     @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
 
@@ -66,6 +67,22 @@ struct ServiceBench: AsyncParsableCommand {
                 "publish→delivery latency at \(formatRate(Double(rate))) ev/s from the intended send time (batch durability, 5 ms)",
                 String(format: "p50 %.0f µs, p99 %.0f µs (%d events per run)", median(p50s), median(p99s), count)
             ))
+        if manySubscribers > 0 {
+            let fields = try runChild([
+                "service-subscribers-child", "--data-dir", "\(workDirectory)/many", "--subscribers",
+                "\(manySubscribers)",
+                "--events", "10000",
+            ])
+            guard fields.count == 4 else { throw ValidationError("service-subscribers-child printed \(fields)") }
+            rows.append(
+                (
+                    "\(manySubscribers) pass-all subscribers (window 1024) in a new process, 10 000 events each: RSS, deliveries",
+                    String(
+                        format: "%.0f MB → %.0f MB with them (%.1f KB per subscriber), ", fields[0], fields[1],
+                        (fields[1] - fields[0]) * 1024 / Double(manySubscribers))
+                        + "\(formatRate(fields[3])) deliveries/s (\(formatRate(fields[2])) events/s published)"
+                ))
+        }
         if memoryEvents > 0 {
             let (before, after, peak) = try await memoryBehind()
             rows.append(
@@ -264,21 +281,25 @@ struct ServiceBench: AsyncParsableCommand {
         }
         try await service.closeChannel(handle)
         await service.shutdown()
+        let fields = try runChild([
+            "service-memory-child", "--data-dir", directory, "--behind", "\(memoryEvents / 2)", "--read", "1000000",
+        ])
+        guard fields.count == 3 else { throw ValidationError("service-memory-child printed \(fields)") }
+        return (fields[0], fields[1], fields[2])
+    }
+
+    /// Runs this benchmark binary with `arguments`; returns the numbers it printed.
+    func runChild(_ arguments: [String]) throws -> [Double] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = [
-            "service-memory-child", "--data-dir", directory, "--behind", "\(memoryEvents / 2)", "--read", "1000000",
-        ]
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        let fields = output.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-        guard process.terminationStatus == 0, fields.count == 3 else {
-            throw ValidationError("service-memory-child printed '\(output)'")
-        }
-        return (fields[0], fields[1], fields[2])
+        guard process.terminationStatus == 0 else { throw ValidationError("\(arguments[0]) failed: \(output)") }
+        return output.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
     }
 }
 
@@ -310,5 +331,55 @@ struct ServiceMemoryChild: AsyncParsableCommand {
         subscriber.cancel()
         await service.shutdown()
         print(String(format: "%.1f %.1f %.1f", before, after, residentMegabytes()))
+    }
+}
+
+/// Many subscribers in a process of their own: RSS after opening the service, RSS with
+/// `subscribers` pass-all subscribers each having received `events` events; prints
+/// "<MB before> <MB with them> <events/s published> <deliveries/s>".
+struct ServiceSubscribersChild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "service-subscribers-child", shouldDisplay: false)
+
+    @Option(name: .customLong("data-dir")) var dataDirectory: String
+    @Option var subscribers: Int
+    @Option var events: Int
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+        let service = try await EventService.open(at: dataDirectory)
+        let channel = Array("many".utf8)
+        let publisher = try await service.openChannel(channel, flags: [.create, .publisher])
+        let before = residentMegabytes(current: true)
+        let counted = ServiceBench.Counter()
+        var tasks: [Task<Void, Never>] = []
+        for _ in 0..<subscribers {
+            let handle = try await service.openChannel(channel, flags: [.subscriber])
+            let subscriber = try await service.subscriber(for: handle, options: SubscriberOptions(window: 1024))
+            try await service.subscribe(handle, id: 1, filters: [EventFilter(.passAll)])
+            tasks.append(
+                Task.detached {
+                    for await batch in subscriber.batches {
+                        for delivery in batch { delivery.done() }
+                        counted.count.add(batch.count, ordering: .relaxed)
+                    }
+                })
+        }
+        var bodies = EventBodies(seed: 12)
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<(events / 100) {
+            _ = try await service.publish(publisher, (0..<100).map { _ in (EventAttributes(), bodies.body()) })
+        }
+        let published = DispatchTime.now().uptimeNanoseconds
+        while counted.count.load(ordering: .relaxed) < subscribers * events {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let end = DispatchTime.now().uptimeNanoseconds
+        let after = residentMegabytes(current: true)
+        for task in tasks { task.cancel() }
+        await service.shutdown()
+        print(
+            String(
+                format: "%.1f %.1f %.0f %.0f", before, after, Double(events) / (Double(published - start) / 1e9),
+                Double(subscribers * events) / (Double(end - start) / 1e9)))
     }
 }
