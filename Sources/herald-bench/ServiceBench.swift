@@ -166,12 +166,15 @@ struct ServiceBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+        // The publishers' own rate (until their last publish was acknowledged), and the
+        // deliveries' (until every subscriber received every event it matches).
+        let published = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let expected = selective ? events / 10 : events
         try await waitFor(counters, each: expected)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         for task in tasks { task.cancel() }
         await service.shutdown()
-        return (Double(events) / seconds, Double(expected * subscribers) / seconds)
+        return (Double(events) / published, Double(expected * subscribers) / seconds)
     }
 
     final class Held: Sendable {

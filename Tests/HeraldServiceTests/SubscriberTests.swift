@@ -54,6 +54,21 @@ final class Collector: Sendable {
             handle, EventAttributes(patterns: [Array(pattern.utf8)], retention: retention), data: Array(pattern.utf8))
     }
 
+    /// The delivery loop runs below the publishing path (Subscriber.loopPriority): the
+    /// guard of that choice, whose effect tools/bench service measures.
+    @Test func theDeliveryLoopRunsBelowThePublishers() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber)
+        _ = try await publish(service, handle, "one")
+        _ = await collector.wait(for: 1)
+        let priority = subscriber.state.withLock { $0.loopStartedAt }
+        #expect(priority == .low, "\(String(describing: priority))")
+        #expect(Subscriber.loopPriority < TaskPriority.medium)
+        await service.shutdown()
+    }
+
     @Test func filtersSelectAndThePublisherReceivesItsOwnEvents() async throws {
         let service = try await service()
         let handle = try await service.openChannel(channel, flags: .all)
