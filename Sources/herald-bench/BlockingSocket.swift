@@ -33,6 +33,28 @@ final class BlockingSocket: @unchecked Sendable {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// A Unix-domain socket (the peers' fastest local transport, as Herald's own).
+    init(unixPath path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw Failure(description: "socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            close(fd)
+            throw Failure(description: "connect \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     deinit { close(fd) }
 
     func send(_ bytes: [UInt8]) throws {
@@ -89,6 +111,7 @@ final class RedisConnection: @unchecked Sendable {  // see BlockingSocket
     let socket: BlockingSocket
 
     init(port: Int) throws { socket = try BlockingSocket(port: port) }
+    init(unixPath: String) throws { socket = try BlockingSocket(unixPath: unixPath) }
 
     static func encode(_ arguments: [[UInt8]]) -> [UInt8] {
         var out = Array("*\(arguments.count)\r\n".utf8)

@@ -10,7 +10,7 @@ extension RedisPeer {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = [
-            "-h", "127.0.0.1", "-p", "\(port)", "-c", "\(clients)", "-n", "\(events)", "-P", "\(batch)", "--csv",
+            "-s", socketPath, "-c", "\(clients)", "-n", "\(events)", "-P", "\(batch)", "--csv",
             "-r", "1000000000", "XADD", "bench", "*", "d", BodyPool.redisTemplate,
         ]
         let output = Pipe()
@@ -19,22 +19,24 @@ extension RedisPeer {
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        // The last CSV row: "XADD ...","<requests per second>",...
-        guard let row = text.split(separator: "\n").last,
-            let rate = Double(row.split(separator: ",")[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+        // The last CSV row: "XADD ...","<requests per second>", then six latency columns.
+        // The command itself holds commas and quotes (the body), so count from the end.
+        guard let row = text.split(separator: "\n").last, case let fields = row.split(separator: ","),
+            fields.count >= 8,
+            let rate = Double(fields[fields.count - 7].trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
         else { throw BlockingSocket.Failure(description: "redis-benchmark output: \(text)") }
         return rate
     }
 
     /// A paced XADD publisher and a consumer group reader (XREADGROUP BLOCK + XACK).
     func latency(rate: Int, seconds: Int) throws -> (p50: Double, p99: Double) {
-        let setup = try RedisConnection(port: port)
+        let setup = try RedisConnection(unixPath: socketPath)
         _ = try setup.command(["XGROUP", "CREATE", "latency", "g", "$", "MKSTREAM"])
         let total = rate * seconds
         let samples = LatencySamples()
-        let port = self.port
+        let socketPath = self.socketPath
         let consumer = Thread {
-            guard let connection = try? RedisConnection(port: port) else { return }
+            guard let connection = try? RedisConnection(unixPath: socketPath) else { return }
             while samples.count < total {
                 guard
                     let reply = try? connection.command([
@@ -53,7 +55,7 @@ extension RedisPeer {
             }
         }
         consumer.start()
-        let publisher = try RedisConnection(port: port)
+        let publisher = try RedisConnection(unixPath: socketPath)
         var pending = 0
         try pacedLoop(rate: rate, total: total) { count in
             var bytes: [UInt8] = []
@@ -86,7 +88,7 @@ extension RedisPeer {
     /// server always has the next batch to send while the client parses one. Replies are
     /// parsed straight from the buffer, in command order.
     func replayOnce(events: Int, batch: Int, group: String) throws -> Double {
-        let connection = try RedisConnection(port: port)
+        let connection = try RedisConnection(unixPath: socketPath)
         _ = try connection.command(["XGROUP", "CREATE", "bench", group, "0"])
         let read = RedisConnection.encode(
             ["XREADGROUP", "GROUP", group, "c", "COUNT", "\(batch)", "STREAMS", "bench", ">"].map { Array($0.utf8) })
