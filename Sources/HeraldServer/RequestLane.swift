@@ -76,7 +76,12 @@ final class RequestLane: Sendable {
                 if let reply { bytes += reply.frame(correlation: correlation).encoded }
             }
             if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
-            await session.startPendingStreams()
+            // Only a subscribe or an attach starts a stream (after its reply is written): no
+            // second hop to the session for every other request.
+            switch batch[0].message {
+            case .subscribe, .attach: await session.startPendingStreams()
+            default: break
+            }
             if case .goodbye = batch[0].message { return }
         }
     }

@@ -70,6 +70,13 @@ public struct ChannelRegistry: Sendable {
     }
 
     /// Applies the next journal record. Records must come in journal order, each once.
+    /// Records that `sequence` was applied, for a record whose application changes nothing
+    /// else (a publish without retention): the same as `apply` for it, without the record.
+    public mutating func markApplied(_ sequence: SequenceNumber) {
+        precondition(sequence > applied, "record \(sequence) applied after \(applied)")
+        applied = sequence
+    }
+
     public mutating func apply(_ record: JournalRecord) {
         precondition(record.sequence > applied, "record \(record.sequence) applied after \(applied)")
         applied = record.sequence

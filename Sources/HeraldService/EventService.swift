@@ -526,9 +526,24 @@ public actor EventService {
         }
     }
 
+    /// Applies what was appended to the registry. A publish without retention changes
+    /// nothing but the applied mark (most records): it is not materialized (no copy of its
+    /// data, patterns and publisher); every other record is applied as before.
     private func applyAvailable() throws {
-        while let record = try tail.next() { registry.apply(record) }
+        _ = try tail.nextView { view in
+            if view.retention <= 0 && ServiceRecordKind(flags: view.flags) == .publish {
+                registry.markApplied(view.sequence)
+            } else {
+                registry.apply(view.materialize())
+                recordsCopiedToApply += 1
+            }
+            return true
+        }
     }
+
+    /// Records copied out of the journal to be applied (the suite's guard that plain
+    /// publishes are not).
+    private(set) var recordsCopiedToApply = 0
 
     // MARK: The gate
 

@@ -22,6 +22,24 @@ import Testing
         }
     }
 
+    /// Copy guard of the publish path: a publish without retention is applied without
+    /// copying the record out of the journal; one with retention (the registry keeps it) is.
+    @Test func plainPublishesAreAppliedWithoutCopyingTheirRecords() async throws {
+        let clock = ManualWallClock()
+        let service = try await EventService.open(
+            journal: try makeJournal(SimulatedFileSystem(), clock: clock), clock: clock)
+        let handle = try await service.openChannel(name, flags: [.create, .publisher])
+        let before = await service.recordsCopiedToApply
+        for _ in 0..<10 {
+            _ = try await service.publish(handle, (0..<100).map { _ in (EventAttributes(), [UInt8](repeating: 7, count: 64)) })
+        }
+        #expect(await service.recordsCopiedToApply == before, "plain publishes were copied to be applied")
+        let retained = try await service.publish(handle, EventAttributes(retention: 1_000_000_000), data: [1])
+        #expect(await service.recordsCopiedToApply == before + 1)
+        #expect(await service.retainedEvents(in: handle.channel).map(\.id) == [retained])
+        await service.shutdown()
+    }
+
     @Test func openRules() async throws {
         let clock = ManualWallClock()
         let service = try await EventService.open(
