@@ -31,7 +31,8 @@ import Testing
         let handle = try await service.openChannel(name, flags: [.create, .publisher])
         let before = await service.recordsCopiedToApply
         for _ in 0..<10 {
-            _ = try await service.publish(handle, (0..<100).map { _ in (EventAttributes(), [UInt8](repeating: 7, count: 64)) })
+            _ = try await service.publish(
+                handle, (0..<100).map { _ in (EventAttributes(), [UInt8](repeating: 7, count: 64)) })
         }
         #expect(await service.recordsCopiedToApply == before, "plain publishes were copied to be applied")
         let retained = try await service.publish(handle, EventAttributes(retention: 1_000_000_000), data: [1])
