@@ -83,6 +83,23 @@ final class ClientConnection: Sendable {
         if later { channel.eventLoop.scheduleTask(in: Self.ackDelay) { self.flushAcks(timer: true) } }
     }
 
+    /// Acknowledges several deliveries of one stream at once: one lock for all of them.
+    func acknowledge(stream: UInt32, sequences: [UInt64], batch: Int) {
+        guard !sequences.isEmpty else { return }
+        let (now, later) = state.withLock { state -> (Bool, Bool) in
+            guard state.failure == nil else { return (false, false) }
+            state.acks[stream, default: []].append(contentsOf: sequences)
+            if state.acks[stream]!.count >= batch {
+                defer { state.ackFlushScheduled = true }
+                return (!state.ackFlushScheduled, false)
+            }
+            defer { state.ackTimerScheduled = true }
+            return (false, !state.ackTimerScheduled)
+        }
+        if now { channel.eventLoop.execute { self.flushAcks() } }
+        if later { channel.eventLoop.scheduleTask(in: Self.ackDelay) { self.flushAcks(timer: true) } }
+    }
+
     private func flushAcks(timer: Bool = false) {
         let batches = state.withLock { state -> [UInt32: [UInt64]] in
             if timer { state.ackTimerScheduled = false } else { state.ackFlushScheduled = false }

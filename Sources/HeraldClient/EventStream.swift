@@ -98,6 +98,20 @@ public final class EventStream: AsyncSequence, Sendable {
         }
     }
 
+    /// Acknowledges several of this stream's deliveries at once (what `done()` on each does,
+    /// under one lock): for a consumer that processes a frame at a time. Not generic, so
+    /// that it is compiled for the array slices it gets (each delivery borrowed, not copied).
+    public func done(_ deliveries: ArraySlice<ClientDelivery>) {
+        guard let first = deliveries.first else { return }
+        var sequences: [UInt64] = []
+        sequences.reserveCapacity(deliveries.count)
+        for index in deliveries.indices {
+            precondition(deliveries[index].stream == id, "a delivery of another stream")
+            sequences.append(deliveries[index].view.sequence)
+        }
+        first.connection.acknowledge(stream: id, sequences: sequences, batch: ackBatch)
+    }
+
     /// Sets the ack batch from the window the stream was attached with.
     func setWindow(_ window: UInt32) {
         ackBatchStorage.store(Swift.max(1, Swift.min(Int(window) / 8, 256)), ordering: .relaxed)

@@ -208,13 +208,14 @@ struct Tail: AsyncParsableCommand {
         // event), then acknowledged — an event is acknowledged only once it is written out.
         batches: for await batch in stream.batches {
             var taken = 0
-            for delivery in batch {
-                print(delivery, format: format, rows: rows, output: output)
+            // By index: each delivery is borrowed from the batch, not copied out of it.
+            for index in batch.indices {
+                print(batch[index], format: format, rows: rows, output: output)
                 taken += 1
                 if let count, printed + taken >= count { break }
             }
             output.flush()
-            for delivery in batch.prefix(taken) { delivery.done() }
+            stream.done(batch.prefix(taken))  // one acknowledgement of the frame's printed events
             printed += taken
             if let count, printed >= count { break batches }
         }

@@ -2,7 +2,9 @@ import Foundation
 
 /// Buffered standard output: one write(2) per 64 KiB, or on `flush`.
 final class StandardOutput {
-    private var buffer: [UInt8] = []
+    // Only the thread that prints touches it (no dynamic exclusivity check per write: they
+    // were a tenth of `herald tail`'s time, measured with perf).
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
 
     init() { buffer.reserveCapacity(1 << 16) }
 
@@ -13,16 +15,20 @@ final class StandardOutput {
 
     func write(_ text: String) { write(text.utf8) }
 
-    /// A decimal number, written without building a String.
+    /// A decimal number, written without building a String or any other allocation: the
+    /// digits go into a stack buffer from the lowest, then are appended in order.
     func write(decimal value: UInt64) {
-        // The digits are appended lowest first, then that stretch is reversed in place.
-        let start = buffer.count
-        var rest = value
-        repeat {
-            buffer.append(UInt8(ascii: "0") + UInt8(rest % 10))
-            rest /= 10
-        } while rest > 0
-        buffer[start...].reverse()
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var index = raw.count
+            var rest = value
+            repeat {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[index...]))
+        }
         if buffer.count >= 1 << 16 { flush() }
     }
 

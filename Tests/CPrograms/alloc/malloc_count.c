@@ -2,7 +2,9 @@
  * allocation (malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign) is counted
  * and passed on to glibc's own allocator. On SIGUSR2 the count so far is written, as one
  * decimal line, to the file named by $HERALD_MALLOC_COUNT_FILE (write() only: safe in a
- * signal handler), so a test can read it before and after a workload. */
+ * signal handler), so a test can read it before and after a workload; with
+ * $HERALD_MALLOC_COUNT_AT_EXIT set it is also written when the process exits (for a
+ * command such as `herald tail --count N` that ends by itself). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -72,4 +74,8 @@ __attribute__((constructor)) static void install(void) {
     action.sa_handler = report;
     action.sa_flags = SA_RESTART;
     sigaction(SIGUSR2, &action, NULL);
+}
+
+__attribute__((destructor)) static void at_exit(void) {
+    if (path[0] && getenv("HERALD_MALLOC_COUNT_AT_EXIT")) report(0);
 }
