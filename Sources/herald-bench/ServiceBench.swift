@@ -44,14 +44,25 @@ struct ServiceBench: AsyncParsableCommand {
             }
         }
         var endToEnds: [Double] = []
+        var batcheds: [Double] = []
         var ackOnlys: [Double] = []
         for _ in 0..<runs {
-            let (endToEnd, ackOnly) = try await ackThroughput()
+            let (endToEnd, batched, ackOnly) = try await ackThroughput()
             endToEnds.append(endToEnd)
+            batcheds.append(batched)
             ackOnlys.append(ackOnly)
         }
         rows.append(("acks alone, durable cursor persisted in batches", "\(formatRate(median(ackOnlys))) acks/s"))
-        rows.append(("deliver + ack, durable subscriber, window 4096", "\(formatRate(median(endToEnds))) events/s"))
+        rows.append(
+            (
+                "deliver + ack, durable subscriber, window 4096, one event at a time",
+                "\(formatRate(median(endToEnds))) events/s"
+            ))
+        rows.append(
+            (
+                "deliver + ack, durable subscriber, window 4096, a batch at a time (`batches`, one `acknowledge` per batch)",
+                "\(formatRate(median(batcheds))) events/s"
+            ))
         log("acks: \(formatRate(median(ackOnlys)))/s alone, \(formatRate(median(endToEnds)))/s with delivery")
         var p50s: [Double] = []
         var p99s: [Double] = []
@@ -181,9 +192,9 @@ struct ServiceBench: AsyncParsableCommand {
         let deliveries = Mutex<[Delivery]>([])
     }
 
-    /// Returns (deliver + ack rate end to end, ack-only rate). The ack-only run holds every
+    /// Returns (deliver + ack rate end to end, the same a batch at a time, ack-only rate). The ack-only run holds every
     /// delivery, then times acknowledging them all and persisting the cursor.
-    func ackThroughput() async throws -> (Double, Double) {
+    func ackThroughput() async throws -> (Double, Double, Double) {
         let service = try await openService("acks")
         let channel = Array("acks".utf8)
         let handle = try await service.openChannel(channel, flags: .all)
@@ -203,6 +214,26 @@ struct ServiceBench: AsyncParsableCommand {
         let endToEnd = Double(ackEvents) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         task.cancel()
         try await service.closeChannel(handle)
+
+        // The same, a batch at a time: what the subscriber hands over at once, acknowledged
+        // with one call (what heraldd does with a client's ack frame).
+        let batchOpen = try await service.openChannel(channel, flags: .all)
+        let batchSubscriber = try await service.subscriber(
+            for: batchOpen, options: SubscriberOptions(start: .oldest, durableName: "bench-batch", window: 4096))
+        let batchCounter = Counter()
+        start = DispatchTime.now().uptimeNanoseconds
+        try await service.subscribe(batchOpen, id: 1, filters: [])
+        let batchTask = Task.detached {
+            for await batch in batchSubscriber.batches {
+                batchSubscriber.acknowledge(batch.map(\.sequence))
+                batchCounter.count.add(batch.count, ordering: .relaxed)
+            }
+        }
+        try await waitFor([batchCounter], each: ackEvents)
+        try await service.flushCursors()
+        let batched = Double(ackEvents) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        batchTask.cancel()
+        try await service.closeChannel(batchOpen)
 
         // Acks alone.
         let second = try await service.openChannel(channel, flags: .all)
@@ -225,7 +256,7 @@ struct ServiceBench: AsyncParsableCommand {
         }
         collect.cancel()
         await service.shutdown()
-        return (endToEnd, ackOnly)
+        return (endToEnd, batched, ackOnly)
     }
 
     final class LatencyLog: Sendable {
