@@ -68,27 +68,21 @@ final class ClientConnection: Sendable {
     /// refills a window in quarters, so this never holds it back), else within `ackDelay`.
     /// A window of 1 acks at once, every time.
     func acknowledge(stream: UInt32, sequence: UInt64, batch: Int) {
-        let (now, later) = state.withLock { state -> (Bool, Bool) in
-            guard state.failure == nil else { return (false, false) }
-            let waiting = state.acks[stream, default: []].count + 1
-            state.acks[stream, default: []].append(sequence)
-            if waiting >= batch {
-                defer { state.ackFlushScheduled = true }
-                return (!state.ackFlushScheduled, false)
-            }
-            defer { state.ackTimerScheduled = true }
-            return (false, !state.ackTimerScheduled)
-        }
-        if now { channel.eventLoop.execute { self.flushAcks() } }
-        if later { channel.eventLoop.scheduleTask(in: Self.ackDelay) { self.flushAcks(timer: true) } }
+        queueAcks(stream: stream, batch: batch) { $0.append(sequence) }
     }
 
     /// Acknowledges several deliveries of one stream at once: one lock for all of them.
     func acknowledge(stream: UInt32, sequences: [UInt64], batch: Int) {
         guard !sequences.isEmpty else { return }
+        queueAcks(stream: stream, batch: batch) { $0.append(contentsOf: sequences) }
+    }
+
+    /// Adds to a stream's waiting acks (under the lock) and schedules their flush.
+    @inline(__always)
+    private func queueAcks(stream: UInt32, batch: Int, _ add: (inout [UInt64]) -> Void) {
         let (now, later) = state.withLock { state -> (Bool, Bool) in
             guard state.failure == nil else { return (false, false) }
-            state.acks[stream, default: []].append(contentsOf: sequences)
+            add(&state.acks[stream, default: []])
             if state.acks[stream]!.count >= batch {
                 defer { state.ackFlushScheduled = true }
                 return (!state.ackFlushScheduled, false)

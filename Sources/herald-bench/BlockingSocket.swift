@@ -20,15 +20,7 @@ final class BlockingSocket: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else {
-            close(fd)
-            throw Failure(description: "connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
-        }
+        try Self.connect(fd, to: &address, name: "127.0.0.1:\(port)")
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -44,14 +36,18 @@ final class BlockingSocket: @unchecked Sendable {
             throw Failure(description: "socket path too long: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
+        try Self.connect(fd, to: &address, name: path)
+    }
+
+    /// connect(2) to a sockaddr_in or sockaddr_un; throws on failure (deinit closes `fd`).
+    private static func connect<Address>(_ fd: Int32, to address: inout Address, name: String) throws {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size))
             }
         }
         guard result == 0 else {
-            close(fd)
-            throw Failure(description: "connect \(path): \(String(cString: strerror(errno)))")
+            throw Failure(description: "connect \(name): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -22,11 +22,7 @@ import Testing
         let folder = NSTemporaryDirectory() + "herald-alloc-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let shim = folder + "/malloc_count.so"
-        let (status, output, errors) = try await CProgram.run(
-            "cc",
-            ["-shared", "-fPIC", "-O2", repositoryRoot + "/Tests/CPrograms/alloc/malloc_count.c", "-o", shim])
-        try #require(status == 0, "\(output)\(errors)")
+        let shim = try await Self.mallocCounter(in: folder)
         let countFile = folder + "/count"
         let daemon = try await DaemonProcess.launch(
             environment: ["LD_PRELOAD": shim, "HERALD_MALLOC_COUNT_FILE": countFile])
@@ -71,6 +67,16 @@ import Testing
         await reader.close()
     }
 
+    /// Builds the malloc counter (Tests/CPrograms/alloc/malloc_count.c) into `folder`.
+    static func mallocCounter(in folder: String) async throws -> String {
+        let shim = folder + "/malloc_count.so"
+        let (status, output, errors) = try await CProgram.run(
+            "cc",
+            ["-shared", "-fPIC", "-O2", repositoryRoot + "/Tests/CPrograms/alloc/malloc_count.c", "-o", shim])
+        try #require(status == 0, "\(output)\(errors)")
+        return shim
+    }
+
     /// heraldd's allocation count so far (it writes it on SIGUSR2).
     static func allocations(of daemon: DaemonProcess, file: String) async throws -> UInt64 {
         try? FileManager.default.removeItem(atPath: file)
@@ -99,11 +105,7 @@ import Testing
         let folder = NSTemporaryDirectory() + "herald-alloc-" + String(UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let shim = folder + "/malloc_count.so"
-        let (status, output, errors) = try await CProgram.run(
-            "cc",
-            ["-shared", "-fPIC", "-O2", repositoryRoot + "/Tests/CPrograms/alloc/malloc_count.c", "-o", shim])
-        try #require(status == 0, "\(output)\(errors)")
+        let shim = try await Self.mallocCounter(in: folder)
         let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
         let publisher = try await daemon.client("publisher")
