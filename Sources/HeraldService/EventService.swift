@@ -582,7 +582,7 @@ extension ServiceError {
         switch error {
         case .recordTooLarge: self = .tooBig
         case .emptyAppend, .invalidOptions: self = .invalidParameter
-        case .io(_, _, let errno) where errno == 28: self = .noSpace
+        case .io where error.isOutOfSpace: self = .noSpace
         case .writerFailed, .io, .corrupt, .index: self = .failedOperation
         case .closed, .readOnly: self = .unavailable
         case .locked: self = .busy

@@ -241,20 +241,52 @@ import Testing
         #expect(try readAll(reopened).map(\.data) == [[1], [4]])
     }
 
-    @Test func fullDiskRefusesAppendsAndLosesNothingAcknowledged() throws {
+    @Test func fullDiskRefusesAppendsLosesNothingAndResumesOnceThereIsSpace() throws {
         let fs = SimulatedFileSystem()
         let journal = try Journal.open(at: "/j", options: simulatedOptions(fs))
         var generator = EventGenerator(seed: 6)
         let kept = generator.entries(20)
         _ = try journal.appendAndWait(kept)
+        let head = journal.head
         fs.failWrites(afterBytes: 100)  // ENOSPC part-way through the next frame
         #expect(throws: JournalError.self) { try journal.appendAndWait(generator.entries(50)) }
-        journal.close()
+        #expect(journal.head == head, "nothing of the refused append is visible")
+        #expect(throws: JournalError.self) { try journal.appendAndWait(generator.entries(5)) }
+        // Space is made: the same journal appends again, numbering on from the last kept
+        // event (no gap, no torn bytes left in the segment), without being reopened.
         fs.clearFaults()
+        let later = generator.entries(10)
+        let range = try journal.appendAndWait(later)
+        #expect(range.first == head.sequence.next)
+        #expect(try readAll(journal).map(\.data) == (kept + later).map(\.data))
+        journal.close()
         let reopened = try Journal.open(at: "/j", options: simulatedOptions(fs))
-        #expect(reopened.recovery.truncatedBytes == 100)
-        #expect(try readAll(reopened).map(\.data) == kept.map(\.data))
+        #expect(reopened.recovery.truncatedBytes == 0)
+        #expect(try readAll(reopened).map(\.data) == (kept + later).map(\.data))
         #expect(try Journal.verify(at: "/j", options: simulatedOptions(fs)).ok)
+    }
+
+    @Test func fullDiskAtASegmentRollLeavesTheCurrentSegmentInUse() throws {
+        let fs = SimulatedFileSystem()
+        var options = simulatedOptions(fs)
+        options.segmentBytesMax = 4_096
+        let journal = try Journal.open(at: "/j", options: options)
+        var generator = EventGenerator(seed: 7)
+        // Past the segment's size: the next append rolls to a new segment first.
+        var kept = generator.entries(200)
+        _ = try journal.appendAndWait(kept)
+        let segments = journal.segments
+        fs.failWrites(afterBytes: 0)  // the new segment's header cannot be written
+        #expect(throws: JournalError.self) { try journal.appendAndWait(generator.entries(10)) }
+        #expect(journal.segments == segments, "no new segment")
+        #expect(try fs.contentsOfDirectory("/j/segments").count == segments.count, "no partial segment file left")
+        fs.clearFaults()
+        let later = generator.entries(10)
+        _ = try journal.appendAndWait(later)
+        kept += later
+        #expect(try readAll(journal).map(\.data) == kept.map(\.data))
+        journal.close()
+        #expect(try Journal.verify(at: "/j", options: options).ok)
     }
 
     @Test func oversizedEntryIsRejectedAndNothingIsWritten() throws {

@@ -197,6 +197,62 @@ import Testing
         #expect(daemon.stderr.contains("cursor"), "\(daemon.stderr)")
     }
 
+    /// As root: the data folder on a 3 MiB tmpfs. Publishing until it is full gets a clear
+    /// NO_SPACE (never a crash or a hang), a subscriber keeps receiving every acknowledged
+    /// event, and once the file system is made bigger, publishing resumes without a restart.
+    @Test(.enabled(if: getuid() == 0)) func aFullDiskRefusesPublishesAndPublishingResumesWithSpace() async throws {
+        let mountPoint = NSTemporaryDirectory() + "herald-full-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        #expect(try await runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint]).0 == 0)
+        defer {
+            _ = try? runProcessBlocking("/bin/umount", ["-l", mountPoint], input: nil)
+            try? FileManager.default.removeItem(atPath: mountPoint)
+        }
+        let daemon = try await DaemonProcess.launch(arguments: ["--data-dir", mountPoint + "/data"])
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("fill", flags: [.publisher, .subscriber, .create])
+        let stream = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, window: 4096))
+        _ = try await client.subscribe(channel, id: 1, filters: all)
+        var acknowledged: [UInt64] = []
+        var refusal: HeraldClientError?
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            // Incompressible: 100 events of 1 KiB a batch, so the 3 MiB fill after a few dozen.
+            let events = (0..<100).map { _ in
+                WireEvent(data: (0..<1024).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            }
+            do {
+                acknowledged += try await client.publish(channel, events)
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        let error = try #require(refusal, "the disk never filled")
+        guard case .refused(let code, _) = error else {
+            Issue.record("not a refusal: \(error)")
+            return
+        }
+        #expect(code == 15, "SA_AIS_ERR_NO_SPACE expected, got \(code)")
+        #expect(daemon.process.isRunning)
+        // Every acknowledged event reaches the subscriber, in order.
+        let received = try await collect(stream, count: acknowledged.count)
+        #expect(received.map(\.eventID) == acknowledged)
+        // More room: the same daemon takes publishes again.
+        #expect(try await runProcess("/bin/mount", ["-o", "remount,size=64m", mountPoint]).0 == 0)
+        let after = try await client.publish(channel, [WireEvent(data: Array("room again".utf8))])
+        #expect(after.first == acknowledged.last.map { $0 + 1 }, "numbering goes on without a gap")
+        let last = try await collect(stream, count: 1)
+        #expect(last.first?.data == Array("room again".utf8))
+        await client.close()
+        #expect(await daemon.stop() == 0, "\(daemon.stderr)")
+        let (status, _, verifyError) = try await runHerald(
+            ["journal", "verify", "--data-dir", mountPoint + "/data"], socket: "")
+        #expect(status == 0, "\(verifyError)")
+    }
+
     /// As root: a second user and a group. The socket's group lets a member in and keeps
     /// others out; `gid:` and `uid:` rules decide publish and subscribe.
     @Test(.enabled(if: getuid() == 0)) func otherUsersGroupsAndTheSocketGroup() async throws {

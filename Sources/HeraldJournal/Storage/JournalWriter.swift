@@ -207,6 +207,10 @@ final class JournalWriter: @unchecked Sendable {
                 written.publish()
                 for (request, range) in zip(requests, written.ranges) { request.completion(.success(range)) }
             }
+        } catch let outOfSpace as OutOfSpace {
+            // Not sticky: this group is refused, the journal is as before it.
+            options.logger.warning("append refused: out of space", metadata: ["error": "\(outOfSpace.error)"])
+            for request in requests { request.completion(.failure(outOfSpace.error)) }
         } catch {
             let journalError = error as? JournalError ?? .writerFailed("\(error)")
             recordFailure(journalError)
@@ -272,6 +276,7 @@ final class JournalWriter: @unchecked Sendable {
         let now = options.clock.now()
         if shouldRoll(now: now) { try roll(now: now) }
 
+        let saved = (nextSequence: nextSequence, lastTime: lastTime, chain: chain)
         output.removeAll()
         raw.removeAll()
         var frames: [IndexedFrame] = []
@@ -322,7 +327,16 @@ final class JournalWriter: @unchecked Sendable {
         }
         flushFrame()
 
-        try active.file.write(at: active.size, output.bytes)
+        do {
+            try active.file.write(at: active.size, output.bytes)
+        } catch let error as JournalError where error.isOutOfSpace {
+            // None of the group is committed: the numbering, time and chain go back, and the
+            // part of it that reached the file is cut (if that fails too, the failure is
+            // sticky, as any other write failure).
+            (nextSequence, lastTime, chain) = saved
+            try active.file.truncate(to: active.size)
+            throw OutOfSpace(error: error)
+        }
         counters.wrote(records: Int(nextSequence.rawValue - ranges[0].first.rawValue), bytes: output.count)
         active.size += Int64(output.count)
         active.frames += frames.count
@@ -395,13 +409,21 @@ final class JournalWriter: @unchecked Sendable {
         try active.file.sync()
         dirty = false
         lastSync = DispatchTime.now().uptimeNanoseconds
-        active.file.close()
-        sealed[active.id] = SealedSegmentInfo(bytes: active.size, lastTime: lastTime)
 
+        // The new segment first: when the disk is full, nothing has changed yet (the partial
+        // file is removed) and the journal keeps appending to the current one later.
         let header = SegmentHeader(firstSequence: nextSequence, created: now, baseTime: lastTime, baseChain: chain)
         let id = SegmentID(firstSequence: nextSequence)
-        let file = try Self.createSegment(
-            header: header, id: id, directory: segmentsDirectory, fileSystem: options.fileSystem)
+        let file: any JournalFile
+        do {
+            file = try Self.createSegment(
+                header: header, id: id, directory: segmentsDirectory, fileSystem: options.fileSystem)
+        } catch let error as JournalError where error.isOutOfSpace {
+            try? options.fileSystem.removeFile(joinPath(segmentsDirectory, id.fileName))
+            throw OutOfSpace(error: error)
+        }
+        active.file.close()
+        sealed[active.id] = SealedSegmentInfo(bytes: active.size, lastTime: lastTime)
         active = ActiveSegment(id: id, file: file, size: Int64(SegmentHeader.byteCount), created: now, frames: 0)
         catalog.update { snapshot in
             snapshot.segments.append(id)
@@ -412,7 +434,13 @@ final class JournalWriter: @unchecked Sendable {
         _ = try applyRetention(now: now)
     }
 
-    /// Creates a segment file holding only its header, durable with its directory entry.
+    /// A commit group refused because the disk (or a quota, or the file size limit) is full,
+    /// with the writer's state and the active segment put back as they were before it: not
+    /// sticky — the next append tries again, so publishing resumes once space is made.
+    struct OutOfSpace: Error {
+        let error: JournalError
+    }
+
     static func createSegment(
         header: SegmentHeader, id: SegmentID, directory: String, fileSystem: any JournalFileSystem
     )

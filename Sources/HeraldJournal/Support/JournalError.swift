@@ -55,6 +55,13 @@ public enum JournalError: Error, Hashable, Sendable, CustomStringConvertible {
     case closed
     case readOnly
 
+    /// A write refused for lack of space: ENOSPC, EDQUOT (a quota) or EFBIG (the file size
+    /// limit). The writer refuses only the append that met it (see `JournalWriter`).
+    public var isOutOfSpace: Bool {
+        guard case .io(_, _, let code) = self else { return false }
+        return code == ENOSPC || code == EDQUOT || code == EFBIG
+    }
+
     public var description: String {
         switch self {
         case .invalidOptions(let text): return "invalid journal options: \(text)"
