@@ -35,6 +35,10 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         public var patternBytesMax: Int?
         public var streamsPerConnectionMax: Int?
         public var frameBytesMax: Int?
+        /// Channel opens one connection may hold (default 1024).
+        public var opensPerConnectionMax: Int?
+        /// Subscriptions one channel open may hold (default 256).
+        public var subscriptionsPerOpenMax: Int?
         public init() {}
     }
 
@@ -126,6 +130,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         if let value = limits?.eventDataBytesMax { service.eventDataBytesMax = value }
         if let value = limits?.patternsMax { service.patternsMax = value }
         if let value = limits?.patternBytesMax { service.patternBytesMax = value }
+        if let value = limits?.subscriptionsPerOpenMax { service.subscriptionsPerOpenMax = max(1, value) }
         return service
     }
 
@@ -149,6 +154,7 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         options.limits.publisherNameBytesMax = max(service.publisherNameBytesMax, 4096)
         if let value = limits?.streamsPerConnectionMax { options.limits.streamsMax = value }
         if let value = limits?.frameBytesMax { options.limits.frameBytesMax = value }
+        if let value = limits?.opensPerConnectionMax { options.limits.opensMax = max(1, value) }
         let frameNeeded = service.eventDataBytesMax + 64 * 1024
         guard options.limits.frameBytesMax >= frameNeeded else {
             throw ServerError.configuration("frameBytesMax must hold at least one largest event (\(frameNeeded) bytes)")

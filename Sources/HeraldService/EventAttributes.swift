@@ -32,6 +32,9 @@ public struct ServiceLimits: Hashable, Sendable {
     public var retentionMax: Nanoseconds = 100_000 * 1_000_000_000
     public var channelNameBytesMax = 256
     public var publisherNameBytesMax = 256
+    /// Subscriptions one channel open may hold at once (each is matched against every
+    /// record its open reads): beyond it, `subscribe` is refused with NO_RESOURCES.
+    public var subscriptionsPerOpenMax = 256
 
     public init() {}
 }

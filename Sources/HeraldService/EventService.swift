@@ -400,7 +400,9 @@ public actor EventService {
         // (AIS), even if the open's reader has not passed it yet. One that replays history
         // applies its subscriptions to every record it has not read yet.
         let after = subscriber.options.start == .now ? journal.head.sequence : nil
-        try subscriber.add(subscription: id, filters: filters, retained: retained, after: after)
+        try subscriber.add(
+            subscription: id, filters: filters, retained: retained, after: after,
+            limit: limits.subscriptionsPerOpenMax)
         return subscriber
     }
 

@@ -191,11 +191,13 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// Adds a subscription; with `after`, it receives only records past that sequence (and
     /// `retained`).
-    func add(subscription id: UInt32, filters: [EventFilter], retained: [SequenceNumber], after: SequenceNumber?)
-        throws(ServiceError)
-    {
+    func add(
+        subscription id: UInt32, filters: [EventFilter], retained: [SequenceNumber], after: SequenceNumber?,
+        limit: Int = .max
+    ) throws(ServiceError) {
         try state.withLock { state throws(ServiceError) in
             guard state.subscriptions[id] == nil else { throw .exist }
+            guard state.subscriptions.count < limit else { throw .noResources }
             state.subscriptions[id] = filters
             state.subscribedAfter[id] = after
             let earlier = state.subscriptions.filter { $0.key != id }

@@ -20,7 +20,8 @@ struct HeraldDaemon: AsyncParsableCommand {
             (or $HERALD_SOCKET) and runs until SIGTERM or SIGINT, then flushes and exits 0.
             A JSON config file may set any of: dataDirectory, socket, socketMode, socketGroup, durability, \
             retentionAge, retentionBytes, segmentBytes, logLevel, metrics, limits {channelsMax, eventDataBytesMax, \
-            patternsMax, patternBytesMax, streamsPerConnectionMax, frameBytesMax}, access [{channel, publish, \
+            patternsMax, patternBytesMax, streamsPerConnectionMax, frameBytesMax, opensPerConnectionMax, \
+            subscriptionsPerOpenMax}, access [{channel, publish, \
             subscribe}]. Flags override the file. docs/daemon.md has an example.
 
             Exit codes: 0 stopped cleanly, 64 bad flags or config, 65 (--cluster) this node's journal differs from \

@@ -197,6 +197,51 @@ import Testing
         #expect(daemon.stderr.contains("cursor"), "\(daemon.stderr)")
     }
 
+    /// A client that opens channel after channel, or subscribes again and again on one open,
+    /// is refused at the limit with NO_RESOURCES; its connection still works, and another
+    /// client is served all along.
+    @Test func opensAndSubscriptionsAreRefusedAtTheirLimits() async throws {
+        let config = #"{"limits": {"opensPerConnectionMax": 40, "subscriptionsPerOpenMax": 25}}"#
+        let daemon = try await DaemonProcess.launch(config: config)
+        defer { daemon.cleanup() }
+        let greedy = try await daemon.client("greedy")
+        let first = try await greedy.openChannel("many", flags: [.publisher, .subscriber, .create])
+        var opened = 1
+        var openRefusal: UInt32?
+        for _ in 0..<10_000 {
+            do {
+                _ = try await greedy.openChannel("many", flags: [.publisher])
+                opened += 1
+            } catch {
+                if case .refused(let code, _) = error { openRefusal = code }
+                break
+            }
+        }
+        #expect(opened == 40 && openRefusal == 18, "opened \(opened), refused with \(String(describing: openRefusal))")
+        var subscribed = 0
+        var subscribeRefusal: UInt32?
+        for id in 1...10_000 {
+            do {
+                _ = try await greedy.subscribe(
+                    first, id: UInt32(id), filters: [WireFilter(type: 1, pattern: [UInt8(id % 250)])])
+                subscribed += 1
+            } catch {
+                if case .refused(let code, _) = error { subscribeRefusal = code }
+                break
+            }
+        }
+        #expect(subscribed == 25 && subscribeRefusal == 18, "\(subscribed), \(String(describing: subscribeRefusal))")
+        // The refused client goes on: it publishes; another client is served.
+        #expect(try await greedy.publish(first, [WireEvent(data: [1])]).count == 1)
+        let other = try await daemon.client("other")
+        let open = try await other.openChannel("quiet", flags: [.publisher, .subscriber, .create])
+        let stream = try await other.subscribe(open, id: 1, filters: all)
+        let ids = try await other.publish(open, [WireEvent(data: [2]), WireEvent(data: [3])])
+        #expect(try await collect(stream, count: 2).map(\.eventID) == ids)
+        await greedy.close()
+        await other.close()
+    }
+
     /// As root: the data folder on a 3 MiB tmpfs. Publishing until it is full gets a clear
     /// NO_SPACE (never a crash or a hang), a subscriber keeps receiving every acknowledged
     /// event, and once the file system is made bigger, publishing resumes without a restart.
