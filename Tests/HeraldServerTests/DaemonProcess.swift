@@ -18,8 +18,8 @@ func builtProduct(_ name: String) -> String {
     if let folder = ProcessInfo.processInfo.environment["HERALD_TEST_PRODUCTS"], !folder.isEmpty {
         return folder + "/" + name
     }
-    let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-    if let problem = ProductStamp.problem(in: folder) {
+    let folder = ProductStamp.productsFolder
+    if let problem = ProductStamp.problemAtStart {
         // Recorded against the running test (ProductStampTests says why with the message).
         FileHandle.standardError.write(Data("stale products: \(problem)\n".utf8))
         Issue.record(Comment(rawValue: problem))
@@ -33,6 +33,9 @@ enum ProductStamp {
     static var productsFolder: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
     }
+
+    /// Checked once per test run (the sources do not change under a running suite).
+    static let problemAtStart: String? = problem(in: productsFolder)
 
     static func problem(in folder: String) -> String? {
         let stamp = folder + "/.herald-products"
