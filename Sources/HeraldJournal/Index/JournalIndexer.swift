@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import Synchronization
 
@@ -8,7 +9,10 @@ import Synchronization
 /// already written, so it cannot run ahead of the segments.
 ///
 /// If SQLite fails, indexing stops, the failure is logged and reported by `failure`, and
-/// the journal keeps appending: the next open catches the index up from the segments.
+/// the journal keeps appending: the next open catches the index up from the segments. A
+/// full disk (SQLITE_FULL) is not such a failure: the same batch is tried again (every
+/// write is idempotent: INSERT OR REPLACE, range deletes) until there is space, so the
+/// index catches up by itself once space is made; only a stop ends the retrying.
 final class JournalIndexer: Sendable {
     enum Work {
         case frames([IndexedFrame])
@@ -19,6 +23,7 @@ final class JournalIndexer: Sendable {
     private struct State {
         var indexed: SequenceNumber
         var failed: JournalError?
+        var stopping = false
     }
 
     /// Shared with the worker's closure (a `Mutex` cannot be captured by itself).
@@ -94,7 +99,7 @@ final class JournalIndexer: Sendable {
                 }
                 defer { shared.backlog.remove(rows) }
                 do {
-                    let newest = try Self.apply(work, to: store)
+                    let newest = try Self.applyRetryingWhileFull(work, to: store, shared: shared, logger: logger)
                     if let newest { shared.state.withLock { $0.indexed = newest } }
                 } catch {
                     shared.backlog.release()
@@ -141,6 +146,7 @@ final class JournalIndexer: Sendable {
 
     /// Indexes what is queued, then ends the thread.
     func stop() {
+        shared.state.withLock { $0.stopping = true }  // no more waiting for disk space
         worker.stop()
         shared.backlog.release()
     }
@@ -158,6 +164,29 @@ final class JournalIndexer: Sendable {
         let batch = Array(queue[0..<taken])
         queue.removeFirst(taken)
         return batch
+    }
+
+    /// `apply`, tried again every 200 ms while SQLite says the disk is full (until a stop).
+    private static func applyRetryingWhileFull(
+        _ work: [Work], to store: JournalIndexStore, shared: Shared, logger: Logger
+    ) throws -> SequenceNumber? {
+        var waited = false
+        while true {
+            do {
+                let newest = try apply(work, to: store)
+                if waited { logger.notice("index updates resumed: there is space again") }
+                return newest
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+                if shared.state.withLock({ $0.stopping }) { throw error }
+                if !waited {
+                    logger.warning(
+                        "index update refused, the disk is full; retrying until there is space",
+                        metadata: ["error": "\(error)"])
+                    waited = true
+                }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
     }
 
     private static func apply(_ work: [Work], to store: JournalIndexStore) throws -> SequenceNumber? {
