@@ -259,7 +259,8 @@ import Testing
         let client = try await daemon.client()
         let channel = try await client.openChannel("fill", flags: [.publisher, .subscriber, .create])
         let stream = try await client.attach(
-            WireAttach(target: .channel(handle: channel.handle), start: .oldest, window: 4096))
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, durableName: "full-disk", window: 4096)
+        )
         _ = try await client.subscribe(channel, id: 1, filters: all)
         var acknowledged: [UInt64] = []
         var refusal: HeraldClientError?
@@ -304,6 +305,8 @@ import Testing
         }
         #expect(lag == 0, "the index did not catch up (lag \(lag)): \(daemon.stderr)")
         await client.close()
+        // 0, not 74: the durable cursor, which could not be stored while the disk was full,
+        // was stored once there was space.
         #expect(await daemon.stop() == 0, "\(daemon.stderr)")
         let (status, _, verifyError) = try await runHerald(
             ["journal", "verify", "--data-dir", mountPoint + "/data"], socket: "")
