@@ -197,6 +197,85 @@ import Testing
         #expect(daemon.stderr.contains("cursor"), "\(daemon.stderr)")
     }
 
+    /// Publishers SIGKILLed with publishes in flight, again and again: every id a killed
+    /// publisher printed (acknowledged) is in the journal, each dead client's open is closed
+    /// (the channel's openers come back to the one that stays), and heraldd's resident memory
+    /// does not grow with the kills.
+    @Test func clientsKilledWithRequestsInFlightLoseNothingAndLeakNothing() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        let keeper = try await daemon.client("keeper")
+        let channel = try await keeper.openChannel("kills", flags: [.subscriber, .create])
+        let pid = daemon.process.processIdentifier
+        func residentKB() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        let lines = (0..<400).map { "event \($0)" }.joined(separator: "\n") + "\n"
+        var acknowledged: [UInt64] = []
+        var residentAfterWarmUp = 0
+        for round in 0..<60 {
+            let printed = try await offPool { () -> [UInt64] in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: builtProduct("herald"))
+                process.arguments = ["publish", "--channel", "kills", "--socket", daemon.socket]
+                let input = Pipe()
+                let output = Pipe()
+                process.standardInput = input
+                process.standardOutput = output
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                // Lines keep coming (the pipe stays open): publishes are in flight when it dies.
+                try? input.fileHandleForWriting.write(contentsOf: Data(lines.utf8))
+                usleep(UInt32(5_000 + (round % 7) * 3_000))
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                return text.split(separator: "\n").compactMap { UInt64($0) }
+            }
+            acknowledged += printed
+            if round == 9 { residentAfterWarmUp = residentKB() }
+        }
+        var openers: UInt32 = 0
+        for _ in 0..<100 {
+            openers = try await keeper.channels().first { $0.name == Array("kills".utf8) }?.openers ?? 0
+            if openers == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(openers == 1, "dead clients' opens left open: \(openers)")
+        print("kills: \(acknowledged.count) acknowledged ids printed by 60 killed publishers")
+        #expect(!acknowledged.isEmpty, "no publish was acknowledged before the kills")
+        // Every acknowledged id is in the journal (read from the oldest by the keeper).
+        let stream = try await keeper.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .oldest, window: 4096))
+        _ = try await keeper.subscribe(channel, id: 1, filters: all)
+        let head = try #require(acknowledged.max())
+        let seen = try await withThrowingTaskGroup(of: Set<UInt64>.self) { group in
+            group.addTask {
+                var seen = Set<UInt64>()
+                for await delivery in stream {
+                    delivery.done()
+                    seen.insert(delivery.eventID)
+                    if delivery.eventID >= head { break }
+                }
+                return seen
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                throw TimedOut()
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(Set(acknowledged).isSubset(of: seen), "acknowledged publishes missing after the kills")
+        let resident = residentKB()
+        #expect(
+            resident < residentAfterWarmUp + 32 * 1024, "heraldd grew from \(residentAfterWarmUp) to \(resident) KB")
+        await keeper.close()
+    }
+
     /// A client that opens channel after channel, or subscribes again and again on one open,
     /// is refused at the limit with NO_RESOURCES; its connection still works, and another
     /// client is served all along.
