@@ -200,7 +200,7 @@ import Testing
     /// Publishers SIGKILLed with publishes in flight, again and again: every id a killed
     /// publisher printed (acknowledged) is in the journal, each dead client's open is closed
     /// (the channel's openers come back to the one that stays), and heraldd's resident memory
-    /// does not grow with the kills.
+    /// stays within its tail cache's bound over the kills.
     @Test func clientsKilledWithRequestsInFlightLoseNothingAndLeakNothing() async throws {
         let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }
@@ -213,6 +213,7 @@ import Testing
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
         let lines = (0..<400).map { "event \($0)" }.joined(separator: "\n") + "\n"
+        let moreLines = (400..<40_000).map { "event \($0)" }.joined(separator: "\n") + "\n"
         var acknowledged: [UInt64] = []
         var residentAfterWarmUp = 0
         for round in 0..<60 {
@@ -226,12 +227,24 @@ import Testing
                 process.standardOutput = output
                 process.standardError = FileHandle.nullDevice
                 try process.run()
-                // Lines keep coming (the pipe stays open): publishes are in flight when it dies.
                 try? input.fileHandleForWriting.write(contentsOf: Data(lines.utf8))
-                usleep(UInt32(5_000 + (round % 7) * 3_000))
+                // More lines keep arriving; it is killed once it has printed a seeded number
+                // of ids beyond the first 400: a positive sign, whatever the machine's speed,
+                // and later batches are in flight then.
+                let more = Thread { try? input.fileHandleForWriting.write(contentsOf: Data(moreLines.utf8)) }
+                more.start()
+                var text = ""
+                var newlines = 0
+                let killAfter = 401 + (round % 7) * 50
+                while newlines < killAfter {
+                    let chunk = output.fileHandleForReading.readData(ofLength: 1)
+                    guard let byte = chunk.first else { break }
+                    if byte == UInt8(ascii: "\n") { newlines += 1 }
+                    text.unicodeScalars.append(UnicodeScalar(byte))
+                }
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
-                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                text += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 return text.split(separator: "\n").compactMap { UInt64($0) }
             }
             acknowledged += printed
@@ -244,35 +257,22 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(openers == 1, "dead clients' opens left open: \(openers)")
-        print("kills: \(acknowledged.count) acknowledged ids printed by 60 killed publishers")
-        #expect(!acknowledged.isEmpty, "no publish was acknowledged before the kills")
-        // Every acknowledged id is in the journal (read from the oldest by the keeper).
+        #expect(acknowledged.count >= 60, "each killed publisher had at least one publish acknowledged")
+        // Every acknowledged id is in the journal (read from the oldest by the keeper), and
+        // some publishes were in flight at the kills: appended, the answer never read.
         let stream = try await keeper.attach(
             WireAttach(target: .channel(handle: channel.handle), start: .oldest, window: 4096))
         _ = try await keeper.subscribe(channel, id: 1, filters: all)
-        let head = try #require(acknowledged.max())
-        let seen = try await withThrowingTaskGroup(of: Set<UInt64>.self) { group in
-            group.addTask {
-                var seen = Set<UInt64>()
-                for await delivery in stream {
-                    delivery.done()
-                    seen.insert(delivery.eventID)
-                    if delivery.eventID >= head { break }
-                }
-                return seen
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(30))
-                throw TimedOut()
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            return first
-        }
-        #expect(Set(acknowledged).isSubset(of: seen), "acknowledged publishes missing after the kills")
+        let journaled = Set(try await drain(stream, idle: .seconds(3)).map(\.eventID))
+        print(
+            "kills: \(acknowledged.count) acknowledged ids printed by 60 killed publishers, \(journaled.count) events")
+        #expect(Set(acknowledged).isSubset(of: journaled), "acknowledged publishes missing after the kills")
+        #expect(journaled.count > acknowledged.count, "no publisher was killed with publishes in flight")
         let resident = residentKB()
+        // Room for the journal's tail cache of recent frames (64 MiB at most), not for a
+        // per-connection leak (50 more killed connections).
         #expect(
-            resident < residentAfterWarmUp + 32 * 1024, "heraldd grew from \(residentAfterWarmUp) to \(resident) KB")
+            resident < residentAfterWarmUp + 80 * 1024, "heraldd grew from \(residentAfterWarmUp) to \(resident) KB")
         await keeper.close()
     }
 
