@@ -1,6 +1,6 @@
 /// The writer's CPU work on the sequential path — encode every record with its CRC32C,
-/// compress each batch into one LZ4 frame at the journal's acceleration, checksum the frame
-/// and extend the hash chain — without any I/O. For benchmarks: it measures what the
+/// then seal each batch into a frame (`FrameSealer`, as the writer does: LZ4 at the
+/// journal's acceleration, the frame's checksum, the hash chain) — without any I/O. For benchmarks: it measures what the
 /// journal spends per byte before the disk, to set beside `lz4` at the same level.
 public struct FrameEncodingProbe {
     public struct Totals: Sendable {
@@ -12,14 +12,11 @@ public struct FrameEncodingProbe {
     }
 
     private let raw = GrowableBuffer(capacity: 1 << 20)
-    private let compressed = GrowableBuffer(capacity: 1 << 20)
-    private let descriptorBytes = GrowableBuffer(capacity: 256)
-    private let compressor: LZ4FrameCompressor
-    private let hasher = SHA256Hasher()
+    private let sealer: FrameSealer
     private let limits: JournalLimits
 
     public init(options: JournalOptions = JournalOptions()) {
-        compressor = LZ4FrameCompressor(acceleration: options.lz4Acceleration)
+        sealer = FrameSealer(acceleration: options.lz4Acceleration)
         limits = options.limits
     }
 
@@ -40,23 +37,12 @@ public struct FrameEncodingProbe {
                 RecordCodec.encode(entry, sequence: sequence, time: Nanoseconds(index), size: size, into: raw)
                 sequence = sequence.next
             }
-            compressed.removeAll()
-            let dataLength = compressor.compress(raw.bytes, into: compressed)
-            let descriptor = FrameDescriptor(
-                firstSequence: first, recordCount: UInt32(end - start), rawLength: UInt32(raw.count),
-                firstTime: Nanoseconds(start), lastTime: Nanoseconds(end - 1), dataLength: UInt32(dataLength),
-                dataCRC: CRC32C.checksum(compressed.bytes), chain: .genesis)
-            descriptorBytes.removeAll()
-            descriptor.encode(into: descriptorBytes)
-            chain = chain.bytes.withUnsafeBytes { previous in
-                hasher.hash(
-                    previous,
-                    descriptorBytes.slice(
-                        FrameDescriptor.chainedFields.lowerBound, FrameDescriptor.chainedFields.count),
-                    compressed.bytes)
-            }
+            let descriptor = sealer.seal(
+                raw, firstSequence: first, lastSequence: sequence.previous, firstTime: Nanoseconds(start),
+                lastTime: Nanoseconds(end - 1), previous: chain)
+            chain = descriptor.chain
             totals.recordBytes += raw.count
-            totals.compressedBytes += dataLength
+            totals.compressedBytes += Int(descriptor.dataLength)
             totals.frames += 1
             start = end
         }

@@ -43,10 +43,8 @@ final class JournalWriter: @unchecked Sendable {
     private var dirty = false
     private var lastSync = DispatchTime.now().uptimeNanoseconds
     private let raw = GrowableBuffer(capacity: 1 << 20)
-    private let compressed = GrowableBuffer(capacity: 1 << 20)
     private let output = GrowableBuffer(capacity: 1 << 20)
-    private let compressor: LZ4FrameCompressor
-    private let hasher = SHA256Hasher()
+    private let sealer: FrameSealer
     private var thread: Thread?
     /// The fsync stage of the pipeline (fsync durability only).
     private var syncer: JournalSyncer?
@@ -65,7 +63,7 @@ final class JournalWriter: @unchecked Sendable {
         self.nextSequence = head.sequence.next
         self.lastTime = head.time
         self.chain = head.chain
-        self.compressor = LZ4FrameCompressor(acceleration: options.lz4Acceleration)
+        self.sealer = FrameSealer(acceleration: options.lz4Acceleration)
     }
 
     func start() {
@@ -371,25 +369,12 @@ final class JournalWriter: @unchecked Sendable {
     private func appendFrame(firstSequence: SequenceNumber, lastSequence: SequenceNumber, firstTime: Nanoseconds)
         -> FrameDescriptor
     {
-        compressed.removeAll()
-        let dataLength = compressor.compress(raw.bytes, into: compressed)
-        var descriptor = FrameDescriptor(
-            firstSequence: firstSequence, recordCount: UInt32(lastSequence.rawValue - firstSequence.rawValue + 1),
-            rawLength: UInt32(raw.count), firstTime: firstTime, lastTime: lastTime, dataLength: UInt32(dataLength),
-            dataCRC: CRC32C.checksum(compressed.bytes), chain: .genesis)
-        let start = output.count
+        let descriptor = sealer.seal(
+            raw, firstSequence: firstSequence, lastSequence: lastSequence, firstTime: firstTime, lastTime: lastTime,
+            previous: chain)
         descriptor.encode(into: output)
-        let next = chain.bytes.withUnsafeBytes { previous in
-            hasher.hash(
-                previous,
-                output.slice(start + FrameDescriptor.chainedFields.lowerBound, FrameDescriptor.chainedFields.count),
-                compressed.bytes)
-        }
-        descriptor.chain = next
-        output.count = start
-        descriptor.encode(into: output)
-        output.append(compressed.bytes)
-        chain = next
+        output.append(sealer.compressed.bytes)
+        chain = descriptor.chain
         return descriptor
     }
 
