@@ -34,6 +34,9 @@ public struct ClientDelivery: Sendable {
     public var origin: WireOrigin? { view.flags.contains(.hasOrigin) ? view.origin : nil }
     /// SAF's lost-event notice (event id 1): events were skipped.
     public var isLostEvent: Bool { view.eventID == 1 }
+    /// The event's route (cast kind, the event it answers, the sender's channel open); nil
+    /// for events without one.
+    public var route: DeliveryRoute? { view.flags.contains(.routed) ? view.route : nil }
 
     /// The data's bytes without a copy, for as long as `body` runs.
     public func withData<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try view.withData(body) }

@@ -157,14 +157,25 @@ public final class HeraldClient: Sendable {
 
     /// Publishes events as one batch (one journal commit); returns their event ids once
     /// they are as durable as the daemon's durability setting promises.
-    public func publish(_ channel: Channel, _ events: [WireEvent]) async throws(HeraldClientError) -> [UInt64] {
-        let reply = try await connection.request(.publish(handle: channel.handle, events: events))
+    /// - Parameter route: an address (`.nodes`, `.name`, `.session`: only those subscribers
+    ///   receive the events), `replyTo` (the events answer that event and go to its
+    ///   publisher, as OCF GROUP REPLY events), and `senderName` (the durable name replies to
+    ///   these events may reach). The default is a plain broadcast.
+    public func publish(_ channel: Channel, _ events: [WireEvent], route: EventRoute? = nil)
+        async throws(HeraldClientError) -> [UInt64]
+    {
+        let message: ClientMessage =
+            route.map { .publishRouted(handle: channel.handle, route: $0, events: events) }
+            ?? .publish(handle: channel.handle, events: events)
+        let reply = try await connection.request(message)
         guard case .published(let first, let count) = reply else { throw unexpected(reply) }
         return (0..<UInt64(count)).map { first + $0 }
     }
 
-    public func publish(_ channel: Channel, _ event: WireEvent) async throws(HeraldClientError) -> UInt64 {
-        try await publish(channel, [event])[0]
+    public func publish(_ channel: Channel, _ event: WireEvent, route: EventRoute? = nil)
+        async throws(HeraldClientError) -> UInt64
+    {
+        try await publish(channel, [event], route: route)[0]
     }
 
     public func clearRetention(_ channel: Channel, eventID: UInt64) async throws(HeraldClientError) {

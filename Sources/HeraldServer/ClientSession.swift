@@ -36,6 +36,11 @@ actor ClientSession {
     private var streams: [UInt32: Stream] = [:]
     private var nextStream: UInt32 = 1
     private var closed = false
+    /// The protocol version agreed in the hello.
+    private var version = WireProtocol.version
+    /// The channel opens this connection made: unicast events and replies sent to any of
+    /// them reach every stream of the connection.
+    private let address = SessionAddress()
 
     init(
         id: UInt64, peer: WireOrigin, service: EventService, policy: AccessPolicy, limits: WireLimits,
@@ -72,9 +77,10 @@ actor ClientSession {
         case .hello(let hello):
             clientName = hello.clientName
             clientPid = hello.pid
+            version = WireProtocol.negotiate(hello) ?? WireProtocol.version
             logger.info("client connected", metadata: ["name": "\(hello.clientName)"])
             var welcome = WireWelcome(
-                version: WireProtocol.version, serverName: WireProtocol.serverName, nodeName: EventService.hostName,
+                version: version, serverName: WireProtocol.serverName, nodeName: EventService.hostName,
                 peer: peer, limits: limits)
             // What the service accepts (larger data or patterns are refused with TOO_BIG).
             welcome.dataBytesMax = UInt32(service.limits.eventDataBytesMax)
@@ -90,6 +96,7 @@ actor ClientSession {
             guard handles.count < limits.opensMax else { throw .noResources }
             let handle = try await service.openChannel(name, flags: openFlags)
             handles[handle.opener] = handle
+            address.add(handle.opener)
             return .channelOpened(handle: handle.opener, channel: handle.channel)
         case .closeChannel(let opener):
             let handle = try handle(opener)
@@ -102,25 +109,16 @@ actor ClientSession {
             try await service.unlinkChannel(name)
             return .ok
         case .publish(let opener, let events):
-            let handle = try handle(opener)
-            let ids = try await service.publish(
-                handle,
-                events.map {
-                    (
-                        EventAttributes(
-                            patterns: $0.patterns, priority: $0.priority, retention: $0.retention,
-                            publisherName: $0.publisherName),
-                        $0.data
-                    )
-                }, origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid))
-            metrics.publishes.increment(by: ids.count)
-            return .published(first: ids[0].rawValue, count: UInt32(ids.count))
+            return try await publish(opener, events, route: EventRoute())
+        case .publishRouted(let opener, let route, let events):
+            return try await publish(opener, events, route: route)
         case .subscribe(let opener, let subscription, let filters):
             let handle = try handle(opener)
             let stream = try await streamID(for: handle)
             try await service.subscribe(
                 handle, id: subscription,
-                filters: filters.map { EventFilter(FilterType(rawValue: $0.type) ?? .passAll, $0.pattern) })
+                filters: filters.map { EventFilter(FilterType(rawValue: $0.type) ?? .passAll, $0.pattern) },
+                session: address)
             return .attached(stream: stream)
         case .unsubscribe(let opener, let subscription):
             try await service.unsubscribe(try handle(opener), id: subscription)
@@ -198,7 +196,15 @@ actor ClientSession {
             detail = "only the daemon's own user and root may journal membership or connectivity events"
         case (.invalidParameter, .systemEvent):
             detail = "a system event is a membership (class 2) or connectivity (class 1) event"
-        case (.access, .publish): detail = "the channel was not opened with the publisher flag"
+        case (.access, .publish), (.access, .publishRouted):
+            detail = "the channel was not opened with the publisher flag"
+        case (.notExist, .publishRouted(_, let route, _)) where route.replyTo != 0:
+            detail =
+                "event \(route.replyTo) is not a published event the journal holds (unknown, or removed by retention)"
+        case (.notExist, .publishRouted):
+            detail = "no channel open of that session id (a session id is the g_event_id of a GROUP join)"
+        case (.invalidParameter, .publishRouted):
+            detail = "a reply goes to its request's publisher: no other address; node lists and names not empty"
         case (.access, _): detail = "the channel was not opened with the subscriber flag"
         case (.badHandle, _): detail = "no such channel handle or stream on this connection"
         case (.exist, _): detail = "already exists (a stream per channel open; durable names are unique)"
@@ -260,14 +266,14 @@ actor ClientSession {
         case .channel(let opener):
             let handle = try handle(opener)
             guard !streams.values.contains(where: { $0.handle == handle }) else { throw .exist }
-            subscriber = try await service.subscriber(for: handle, options: options)
+            subscriber = try await service.subscriber(for: handle, options: options, session: address)
             channelHandle = handle
         case .classes(let mask):
             var classes = Set<EventClass>()
             if mask & 1 != 0 { classes.insert(.membership) }
             if mask & 2 != 0 { classes.insert(.connectivity) }
             if mask & 4 != 0 { classes.insert(.group) }
-            subscriber = try await service.classSubscriber(classes, options: options)
+            subscriber = try await service.classSubscriber(classes, options: options, session: address)
         }
         let id = nextStream
         nextStream += 1
@@ -280,6 +286,24 @@ actor ClientSession {
 
     private var pendingStarts: [UInt32] = []
 
+    private func publish(_ opener: UInt64, _ events: [WireEvent], route: EventRoute) async throws(ServiceError)
+        -> ServerMessage
+    {
+        let handle = try handle(opener)
+        let ids = try await service.publish(
+            handle,
+            events.map {
+                (
+                    EventAttributes(
+                        patterns: $0.patterns, priority: $0.priority, retention: $0.retention,
+                        publisherName: $0.publisherName),
+                    $0.data
+                )
+            }, origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid), route: route)
+        metrics.publishes.increment(by: ids.count)
+        return .published(first: ids[0].rawValue, count: UInt32(ids.count))
+    }
+
     /// Starts the delivery tasks of streams attached by the request just answered.
     func startPendingStreams() {
         for id in pendingStarts {
@@ -288,8 +312,9 @@ actor ClientSession {
             let metrics = self.metrics
             let subscriber = stream.subscriber
             let admit = stream.handle == nil ? groupAccessFilter() : nil
+            let routes = version >= 3
             streams[id]?.task = Task {
-                await DeliveryBatcher().run(
+                await DeliveryBatcher(routes: routes).run(
                     stream: id, subscriber: subscriber, outbound: outbound, metrics: metrics, admit: admit)
             }
         }

@@ -25,7 +25,13 @@ final class DeliveryBatcher: Sendable {
 
     private let allocator = ByteBufferAllocator()
 
-    init(framesMax: Int = 512) { self.framesMax = framesMax }
+    /// Whether deliveries carry their route (protocol version 3).
+    private let routes: Bool
+
+    init(framesMax: Int = 512, routes: Bool = true) {
+        self.framesMax = framesMax
+        self.routes = routes
+    }
 
     /// Runs until the subscriber ends or the connection fails; then sends `streamEnded`.
     /// `admit`, when given, decides per delivery whether the client may see it; one it may
@@ -83,7 +89,7 @@ final class DeliveryBatcher: Sendable {
         while end < batch.count && end - start < framesMax && (end == start || bytes < Self.frameDataBytes) {
             bytes += DeliveriesFrameEncoder.deliveryBytes(
                 publisherName: batch[end].attributes.publisherName, patterns: batch[end].attributes.patterns,
-                data: batch[end].data)
+                data: batch[end].data, routed: routes && batch[end].route != nil)
             end += 1
         }
         var buffer = allocator.buffer(capacity: bytes)
@@ -99,7 +105,8 @@ final class DeliveryBatcher: Sendable {
                     descriptor: batch[index].descriptor.rawValue, channelID: batch[index].channel,
                     subscriptionID: batch[index].subscriptionID, flags: flags, publishTime: batch[index].publishTime,
                     origin: origin.map { WireOrigin(uid: $0.uid, gid: $0.gid, pid: $0.pid) },
-                    priority: batch[index].attributes.priority, retention: batch[index].attributes.retention,
+                    route: routes ? batch[index].route : nil, priority: batch[index].attributes.priority,
+                    retention: batch[index].attributes.retention,
                     publisherName: batch[index].attributes.publisherName, patterns: batch[index].attributes.patterns,
                     data: batch[index].data)
             }

@@ -1,6 +1,6 @@
 import Foundation
 public import HeraldJournal
-import HeraldWire
+public import HeraldWire
 
 /// The event service of both APIs, embedded: channels, events, retention, on top of a
 /// journal. Every operation is a journal record and the in-memory state (`registry`) is
@@ -228,24 +228,35 @@ public actor EventService {
     /// Publishes an event (SaEvtEventPublish): needs the publisher flag; returns its id.
     /// Publishes do not wait for one another: concurrent ones share the journal's commits.
     public func publish(
-        _ handle: ChannelHandle, _ attributes: EventAttributes, data: [UInt8], origin: PublisherOrigin? = nil
+        _ handle: ChannelHandle, _ attributes: EventAttributes, data: [UInt8], origin: PublisherOrigin? = nil,
+        route: EventRoute = EventRoute()
     ) async throws(ServiceError) -> EventID {
-        try await publish(handle, [(attributes, data)], origin: origin)[0]
+        try await publish(handle, [(attributes, data)], origin: origin, route: route)[0]
     }
 
     /// Publishes several events on one channel as one journal append (one commit); returns
     /// their ids in order. All are checked before any is written.
     /// - Parameter origin: the publisher's credentials, recorded with each event (the daemon
     ///   passes what it read from the client's socket).
+    /// - Parameter route: where the events go (everyone, nodes, a durable name, a session)
+    ///   or what they answer (`replyTo`: they go to that event's publisher, as OCF GROUP
+    ///   REPLY events), and the durable name they are published under. The sender is the
+    ///   handle's open. A reply to an event the journal does not hold (unknown, removed by
+    ///   retention, not a published event) is `.notExist`, as a unicast to a session that
+    ///   has no open.
     public func publish(
-        _ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])], origin: PublisherOrigin? = nil
+        _ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])], origin: PublisherOrigin? = nil,
+        route: EventRoute = EventRoute()
     ) async throws(ServiceError) -> [EventID] {
         guard handle.flags.contains(.publisher) else { throw .access }
         guard !events.isEmpty else { throw .invalidParameter }
+        let route = try resolve(route, sender: handle.opener)
+        let descriptor = route.replyTo == 0 ? EventDescriptor.cast : EventDescriptor.reply
         var entries: [JournalEntry] = []
         entries.reserveCapacity(events.count)
         let now = clock.now()
-        let originFlag = origin == nil ? 0 : PublisherOrigin.flag
+        let flags =
+            ServiceRecordKind.publish.rawValue | RecordCodec.routeFlag | (origin == nil ? 0 : PublisherOrigin.flag)
         for (attributes, data) in events {
             guard data.count <= limits.eventDataBytesMax else { throw .tooBig }
             guard attributes.patterns.count <= limits.patternsMax,
@@ -256,10 +267,10 @@ public actor EventService {
             guard attributes.retention >= 0 else { throw .invalidParameter }
             entries.append(
                 JournalEntry(
-                    time: now, descriptor: EventDescriptor.cast.rawValue, channel: handle.channel,
-                    priority: attributes.priority, flags: ServiceRecordKind.publish.rawValue | originFlag,
+                    time: now, descriptor: descriptor.rawValue, channel: handle.channel,
+                    priority: attributes.priority, flags: flags,
                     retention: min(attributes.retention, limits.retentionMax),
-                    publisher: PublisherOrigin.publisherField(origin, name: attributes.publisherName),
+                    publisher: PublisherOrigin.publisherField(origin, route: route, name: attributes.publisherName),
                     patterns: attributes.patterns, data: data))
         }
         // No gate: a publish creates no name, so it cannot race a create; the handle check
@@ -268,6 +279,45 @@ public actor EventService {
         let range = try await appendAndApply(entries)
         return (range.first.rawValue...range.last.rawValue).map { EventID(sequence: SequenceNumber($0)) }
     }
+
+    /// The route a publish journals: the sender filled in, a reply addressed to the answered
+    /// event's publisher, the target checked.
+    private func resolve(_ requested: EventRoute, sender: UInt64) throws(ServiceError) -> EventRoute {
+        var route = requested
+        route.sender = sender
+        guard route.senderName.count <= EventRoute.nameBytesMax else { throw .nameTooLong }
+        switch route.target {
+        case .everyone: break
+        case .nodes(let nodes):
+            guard !nodes.isEmpty, nodes.count <= EventRoute.nodesMax else { throw .invalidParameter }
+        case .name(let name):
+            guard !name.isEmpty else { throw .invalidParameter }
+            guard name.count <= EventRoute.nameBytesMax else { throw .nameTooLong }
+        case .session(let opener):
+            guard registry.channels.values.contains(where: { $0.openers[opener] != nil }) else { throw .notExist }
+        case .requester: throw .invalidParameter
+        }
+        guard route.replyTo != 0 else { return route }
+        // A reply goes to the answered event's publisher: nothing else may be asked.
+        guard case .everyone = route.target else { throw .invalidParameter }
+        guard let sequence = EventID(rawValue: route.replyTo).sequence else { throw .notExist }
+        let answered: JournalRecord?
+        do {
+            answered = try journal.record(sequence)
+        } catch {
+            throw .notExist
+        }
+        guard let answered, ServiceRecordKind(flags: answered.flags) == .publish,
+            let block = PublisherOrigin.routeBlock(flags: answered.flags, publisher: answered.publisher),
+            let request = EventRoute(recordBlock: block)
+        else { throw .notExist }
+        route.target = .requester(session: request.sender, name: request.senderName)
+        return route
+    }
+
+    /// The node id this service's subscribers have in routes (as in the membership: the
+    /// cluster's node id, 1 for a single node).
+    public nonisolated var routeNode: UInt32 { sequencer.node == 0 ? 1 : sequencer.node }
 
     /// Ends a retained event's retention (SaEvtEventRetentionTimeClear).
     public func clearRetention(_ handle: ChannelHandle, _ id: EventID) async throws(ServiceError) {
@@ -293,15 +343,18 @@ public actor EventService {
 
     /// The deliveries of a channel open: one subscriber per open, created here with its
     /// start position, window and (optionally) durable name. Needs the subscriber flag.
-    public func subscriber(for handle: ChannelHandle, options: SubscriberOptions = SubscriberOptions())
-        throws(ServiceError) -> Subscriber
-    {
+    /// - Parameter session: the client session's addresses (heraldd: one per connection);
+    ///   nil: the open alone.
+    public func subscriber(
+        for handle: ChannelHandle, options: SubscriberOptions = SubscriberOptions(), session: SessionAddress? = nil
+    ) throws(ServiceError) -> Subscriber {
         guard handle.flags.contains(.subscriber) else { throw .access }
         guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
         guard subscribers[handle.opener] == nil else { throw .exist }
         guard options.window > 0 else { throw .invalidParameter }
         if options.durableName != nil && options.lagMax != nil { throw .invalidParameter }
-        let subscriber = try makeSubscriber(.channel(handle), options: options)
+        let subscriber = try makeSubscriber(
+            .channel(handle), options: options, session: session ?? SessionAddress([handle.opener]))
         subscribers[handle.opener] = subscriber
         return subscriber
     }
@@ -309,9 +362,11 @@ public actor EventService {
     /// An OCF-style subscriber to whole event classes (MEMB, COMM, GROUP), with no channel
     /// open. A window of 1 gives OCF's rule: the next event only after every callback
     /// called `done()` on the previous one. End it with `removeClassSubscriber`.
-    public func classSubscriber(_ classes: Set<EventClass>, options: SubscriberOptions = SubscriberOptions())
-        throws(ServiceError) -> Subscriber
-    {
+    /// `session`: the client session's addresses, for unicast events and replies.
+    public func classSubscriber(
+        _ classes: Set<EventClass>, options: SubscriberOptions = SubscriberOptions(),
+        session: SessionAddress = SessionAddress()
+    ) throws(ServiceError) -> Subscriber {
         guard !classes.isEmpty, options.window > 0 else { throw .invalidParameter }
         if options.durableName != nil && options.lagMax != nil { throw .invalidParameter }
         // A membership subscriber starting now first receives the membership in force
@@ -320,7 +375,7 @@ public actor EventService {
         if classes.contains(.membership), options.start == .now, let record = registry.membershipRecord {
             current = [record]
         }
-        let subscriber = try makeSubscriber(.classes(classes), options: options, current: current)
+        let subscriber = try makeSubscriber(.classes(classes), options: options, session: session, current: current)
         classSubscribers.append(subscriber)
         return subscriber
     }
@@ -333,7 +388,8 @@ public actor EventService {
     }
 
     private func makeSubscriber(
-        _ selection: SubscriberSelection, options: SubscriberOptions, current: [SequenceNumber] = []
+        _ selection: SubscriberSelection, options: SubscriberOptions, session: SessionAddress,
+        current: [SequenceNumber] = []
     ) throws(ServiceError) -> Subscriber {
         var cursor: CursorStore.Cursor?
         if let name = options.durableName {
@@ -362,7 +418,7 @@ public actor EventService {
         }
         let subscriber = Subscriber(
             selection: selection, options: options, journal: journal, cursor: options.start == .cursor ? cursor : nil,
-            persistHorizon: persistHorizon)
+            node: routeNode, session: session, persistHorizon: persistHorizon)
         subscriber.queueCurrent(current)
         subscriber.start(at: position)
         return subscriber
@@ -385,15 +441,15 @@ public actor EventService {
     /// non-durable one starting now if there is none. Matching retained events of the
     /// channel are delivered first.
     @discardableResult
-    public func subscribe(_ handle: ChannelHandle, id: UInt32, filters: [EventFilter]) throws(ServiceError)
-        -> Subscriber
-    {
+    public func subscribe(
+        _ handle: ChannelHandle, id: UInt32, filters: [EventFilter], session: SessionAddress? = nil
+    ) throws(ServiceError) -> Subscriber {
         guard handle.flags.contains(.subscriber) else { throw .access }
         let subscriber: Subscriber
         if let existing = subscribers[handle.opener] {
             subscriber = existing
         } else {
-            subscriber = try self.subscriber(for: handle)
+            subscriber = try self.subscriber(for: handle, session: session)
         }
         let retained = registry.retained(in: handle.channel, at: clock.now()).map(\.sequence)
         // An open that starts now: what was published before the subscription is not its own

@@ -1,4 +1,5 @@
 public import HeraldJournal
+public import HeraldWire
 import Synchronization
 
 /// Where a subscriber starts reading the journal.
@@ -66,6 +67,9 @@ public struct Delivery: Sendable {
     public var retained: Bool
     /// A lost-event notice: events were skipped.
     public var isLostEvent: Bool { eventID == .lost }
+    /// The event's route (cast kind, what it answers, the sender's open); nil for events
+    /// that have none (joins, leaves, system events, events journaled before routes).
+    public var route: DeliveryRoute?
     let subscriber: Subscriber
 
     /// Acknowledges the delivery. Harmless when called twice.
@@ -119,6 +123,8 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     public let selection: SubscriberSelection
     public let options: SubscriberOptions
+    /// Node, durable name and session, against which routed events are checked.
+    let recipient: RouteRecipient
     let state: Mutex<State>
     private let journal: Journal
     private let stream: AsyncStream<[Delivery]>
@@ -132,10 +138,13 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     init(
         selection: SubscriberSelection, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?,
+        node: UInt32 = 1, session: SessionAddress = SessionAddress(),
         persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
     ) {
         self.selection = selection
         self.options = options
+        recipient = RouteRecipient(
+            node: node, durableName: options.durableName.map { Array($0.utf8) }, session: session)
         self.journal = journal
         self.persistHorizon = persistHorizon
         var initial = State()
@@ -548,6 +557,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             subscriptionID = 0
             payload = reader.currentPayload()
         }
+        guard let route = recipient.admit(flags: view.flags, publisher: payload.publisher) else { return nil }
         let publisher = publishers.split(flags: view.flags, publisher: payload.publisher)
         return Delivery(
             sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
@@ -556,7 +566,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 patterns: payload.patterns, priority: view.priority, retention: view.retention,
                 publisherName: publisher.name),
             publishTime: view.time, data: payload.data, origin: publisher.origin,
-            redelivered: view.sequence <= redeliverThrough, retained: false, subscriber: self)
+            redelivered: view.sequence <= redeliverThrough, retained: false, route: route, subscriber: self)
     }
 
     /// The last publisher field split (name, origin), reused while consecutive records come
@@ -567,7 +577,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         var split: (origin: PublisherOrigin?, name: [UInt8]) = (nil, [])
 
         mutating func split(flags: UInt8, publisher: [UInt8]) -> (origin: PublisherOrigin?, name: [UInt8]) {
-            let flags = flags & PublisherOrigin.flag
+            let flags = flags & (PublisherOrigin.flag | RecordCodec.routeFlag)
             if flags == self.flags, let raw, raw == publisher { return split }
             split = PublisherOrigin.split(flags: flags, publisher: publisher)
             raw = publisher
@@ -628,7 +638,9 @@ public final class Subscriber: AsyncSequence, Sendable {
         } catch JournalError.notRetained {
             found = nil
         }
-        guard let record = found else { return true }
+        guard let record = found, let route = recipient.admit(flags: record.flags, publisher: record.publisher) else {
+            return true
+        }
         let delivery = state.withLock { state -> Delivery? in
             // Passed by the live reader already, and delivered then: at most once per open.
             let deliveredLive = next <= state.scanned && Self.match(earlier, patterns: record.patterns) != nil
@@ -650,7 +662,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                     patterns: record.patterns, priority: record.priority, retention: record.retention,
                     publisherName: publisher.name),
                 publishTime: record.time, data: record.data, origin: publisher.origin, redelivered: false,
-                retained: true, subscriber: self)
+                retained: true, route: route, subscriber: self)
         }
         if let delivery {
             try extendHorizon(to: delivery.sequence)

@@ -6,6 +6,8 @@ public enum ClientMessage: Hashable, Sendable {
     case closeChannel(handle: UInt64)
     case unlinkChannel(name: [UInt8])
     case publish(handle: UInt64, events: [WireEvent])
+    /// A publish with an address (multicast, unicast) or answering an event (version 3).
+    case publishRouted(handle: UInt64, route: EventRoute, events: [WireEvent])
     case subscribe(handle: UInt64, subscription: UInt32, filters: [WireFilter])
     case unsubscribe(handle: UInt64, subscription: UInt32)
     case attach(WireAttach)
@@ -29,6 +31,7 @@ public enum ClientMessage: Hashable, Sendable {
         case .closeChannel: return .closeChannel
         case .unlinkChannel: return .unlinkChannel
         case .publish: return .publish
+        case .publishRouted: return .publishRouted
         case .subscribe: return .subscribe
         case .unsubscribe: return .unsubscribe
         case .attach: return .attach
@@ -75,6 +78,11 @@ public enum ClientMessage: Hashable, Sendable {
             writer.bytes16(name)
         case .publish(let handle, let events):
             writer.u64(handle)
+            writer.u32(UInt32(events.count))
+            for event in events { writer.event(event) }
+        case .publishRouted(let handle, let route, let events):
+            writer.u64(handle)
+            writer.route(route)
             writer.u32(UInt32(events.count))
             for event in events { writer.event(event) }
         case .subscribe(let handle, let subscription, let filters):
@@ -132,6 +140,15 @@ public enum ClientMessage: Hashable, Sendable {
             events.reserveCapacity(count)
             for _ in 0..<count { events.append(try reader.event(limits: limits)) }
             self = .publish(handle: handle, events: events)
+        case .publishRouted:
+            let handle = try reader.u64("handle")
+            let route = try reader.route()
+            let count = try reader.count32(
+                "event count", max: limits.batchMax, elementBytesMin: WireReader.eventBytesMin)
+            var events: [WireEvent] = []
+            events.reserveCapacity(count)
+            for _ in 0..<count { events.append(try reader.event(limits: limits)) }
+            self = .publishRouted(handle: handle, route: route, events: events)
         case .subscribe:
             let handle = try reader.u64("handle")
             let subscription = try reader.u32("subscription id")

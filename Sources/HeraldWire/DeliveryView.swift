@@ -14,6 +14,8 @@ public struct WireDeliveryView: Sendable {
     public let publishTime: Int64
     /// The publisher's origin, meaningful with `.hasOrigin` (zeros otherwise).
     public let origin: WireOrigin
+    /// The event's route, meaningful with `.routed` (a broadcast otherwise).
+    public let route: DeliveryRoute
     public let priority: UInt8
     public let retention: Int64
     /// The frame's payload and where this delivery's variable fields are in it.
@@ -55,7 +57,7 @@ public struct WireDeliveryView: Sendable {
         WireDelivery(
             sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
             subscriptionID: subscriptionID, flags: flags, publishTime: publishTime,
-            origin: flags.contains(.hasOrigin) ? origin : nil,
+            origin: flags.contains(.hasOrigin) ? origin : nil, route: flags.contains(.routed) ? route : nil,
             event: WireEvent(
                 priority: priority, retention: retention, publisherName: publisherName, patterns: patterns, data: data))
     }
@@ -84,6 +86,7 @@ public struct WireDeliveryView: Sendable {
             guard flags.isSubset(of: .known) else { throw .badValue(field: "delivery flags", value: UInt64(rawFlags)) }
             let time = try reader.i64("publish time")
             let origin = try reader.origin()
+            let route = flags.contains(.routed) ? try reader.deliveryRoute() : DeliveryRoute()
             // The event, checked as `WireReader.event(limits:)` checks it.
             let priority = try reader.u8("priority")
             let retention = try reader.i64("retention")
@@ -95,7 +98,8 @@ public struct WireDeliveryView: Sendable {
             deliveries.append(
                 WireDeliveryView(
                     sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
-                    subscriptionID: subscription, flags: flags, publishTime: time, origin: origin, priority: priority,
+                    subscriptionID: subscription, flags: flags, publishTime: time, origin: origin, route: route,
+                    priority: priority,
                     retention: retention, payload: payload, publisherRange: publisher, patternsStart: patternsStart,
                     patternCount: patternCount, dataRange: data))
         }

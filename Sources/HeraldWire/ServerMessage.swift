@@ -120,6 +120,7 @@ public enum ServerMessage: Hashable, Sendable {
                     channelID: delivery.channelID, subscriptionID: delivery.subscriptionID, flags: delivery.flags,
                     publishTime: delivery.publishTime,
                     origin: delivery.flags.contains(.hasOrigin) ? delivery.origin : nil,
+                    route: delivery.flags.contains(.routed) ? delivery.route : nil,
                     priority: delivery.event.priority, retention: delivery.event.retention,
                     publisherName: delivery.event.publisherName, patterns: delivery.event.patterns,
                     data: delivery.event.data)
@@ -222,8 +223,11 @@ public struct DeliveriesFrameEncoder {
 
     /// Bytes of one delivery with these variable fields.
     @inlinable
-    public static func deliveryBytes(publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]) -> Int {
+    public static func deliveryBytes(
+        publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8], routed: Bool = false
+    ) -> Int {
         var bytes = deliveryFixedBytes + publisherName.count + data.count
+        if routed { bytes += DeliveryRoute.encodedBytes }
         for pattern in patterns { bytes += 2 + pattern.count }
         return bytes
     }
@@ -253,10 +257,11 @@ public struct DeliveriesFrameEncoder {
 
     public mutating func append(
         sequence: UInt64, eventID: UInt64, descriptor: UInt32, channelID: UInt32, subscriptionID: UInt32,
-        flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, priority: UInt8, retention: Int64,
-        publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
+        flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, route: DeliveryRoute? = nil,
+        priority: UInt8, retention: Int64, publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
     ) {
-        let size = Self.deliveryBytes(publisherName: publisherName, patterns: patterns, data: data)
+        let size = Self.deliveryBytes(
+            publisherName: publisherName, patterns: patterns, data: data, routed: route != nil)
         precondition(offset + size <= capacity, "deliveries frame buffer too small")
         precondition(publisherName.count <= Int(UInt16.max) && patterns.count <= Int(UInt16.max))
         store(sequence)
@@ -264,12 +269,17 @@ public struct DeliveriesFrameEncoder {
         store(descriptor)
         store(channelID)
         store(subscriptionID)
-        store((origin == nil ? flags.subtracting(.hasOrigin) : flags.union(.hasOrigin)).rawValue)
+        store(WireDelivery.Flags(flags, origin: origin, route: route).rawValue)
         store(UInt64(bitPattern: publishTime))
         let origin = origin ?? WireOrigin(uid: 0, gid: 0, pid: 0)
         store(origin.uid)
         store(origin.gid)
         store(origin.pid)
+        if let route {
+            store(route.cast.rawValue)
+            store(route.replyTo)
+            store(route.sender)
+        }
         store(priority)
         store(UInt64(bitPattern: retention))
         store(UInt16(publisherName.count))
@@ -312,17 +322,22 @@ extension WireWriter {
     /// `DeliveriesFrameEncoder` both use this).
     mutating func delivery(
         sequence: UInt64, eventID: UInt64, descriptor: UInt32, channelID: UInt32, subscriptionID: UInt32,
-        flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, priority: UInt8, retention: Int64,
-        publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
+        flags: WireDelivery.Flags, publishTime: Int64, origin: WireOrigin?, route: DeliveryRoute?, priority: UInt8,
+        retention: Int64, publisherName: [UInt8], patterns: [[UInt8]], data: [UInt8]
     ) {
         u64(sequence)
         u64(eventID)
         u32(descriptor)
         u32(channelID)
         u32(subscriptionID)
-        u8((origin == nil ? flags.subtracting(.hasOrigin) : flags.union(.hasOrigin)).rawValue)
+        u8(WireDelivery.Flags(flags, origin: origin, route: route).rawValue)
         i64(publishTime)
         self.origin(origin ?? WireOrigin(uid: 0, gid: 0, pid: 0))
+        if let route {
+            u8(route.cast.rawValue)
+            u64(route.replyTo)
+            u64(route.sender)
+        }
         u8(priority)
         i64(retention)
         bytes16(publisherName)
@@ -338,7 +353,23 @@ extension WireWriter {
     }
 }
 
+extension WireDelivery.Flags {
+    /// `flags` with `.hasOrigin` and `.routed` saying whether those fields follow.
+    init(_ flags: Self, origin: WireOrigin?, route: DeliveryRoute?) {
+        var result = flags.subtracting([.hasOrigin, .routed])
+        if origin != nil { result.insert(.hasOrigin) }
+        if route != nil { result.insert(.routed) }
+        self = result
+    }
+}
+
 extension WireReader {
+    mutating func deliveryRoute() throws(WireError) -> DeliveryRoute {
+        let raw = try u8("cast")
+        guard let cast = EventRoute.Cast(rawValue: raw) else { throw .badValue(field: "cast", value: UInt64(raw)) }
+        return DeliveryRoute(cast: cast, replyTo: try u64("reply to"), sender: try u64("sender"))
+    }
+
     mutating func origin() throws(WireError) -> WireOrigin {
         WireOrigin(uid: try u32("uid"), gid: try u32("gid"), pid: try u32("pid"))
     }

@@ -67,6 +67,7 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable {
     case ping = 0x1D
     case goodbye = 0x1E
     case systemEvent = 0x1F
+    case publishRouted = 0x20
     // Server → client.
     case ok = 0x80
     case welcome = 0x81

@@ -40,12 +40,14 @@ public struct WireServerSession: Sendable {
             let message = try ClientMessage(frame: frame, limits: limits)
             switch (state, message) {
             case (.awaitingHello, .hello(let hello)):
-                guard hello.versionMin <= WireProtocol.version, WireProtocol.version <= hello.versionMax else {
+                guard let version = WireProtocol.negotiate(hello) else {
                     throw .handshake(
                         "client speaks versions \(hello.versionMin)...\(hello.versionMax), "
-                            + "server speaks \(WireProtocol.version)")
+                            + "server speaks \(WireProtocol.versionMin)...\(WireProtocol.version)")
                 }
-                state = .established(version: WireProtocol.version)
+                state = .established(version: version)
+            case (.established(let version), .publishRouted) where version < 3:
+                throw .outOfSequence("publishRouted in protocol version \(version) (it needs 3)")
             case (.awaitingHello, _):
                 throw .outOfSequence("\(frame.type) before hello")
             case (.established, .hello):

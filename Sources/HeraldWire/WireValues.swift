@@ -7,7 +7,7 @@ public struct WireHello: Hashable, Sendable {
     public var clientName: String
 
     public init(
-        versionMin: UInt16 = WireProtocol.version, versionMax: UInt16 = WireProtocol.version, pid: UInt32,
+        versionMin: UInt16 = WireProtocol.versionMin, versionMax: UInt16 = WireProtocol.version, pid: UInt32,
         clientName: String
     ) {
         self.versionMin = versionMin
@@ -145,7 +145,9 @@ public struct WireDelivery: Hashable, Sendable {
         public static let redelivered = Flags(rawValue: 1)
         public static let retained = Flags(rawValue: 2)
         public static let hasOrigin = Flags(rawValue: 4)
-        static let known: Flags = [.redelivered, .retained, .hasOrigin]
+        /// The delivery carries its route (version 3): `u8` cast, `u64` reply-to, `u64` sender.
+        public static let routed = Flags(rawValue: 8)
+        static let known: Flags = [.redelivered, .retained, .hasOrigin, .routed]
     }
 
     public var sequence: UInt64
@@ -158,11 +160,13 @@ public struct WireDelivery: Hashable, Sendable {
     public var publishTime: Int64
     /// Meaningful when `flags` has `.hasOrigin`.
     public var origin: WireOrigin
+    /// Meaningful when `flags` has `.routed`.
+    public var route: DeliveryRoute
     public var event: WireEvent
 
     public init(
         sequence: UInt64, eventID: UInt64, descriptor: UInt32, channelID: UInt32 = 0, subscriptionID: UInt32,
-        flags: Flags, publishTime: Int64, origin: WireOrigin?, event: WireEvent
+        flags: Flags, publishTime: Int64, origin: WireOrigin?, route: DeliveryRoute? = nil, event: WireEvent
     ) {
         self.sequence = sequence
         self.eventID = eventID
@@ -172,8 +176,31 @@ public struct WireDelivery: Hashable, Sendable {
         self.flags = origin == nil ? flags.subtracting(.hasOrigin) : flags.union(.hasOrigin)
         self.publishTime = publishTime
         self.origin = origin ?? WireOrigin(uid: 0, gid: 0, pid: 0)
+        self.route = route ?? DeliveryRoute()
+        if route == nil { self.flags.remove(.routed) } else { self.flags.insert(.routed) }
         self.event = event
     }
+}
+
+/// What a subscriber learns of an event's route: the kind of cast, what it answers, who
+/// sent it (the sender's channel open id: unicast replies there).
+public struct DeliveryRoute: Hashable, Sendable {
+    public var cast: EventRoute.Cast
+    public var replyTo: UInt64
+    public var sender: UInt64
+
+    public init(cast: EventRoute.Cast = .broadcast, replyTo: UInt64 = 0, sender: UInt64 = 0) {
+        self.cast = cast
+        self.replyTo = replyTo
+        self.sender = sender
+    }
+
+    public init(_ route: EventRoute) {
+        self.init(cast: route.cast, replyTo: route.replyTo, sender: route.sender)
+    }
+
+    /// Bytes a route takes in a delivery.
+    public static let encodedBytes = 1 + 8 + 8
 }
 
 public struct WireChannelInfo: Hashable, Sendable {
@@ -229,8 +256,18 @@ public struct WireStatus: Hashable, Sendable {
 }
 
 public enum WireProtocol {
-    /// The protocol version this build speaks. Version 2 added the channel id to deliveries
-    /// and the `systemEvent` request; version 1 was never released.
-    public static let version: UInt16 = 2
+    /// The newest protocol version this build speaks. Version 3 added `publishRouted` and
+    /// the route of a delivery (flag 8); version 2 added the channel id to deliveries and
+    /// the `systemEvent` request; version 1 was never released.
+    public static let version: UInt16 = 3
+    /// The oldest version a server of this build still accepts.
+    public static let versionMin: UInt16 = 2
     public static let serverName = "heraldd"
+
+    /// The version a server speaks with a client's hello: the newest both speak.
+    public static func negotiate(_ hello: WireHello) -> UInt16? {
+        let version = min(hello.versionMax, Self.version)
+        guard version >= max(hello.versionMin, versionMin) else { return nil }
+        return version
+    }
 }

@@ -63,6 +63,8 @@ final class EventHandle: @unchecked Sendable {
         var special: Set<UInt32> = []
         var lastMembership: MembershipEvent?
         var channelNames: [UInt32: [UInt8]] = [:]
+        /// Channels `oc_ev_herald_cast` opened (publisher only: no GROUP join), by name.
+        var castChannels: [[UInt8]: HeraldClient.Channel] = [:]
 
         var pending: Int { queue.count - queueHead }
     }
@@ -128,6 +130,35 @@ final class EventHandle: @unchecked Sendable {
 
     func special(_ eventClass: UInt32) {
         state.withLock { _ = $0.special.insert(eventClass) }
+    }
+
+    // MARK: Group messaging
+
+    /// Publishes `data` on `channel` from this handle's session (the channel opened for
+    /// publishing once, created if missing), under the handle's durable name: replies come
+    /// to this handle's GROUP callbacks. Returns the event id.
+    func cast(channel: [UInt8], route: EventRoute, data: [UInt8]) throws(CError) -> UInt64 {
+        let (opened, durableName) = try state.withLock { state throws(CError) in
+            guard !state.unregistered else { throw CError(EINVAL) }
+            return (state.castChannels[channel], state.durable?.name ?? "")
+        }
+        var sent = route
+        sent.senderName = Array(durableName.utf8)
+        let client = self.client
+        do {
+            let handle: HeraldClient.Channel
+            if let opened {
+                handle = opened
+            } else {
+                handle = try blocking { try await client.openChannel(channel, flags: [.publisher, .create]) }
+                state.withLock { $0.castChannels[channel] = handle }
+            }
+            let event = WireEvent(data: data)
+            let route = sent
+            return try blocking { try await client.publish(handle, event, route: route) }
+        } catch {
+            throw Self.errno(for: error)
+        }
     }
 
     // MARK: Activation

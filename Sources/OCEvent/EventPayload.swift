@@ -78,7 +78,8 @@ struct EventPayload: @unchecked Sendable {
                 as: oc_ev_pattern_t.self)
         }
         let data = builder.append(event.data)
-        let isCast = delivery.descriptor & 0x3F_FFFF == 3
+        let groupEvent = delivery.descriptor & 0x3F_FFFF
+        let isCast = groupEvent == 3 || groupEvent == 4
         let opener =
             event.data.count == 8
             ? event.data.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } : 0
@@ -92,7 +93,9 @@ struct EventPayload: @unchecked Sendable {
             g_reserved: 0,
             g_patterns: event.patterns.isEmpty
                 ? nil : UnsafePointer(patterns.assumingMemoryBound(to: oc_ev_pattern_t.self)),
-            g_data_size: event.data.count, g_data: event.data.isEmpty ? nil : UnsafeRawPointer(data))
+            g_data_size: event.data.count, g_data: event.data.isEmpty ? nil : UnsafeRawPointer(data),
+            g_cast: isCast ? UInt32(delivery.route.cast.rawValue) : 0, g_reserved2: 0,
+            g_reply_to: delivery.route.replyTo, g_sender: delivery.route.sender)
         builder.store(group, at: 0)
         return builder.finish()
     }

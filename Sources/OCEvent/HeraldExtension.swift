@@ -59,3 +59,47 @@ public func heraldSocket(_ path: UnsafePointer<CChar>?) -> Int32 {
     Library.socketPath.withLock { $0 = text }
     return 0
 }
+
+@_cdecl("oc_ev_herald_cast")
+public func heraldCast(
+    _ token: UnsafeRawPointer?, _ channel: UnsafePointer<CChar>?, _ to: UnsafePointer<oc_ev_herald_address_t>?,
+    _ replyTo: UInt64, _ data: UnsafeRawPointer?, _ size: Int, _ eventID: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+    do throws(CError) {
+        guard let handle = Library.handle(token), let channel, size >= 0, size == 0 || data != nil else {
+            throw CError(EINVAL)
+        }
+        let name = Array(String(cString: channel).utf8)
+        guard !name.isEmpty else { throw CError(EINVAL) }
+        var route = EventRoute(replyTo: replyTo)
+        if let address = to?.pointee {
+            guard replyTo == 0 else { throw CError(EINVAL) }
+            route.target = try target(address)
+        }
+        let bytes = size == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: data, count: size))
+        let id = try handle.cast(channel: name, route: route, data: bytes)
+        eventID?.pointee = id
+        return 0
+    } catch {
+        errno = error.code
+        return error.code
+    }
+}
+
+/// The route target an `oc_ev_herald_address_t` asks for.
+private func target(_ address: oc_ev_herald_address_t) throws(CError) -> EventRoute.Target {
+    switch address.a_to {
+    case OC_EV_HERALD_TO_ALL: return .everyone
+    case OC_EV_HERALD_TO_NODES:
+        guard address.a_n_nodes > 0, address.a_n_nodes <= UInt32(EventRoute.nodesMax), let nodes = address.a_nodes
+        else { throw CError(EINVAL) }
+        return .nodes(Array(UnsafeBufferPointer(start: nodes, count: Int(address.a_n_nodes))))
+    case OC_EV_HERALD_TO_NAME:
+        guard let name = address.a_name else { throw CError(EINVAL) }
+        let bytes = Array(String(cString: name).utf8)
+        guard !bytes.isEmpty, bytes.count <= EventRoute.nameBytesMax else { throw CError(EINVAL) }
+        return .name(bytes)
+    case OC_EV_HERALD_TO_SESSION: return .session(address.a_session)
+    default: throw CError(EINVAL)
+    }
+}

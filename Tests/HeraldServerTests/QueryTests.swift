@@ -26,7 +26,12 @@ import Testing
         return try out.split(separator: "\n").map { line in
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             var publisher = [UInt8](Data(base64Encoded: object["publisher_base64"] as! String)!)
-            if (object["flags"] as! Int) & 0x10 != 0 && publisher.count >= 12 { publisher.removeFirst(12) }
+            let flags = object["flags"] as! Int
+            if flags & 0x10 != 0 && publisher.count >= 12 { publisher.removeFirst(12) }
+            // The route block (flag 0x20): its u16 length, itself included, comes first.
+            if flags & 0x20 != 0 && publisher.count >= 2 {
+                publisher.removeFirst(Int(publisher[0]) | Int(publisher[1]) << 8)
+            }
             return Record(
                 seq: UInt64(object["seq"] as! Int), time: Int64(object["time"] as! Int),
                 channel: UInt32(object["channel"] as! Int), descriptor: UInt32(object["descriptor"] as! Int),

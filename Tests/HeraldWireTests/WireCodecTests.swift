@@ -17,6 +17,12 @@ let sampleClientMessages: [ClientMessage] = [
                 data: [0, 0xFF]),
             WireEvent(data: []),
         ]),
+    .publishRouted(handle: 9, route: EventRoute(target: .nodes([3, 0xFFFF_FFFF])), events: [WireEvent(data: [1])]),
+    .publishRouted(
+        handle: 9, route: EventRoute(target: .name(Array("billing".utf8)), senderName: Array("req".utf8)),
+        events: [WireEvent(data: [])]),
+    .publishRouted(handle: 9, route: EventRoute(target: .session(1234)), events: [WireEvent(data: [2])]),
+    .publishRouted(handle: 9, route: EventRoute(replyTo: 1_000_042), events: [WireEvent(data: [3])]),
     .subscribe(
         handle: 9, subscription: 77, filters: [WireFilter(type: 1, pattern: [0xAB]), WireFilter(type: 4, pattern: [])]),
     .unsubscribe(handle: 9, subscription: 77),
@@ -56,6 +62,10 @@ let sampleServerMessages: [ServerMessage] = [
             WireDelivery(
                 sequence: 6, eventID: 1, descriptor: 0, subscriptionID: 0, flags: [.retained], publishTime: 100,
                 origin: nil, event: WireEvent(data: [])),
+            WireDelivery(
+                sequence: 7, eventID: 1007, descriptor: 0xC0_0004, channelID: 2, subscriptionID: 0, flags: [],
+                publishTime: 101, origin: WireOrigin(uid: 1, gid: 2, pid: 3),
+                route: DeliveryRoute(cast: .unicast, replyTo: 1005, sender: 44), event: WireEvent(data: [9])),
         ]),
     .streamEnded(stream: 1, code: 0),
 ]
@@ -109,7 +119,8 @@ let sampleServerMessages: [ServerMessage] = [
                 + deliveries.reduce(0) {
                     $0
                         + DeliveriesFrameEncoder.deliveryBytes(
-                            publisherName: $1.event.publisherName, patterns: $1.event.patterns, data: $1.event.data)
+                            publisherName: $1.event.publisherName, patterns: $1.event.patterns, data: $1.event.data,
+                            routed: $1.flags.contains(.routed))
                 }
             // Exactly the size, and more than needed: the frame is what was written.
             for capacity in [size, size + 100] {
@@ -121,6 +132,7 @@ let sampleServerMessages: [ServerMessage] = [
                             flags: delivery.flags,
                             publishTime: delivery.publishTime,
                             origin: delivery.flags.contains(.hasOrigin) ? delivery.origin : nil,
+                            route: delivery.flags.contains(.routed) ? delivery.route : nil,
                             priority: delivery.event.priority, retention: delivery.event.retention,
                             publisherName: delivery.event.publisherName, patterns: delivery.event.patterns,
                             data: delivery.event.data)
@@ -213,7 +225,33 @@ let sampleServerMessages: [ServerMessage] = [
         let open = ClientMessage.openChannel(name: Array("ab".utf8), flags: 3).frame(correlation: 1).encoded
         #expect(open == [10, 0, 0, 0, 0x10, 1, 0, 0, 0, 2, 0, 0x61, 0x62, 3])
         let hello = ClientMessage.hello(WireHello(pid: 1, clientName: "c")).frame(correlation: 0).encoded
-        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 2, 0, 2, 0, 1, 0, 0, 0, 1, 0, 0x63])
+        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 2, 0, 3, 0, 1, 0, 0, 0, 1, 0, 0x63])
+        // Version 3: a routed publish (unicast to a name, under a durable name) and a routed
+        // delivery (flag 8, then cast, reply-to, sender after the origin).
+        let routed = ClientMessage.publishRouted(
+            handle: 2, route: EventRoute(target: .name([0x64]), senderName: [0x72]), events: [WireEvent(data: [0xAA])]
+        ).frame(correlation: 1).encoded
+        let routedRoute: [UInt8] = [2, 1, 0x64, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x72]
+        let routedEvent: [UInt8] = [1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xAA]
+        #expect(routed == [48, 0, 0, 0, 0x20, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0] + routedRoute + routedEvent)
+        let reply = ServerMessage.deliveries(
+            stream: 1,
+            [
+                WireDelivery(
+                    sequence: 5, eventID: 1005, descriptor: 0xC0_0004, channelID: 7, subscriptionID: 2, flags: [],
+                    publishTime: 9, origin: nil, route: DeliveryRoute(cast: .unicast, replyTo: 1001, sender: 3),
+                    event: WireEvent(data: [0xAA]))
+            ]
+        ).frame(correlation: 0).encoded
+        let replyFields: [UInt8] = [4, 0, 0xC0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 8, 9, 0, 0, 0, 0, 0, 0, 0]
+        let replyRoute: [UInt8] = [2, 0xE9, 3, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]
+        let replyEvent: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xAA]
+        #expect(
+            reply == [
+                97, 0, 0, 0, 0xA0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0xED, 3, 0, 0, 0, 0, 0,
+                0,
+            ]
+                + replyFields + [UInt8](repeating: 0, count: 12) + replyRoute + replyEvent)
         let delivery = ServerMessage.deliveries(
             stream: 1,
             [

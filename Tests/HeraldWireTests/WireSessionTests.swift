@@ -40,9 +40,57 @@ import Testing
     @Test func incompatibleVersionsGetAClearError() {
         var session = WireServerSession()
         session.receive(
-            ClientMessage.hello(WireHello(versionMin: 3, versionMax: 4, pid: 1, clientName: "future"))
+            ClientMessage.hello(WireHello(versionMin: 4, versionMax: 5, pid: 1, clientName: "future"))
                 .frame(correlation: 1).encoded)
-        #expect(throws: WireError.handshake("client speaks versions 3...4, server speaks 2")) { try session.next() }
+        #expect(throws: WireError.handshake("client speaks versions 4...5, server speaks 2...3")) { try session.next() }
+    }
+
+    /// A version-2 client is still served (as version 2), but a routed publish is a
+    /// version-3 request: out of sequence for it.
+    @Test func aVersion2ClientIsServedWithoutRoutes() throws {
+        var session = WireServerSession()
+        session.receive(
+            ClientMessage.hello(WireHello(versionMin: 2, versionMax: 2, pid: 1, clientName: "old"))
+                .frame(correlation: 1).encoded)
+        #expect(try session.next() != nil)
+        #expect(session.state == .established(version: 2))
+        session.receive(ClientMessage.publish(handle: 1, events: [WireEvent(data: [])]).frame(correlation: 2).encoded)
+        #expect(try session.next()?.message == .publish(handle: 1, events: [WireEvent(data: [])]))
+        session.receive(
+            ClientMessage.publishRouted(
+                handle: 1, route: EventRoute(target: .session(5)), events: [WireEvent(data: [])]
+            )
+            .frame(correlation: 3).encoded)
+        #expect(throws: WireError.outOfSequence("publishRouted in protocol version 2 (it needs 3)")) {
+            try session.next()
+        }
+        var current = WireServerSession()
+        current.receive(ClientMessage.hello(WireHello(pid: 1, clientName: "new")).frame(correlation: 1).encoded)
+        #expect(try current.next() != nil)
+        #expect(current.state == .established(version: 3))
+    }
+
+    /// The route block a publish record carries: every target round-trips, the broadcast
+    /// test reads the kind without decoding, and damaged blocks decode to nothing.
+    @Test func routeRecordBlocksRoundTripAndRefuseDamage() {
+        let routes = [
+            EventRoute(sender: 7),
+            EventRoute(target: .nodes([1, 3]), sender: 7, senderName: Array("req".utf8)),
+            EventRoute(target: .name(Array("billing".utf8)), sender: 9),
+            EventRoute(target: .session(1234), sender: 9),
+            EventRoute(target: .requester(session: 1234, name: Array("req".utf8)), replyTo: 1_000_001, sender: 11),
+        ]
+        for route in routes {
+            let block = route.recordBlock
+            #expect(EventRoute(recordBlock: block) == route)
+            #expect(EventRoute.isBroadcast(recordBlock: block) == (route.target == .everyone))
+            #expect(Int(block[0]) | Int(block[1]) << 8 == block.count)
+            for cut in 0..<block.count { #expect(EventRoute(recordBlock: block[0..<cut]) == nil) }
+            var badKind = block
+            badKind[2] = 9
+            #expect(EventRoute(recordBlock: badKind) == nil)
+        }
+        #expect(EventRoute(sender: 7).recordBlock.count == 12)
     }
 
     /// Seeded random input: one million cases of random bytes and of valid frames with

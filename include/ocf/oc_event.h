@@ -84,8 +84,8 @@ typedef enum oc_group_event_e {
     OC_EV_GS_INVALID = 0xC00000, /* OC_EV_SET_CLASS(3, 0) */
     OC_EV_GS_JOIN = 0xC00001,    /* a subscriber opened the channel */
     OC_EV_GS_LEAVE = 0xC00002,   /* a subscriber closed it (or died) */
-    OC_EV_GS_CAST = 0xC00003,    /* an event was published on it */
-    OC_EV_GS_REPLY = 0xC00004
+    OC_EV_GS_CAST = 0xC00003,    /* an event was published on it (broad-, multi- or unicast) */
+    OC_EV_GS_REPLY = 0xC00004    /* an event answering one this program's session sent */
 } oc_group_event_t;
 
 /* The data of a connectivity event. */
@@ -120,7 +120,20 @@ typedef struct oc_ev_group_s {
     const oc_ev_pattern_t *g_patterns;
     size_t g_data_size;
     const void *g_data;
+    /* Herald group messaging (appended: the fields above keep their offsets). */
+    uint32_t g_cast;                   /* CAST, REPLY: oc_ev_herald_cast_t (0 for JOIN, LEAVE) */
+    uint32_t g_reserved2;
+    uint64_t g_reply_to;               /* REPLY: the event id it answers (0 otherwise) */
+    uint64_t g_sender;                 /* CAST, REPLY: the sender's session (its channel open id,
+                                          the g_event_id of its JOIN): address unicasts there */
 } oc_ev_group_t;
+
+/* How a CAST or REPLY was addressed (g_cast). */
+typedef enum oc_ev_herald_cast_e {
+    OC_EV_HERALD_BROADCAST = 0, /* to every subscriber of the channel */
+    OC_EV_HERALD_MULTICAST = 1, /* to the subscribers on some nodes */
+    OC_EV_HERALD_UNICAST = 2    /* to one session or durable name (a REPLY is one) */
+} oc_ev_herald_cast_t;
 
 /* ---- Herald's durable extension (both flavours) ----------------------------------- */
 
@@ -139,6 +152,22 @@ typedef struct oc_ev_herald_info_s {
     uint32_t i_redelivered;  /* 1: delivered before a restart and not completed then */
     uint32_t i_retained;     /* 1: in force before activation (the current membership) */
 } oc_ev_herald_info_t;
+
+/* Where oc_ev_herald_cast sends an event. */
+typedef enum oc_ev_herald_to_e {
+    OC_EV_HERALD_TO_ALL = 0,     /* every subscriber of the channel (a broadcast) */
+    OC_EV_HERALD_TO_NODES = 1,   /* the subscribers on a_nodes (node ids as in the membership) */
+    OC_EV_HERALD_TO_NAME = 2,    /* the durable subscriber a_name, now or when it first attaches */
+    OC_EV_HERALD_TO_SESSION = 3  /* the session of channel open a_session (a JOIN's g_event_id) */
+} oc_ev_herald_to_t;
+
+typedef struct oc_ev_herald_address_s {
+    oc_ev_herald_to_t a_to;
+    uint32_t a_n_nodes;
+    const uint32_t *a_nodes; /* TO_NODES */
+    const char *a_name;      /* TO_NAME, NUL-terminated */
+    uint64_t a_session;      /* TO_SESSION */
+} oc_ev_herald_address_t;
 
 /* ---- The draft 0.1 API (default) -------------------------------------------------- */
 #ifndef OC_EV_API_HEARTBEAT
@@ -217,6 +246,19 @@ int oc_ev_herald_durable(const oc_ev_t *handle, const char *name, oc_ev_herald_s
 int oc_ev_herald_socket(const char *path);
 /* What Herald knows of the event a cookie was handed with; 0 or EINVAL. */
 int oc_ev_herald_event_info(const void *cookie, oc_ev_herald_info_t *info);
+
+/* ---- Herald's group messaging (both flavours) ---------------------------------------
+ * Publishes `size` bytes of data on `channel` (created if missing) as a GROUP CAST to
+ * `to` (NULL: everyone), or, with `reply_to` an event id, as the REPLY to that event: it
+ * goes to that event's publisher (its session while connected, else its durable name) and
+ * `to` must be NULL. The event is journaled like any other. It is sent from this handle's
+ * session, under its durable name if it has one: REPLY events answering it come to this
+ * handle's GROUP callbacks, also after a restart under the same durable name.
+ * `event_id` (may be NULL) receives the new event's id. Returns 0 or an errno value (also
+ * in errno): EINVAL (bad handle or address), ENOENT (reply_to is not an event the journal
+ * holds; a session with no open), EACCES, ENOTCONN, E2BIG. */
+int oc_ev_herald_cast(const oc_ev_t *handle, const char *channel, const oc_ev_herald_address_t *to,
+                      uint64_t reply_to, const void *data, size_t size, uint64_t *event_id);
 
 #ifdef __cplusplus
 }

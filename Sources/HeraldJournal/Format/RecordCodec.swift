@@ -23,10 +23,30 @@ public enum RecordCodec {
     public static let originFlag: UInt8 = 0x10
     public static let originBytes = 12
 
-    /// The publisher name inside a publisher field (the field without its origin prefix).
+    /// Flag bit: the publisher field continues, after the origin (if any), with the service
+    /// layer's route block (where the event goes and what it answers), whose first two bytes
+    /// are its length (u16, the length field included); then the publisher name.
+    public static let routeFlag: UInt8 = 0x20
+
+    /// The publisher name inside a publisher field (the field without its origin prefix and
+    /// route block).
     static func publisherName(flags: UInt8, field: UnsafeRawBufferPointer) -> [UInt8] {
-        guard flags & originFlag != 0, field.count >= originBytes else { return Array(field) }
-        return Array(field[originBytes...])
+        Array(field[nameStart(flags: flags, field: field)...])
+    }
+
+    /// Where the publisher name starts in a publisher field: after the origin and the route
+    /// block that `flags` announce (a field too short for them is all name).
+    public static func nameStart(flags: UInt8, field: UnsafeRawBufferPointer) -> Int {
+        var start = 0
+        if flags & originFlag != 0 {
+            guard field.count >= originBytes else { return 0 }
+            start = originBytes
+        }
+        if flags & routeFlag != 0, field.count >= start + 2 {
+            let length = Int(field[start]) | Int(field[start + 1]) << 8
+            if length >= 2 && start + length <= field.count { start += length }
+        }
+        return start
     }
 
     /// Encoded size of `entry`, after checking it against `limits`.

@@ -25,7 +25,14 @@ STATIC_ASSERT(offsetof(oc_ev_membership_t, m_n_member) == 4, "m_n_member at 4");
 STATIC_ASSERT(offsetof(oc_ev_membership_t, m_in_idx) == 24, "m_in_idx at 24");
 STATIC_ASSERT(offsetof(oc_ev_membership_t, m_array) == 32, "m_array at 32");
 STATIC_ASSERT(sizeof(oc_ev_connect_t) == 32, "oc_ev_connect_t is 32 bytes");
-STATIC_ASSERT(sizeof(oc_ev_group_t) == 88, "oc_ev_group_t is 88 bytes");
+STATIC_ASSERT(sizeof(oc_ev_group_t) == 112, "oc_ev_group_t is 112 bytes");
+STATIC_ASSERT(offsetof(oc_ev_group_t, g_data) == 80, "g_data at 80 (the fields before the extension keep theirs)");
+STATIC_ASSERT(offsetof(oc_ev_group_t, g_event_id) == 16 && offsetof(oc_ev_group_t, g_patterns) == 64, "group");
+STATIC_ASSERT(offsetof(oc_ev_group_t, g_cast) == 88, "g_cast at 88");
+STATIC_ASSERT(offsetof(oc_ev_group_t, g_reply_to) == 96, "g_reply_to at 96");
+STATIC_ASSERT(offsetof(oc_ev_group_t, g_sender) == 104, "g_sender at 104");
+STATIC_ASSERT(sizeof(oc_ev_herald_address_t) == 32, "oc_ev_herald_address_t is 32 bytes");
+STATIC_ASSERT(OC_EV_GS_REPLY == 0xC00004 && OC_EV_HERALD_UNICAST == 2 && OC_EV_HERALD_TO_SESSION == 3, "messaging");
 STATIC_ASSERT(sizeof(oc_ev_herald_info_t) == 24, "oc_ev_herald_info_t is 24 bytes");
 #endif
 STATIC_ASSERT(sizeof(oc_ed_t) == 4, "oc_ed_t is 32 bits");
