@@ -213,6 +213,7 @@ final class EvtService: @unchecked Sendable {
                 event.publishTime = delivery.publishTime
                 event.eventID = delivery.eventID
                 event.data = delivery.data
+                event.deliveredRoute = delivery.route ?? DeliveryRoute()
                 let id = tables.issue()
                 tables.events[id] = event
                 // A lost-event notice matches no filter: it names the open's first subscription.

@@ -29,6 +29,10 @@ enum Handles {
         var publishTime = Int64(bitPattern: 0x8000_0000_0000_0000)  // SA_TIME_UNKNOWN
         var eventID: UInt64 = 0
         var data: [UInt8] = []
+        /// Herald's group messaging: where a published event goes, what it answers
+        /// (`herald_saevt_event_address` / `_reply_to`); a delivered event's route.
+        var route = EventRoute()
+        var deliveredRoute = DeliveryRoute()
         /// Pattern arrays `saEvtEventAttributesGet` allocated, by the array's address: the
         /// buffers to free with it (`saEvtEventPatternFree`).
         var allocations: [UInt: [UnsafeMutableRawPointer]] = [:]

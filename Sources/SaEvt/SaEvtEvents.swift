@@ -197,6 +197,7 @@ public func saEvtEventPublish(
         let (event, channelHandle) = try Handles.withEvent(eventHandle) { event throws(AisError) in
             (event, event.channel)
         }
+        let routed = event.route != EventRoute()
         let (channel, service) = try Handles.channel(channelHandle)
         guard let eventID, size == 0 || data != nil else { throw .invalidParameter }
         guard channel.flags & 0x1 != 0 else { throw .access }
@@ -207,9 +208,10 @@ public func saEvtEventPublish(
             patterns: event.patterns, data: bytes)
         let client = service.client
         let open = channel.open
+        let route = routed ? event.route : nil
         let id: UInt64
         do {
-            id = try blocking { try await client.publish(open, wire) }
+            id = try blocking { try await client.publish(open, wire, route: route) }
         } catch {
             throw AisError(error)
         }
@@ -219,5 +221,61 @@ public func saEvtEventPublish(
             event.eventID = id
             event.publishTime = now
         }
+    }
+}
+
+// Herald's group messaging (herald_saevt.h).
+
+@_cdecl("herald_saevt_event_address")
+public func heraldSaEvtEventAddress(
+    _ eventHandle: SaEvtEventHandleT, _ address: UnsafePointer<herald_saevt_address_t>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        // Read the caller's memory before taking the lock.
+        let target: EventRoute.Target
+        if let address = address?.pointee {
+            switch address.to {
+            case HERALD_SAEVT_TO_ALL: target = .everyone
+            case HERALD_SAEVT_TO_NODES:
+                guard address.n_nodes > 0, address.n_nodes <= UInt32(EventRoute.nodesMax), let nodes = address.nodes
+                else { throw .invalidParameter }
+                target = .nodes(Array(UnsafeBufferPointer(start: nodes, count: Int(address.n_nodes))))
+            case HERALD_SAEVT_TO_NAME:
+                guard let name = address.name else { throw .invalidParameter }
+                let bytes = Array(String(cString: name).utf8)
+                guard !bytes.isEmpty, bytes.count <= EventRoute.nameBytesMax else { throw .invalidParameter }
+                target = .name(bytes)
+            case HERALD_SAEVT_TO_SESSION: target = .session(address.session)
+            default: throw .invalidParameter
+            }
+        } else {
+            target = .everyone
+        }
+        try Handles.withEvent(eventHandle) { event throws(AisError) in
+            guard !event.delivered else { throw .access }
+            event.route.target = target
+        }
+    }
+}
+
+@_cdecl("herald_saevt_event_reply_to")
+public func heraldSaEvtEventReplyTo(_ eventHandle: SaEvtEventHandleT, _ request: SaEvtEventIdT) -> SaAisErrorT {
+    result { () throws(AisError) in
+        try Handles.withEvent(eventHandle) { event throws(AisError) in
+            guard !event.delivered else { throw .access }
+            event.route.replyTo = request
+        }
+    }
+}
+
+@_cdecl("herald_saevt_event_route")
+public func heraldSaEvtEventRoute(
+    _ eventHandle: SaEvtEventHandleT, _ route: UnsafeMutablePointer<herald_saevt_route_t>?
+) -> SaAisErrorT {
+    result { () throws(AisError) in
+        let delivered = try Handles.withEvent(eventHandle) { event throws(AisError) in event.deliveredRoute }
+        guard let route else { throw .invalidParameter }
+        route.pointee = herald_saevt_route_t(
+            cast: UInt32(delivered.cast.rawValue), reserved: 0, reply_to: delivered.replyTo, sender: delivered.sender)
     }
 }
