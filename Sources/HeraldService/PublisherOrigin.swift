@@ -1,5 +1,5 @@
 import HeraldJournal
-import HeraldWire
+public import HeraldWire
 
 /// Who published an event, as the daemon read it from the publisher's socket
 /// (SO_PEERCRED). Unlike the SAF publisher name, which the client chooses, it cannot be
@@ -59,13 +59,18 @@ public struct PublisherOrigin: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The route block of a record's publisher field, if its flags announce one: nil for an
-    /// unrouted record (a broadcast), `.some(nil)` for a block that does not decode.
-    static func routeBlock(flags: UInt8, publisher: [UInt8]) -> ArraySlice<UInt8>? {
+    /// unrouted record (a broadcast); empty when the field is too short for the block.
+    public static func routeBlock(flags: UInt8, publisher: [UInt8]) -> ArraySlice<UInt8>? {
         guard flags & RecordCodec.routeFlag != 0 else { return nil }
         let start = flags & flag != 0 ? encodedBytes : 0
         guard publisher.count >= start + 2 else { return [] }
         let length = Int(publisher[start]) | Int(publisher[start + 1]) << 8
         guard length >= 2, start + length <= publisher.count else { return [] }
         return publisher[start..<start + length]
+    }
+
+    /// The route a record carries (nil: none, or one that does not decode).
+    public static func route(flags: UInt8, publisher: [UInt8]) -> EventRoute? {
+        routeBlock(flags: flags, publisher: publisher).flatMap { EventRoute(recordBlock: $0) }
     }
 }

@@ -66,10 +66,19 @@ struct Publish: AsyncParsableCommand {
             Examples:
               herald publish --channel links --pattern eth0 "link up"
               tail -f app.log | herald publish --channel app --publisher app --retention 1h
+              herald publish --channel rpc --to node:3 "status?"        (only node 3's subscribers)
+              herald publish --channel rpc --reply-to 1042 "ok"         (to event 1042's publisher)
             """)
 
     @OptionGroup var daemon: DaemonOptions
     @Option(help: "The channel's name.") var channel: String
+    @Option(
+        help: ArgumentHelp(
+            "Send only to: node:N (the subscribers on node N; repeat for several nodes), name:D (the durable subscriber D, now or when it first attaches), session:S (the session of channel open S: a GROUP join's id).",
+            valueName: "address")) var to: [String] = []
+    @Option(
+        help: "Publish as the reply to event ID: it goes to that event's publisher (OCF: OC_EV_GS_REPLY).")
+    var replyTo: UInt64?
     @Option(help: "A pattern of every event, text or hex:HEX (repeat for several).") var pattern: [String] = []
     @Option(help: "Priority, 0 (highest) to 3 (lowest).") var priority: UInt8 = 3
     @Option(help: "Retention time (e.g. 30s, 1h; 0: not retained).") var retention: String = "0"
@@ -80,9 +89,48 @@ struct Publish: AsyncParsableCommand {
         guard priority <= 3 else { throw ValidationError("--priority must be 0...3") }
         guard DurationText.nanoseconds(retention) != nil else { throw ValidationError("--retention: not a duration") }
         for text in pattern { _ = try parseBytes(text) }
+        _ = try route()
+    }
+
+    /// The route `--to` and `--reply-to` ask for; nil for a plain broadcast.
+    func route() throws -> EventRoute? {
+        if let replyTo {
+            guard to.isEmpty else {
+                throw ValidationError("--reply-to goes to the request's publisher: no --to with it")
+            }
+            guard replyTo > 1000 else { throw ValidationError("--reply-to: event ids start at 1001") }
+            return EventRoute(replyTo: replyTo)
+        }
+        guard let first = to.first else { return nil }
+        func value(_ text: String, _ prefix: String) -> Substring? {
+            text.hasPrefix(prefix) ? text.dropFirst(prefix.count) : nil
+        }
+        if to.allSatisfy({ $0.hasPrefix("node:") }) {
+            let nodes = try to.map { text in
+                guard let node = value(text, "node:").flatMap({ UInt32($0) }) else {
+                    throw ValidationError("--to \(text): a node id is a number (node:3)")
+                }
+                return node
+            }
+            return EventRoute(target: .nodes(nodes))
+        }
+        guard to.count == 1 else {
+            throw ValidationError("--to: several addresses are node ids only (node:1 --to node:3)")
+        }
+        if let name = value(first, "name:") {
+            guard !name.isEmpty, name.utf8.count <= EventRoute.nameBytesMax else {
+                throw ValidationError("--to name:D: a durable name of 1 to 255 bytes")
+            }
+            return EventRoute(target: .name(Array(name.utf8)))
+        }
+        if let session = value(first, "session:").flatMap({ UInt64($0) }) {
+            return EventRoute(target: .session(session))
+        }
+        throw ValidationError("--to \(first): expected node:N, name:D or session:S")
     }
 
     func run() async throws {
+        let route = try route()
         let client = await daemon.connect(name: "herald publish")
         let handle = await runningClient {
             try await client.openChannel(channel, flags: [.publisher, .create])
@@ -96,13 +144,13 @@ struct Publish: AsyncParsableCommand {
         }
         let output = StandardOutput()
         if let data {
-            let id = await runningClient { try await client.publish(handle, event(Array(data.utf8))) }
+            let id = await runningClient { try await client.publish(handle, event(Array(data.utf8)), route: route) }
             output.write("\(id)\n")
         } else {
             let batchMax = max(1, min(1000, Int(client.welcome.batchMax)))
             let lines = LineBatches(batchMax: batchMax)
             while let batch = lines.next() {
-                let ids = await runningClient { try await client.publish(handle, batch.map(event)) }
+                let ids = await runningClient { try await client.publish(handle, batch.map(event), route: route) }
                 for id in ids { output.write("\(id)\n") }
                 output.flush()
             }

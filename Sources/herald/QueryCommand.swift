@@ -53,6 +53,10 @@ struct Query: AsyncParsableCommand {
     }
 
     @Option(help: "INDEX:prefix|suffix|exact|all:BYTES on pattern INDEX (hex: for binary).") var filter: [String] = []
+    @Option(
+        name: .customLong("replies-to"),
+        help: "Only the replies to this event id (group messaging: events published with --reply-to).")
+    var repliesTo: UInt64?
     @Option(help: "At most this many events.") var limit: Int?
     @Flag(help: "Newest first.") var reverse = false
     @Flag(help: "Print only how many events match.") var count = false
@@ -115,7 +119,7 @@ struct Query: AsyncParsableCommand {
         let printer = QueryPrinter(format: format, output: output)
         var matched = 0
         let limit = self.limit ?? Int.max
-        if count && filters.isEmpty && self.limit == nil {
+        if count && filters.isEmpty && self.limit == nil && repliesTo == nil {
             // Everything the index serves: a COUNT, no record read.
             output.write("\(running { try journal.count(query) })\n")
             output.flush()
@@ -128,8 +132,10 @@ struct Query: AsyncParsableCommand {
             try journal.query(query) { record in
                 let split = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
                 if !filters.isEmpty && !Self.everyFilterAccepts(filters, record.patterns) { return true }
+                let route = PublisherOrigin.route(flags: record.flags, publisher: record.publisher)
+                if let repliesTo, route?.replyTo != repliesTo { return true }
                 matched += 1
-                if !count { printer.print(record, name: split.name, origin: split.origin) }
+                if !count { printer.print(record, name: split.name, origin: split.origin, route: route) }
                 return matched < limit
             }
         }
@@ -157,7 +163,8 @@ struct QueryPrinter {
         RowPrinter.Column("CLASS/EVENT", csv: "class,event", width: 12),
         RowPrinter.Column("PRIO", csv: "priority", width: 5),
         RowPrinter.Column("PUBLISHER", csv: "publisher", width: 13),
-        RowPrinter.Column("", csv: "origin_pid", width: 0), RowPrinter.Column("PATTERNS", csv: "patterns", width: 9),
+        RowPrinter.Column("", csv: "origin_pid", width: 0), RowPrinter.Column("TO", csv: "to", width: 12),
+        RowPrinter.Column("PATTERNS", csv: "patterns", width: 9),
         RowPrinter.Column("DATA", csv: "data", width: nil),
     ]
     var rows: RowPrinter { RowPrinter(columns: Self.columns, csv: format == .csv, output: output) }
@@ -166,7 +173,35 @@ struct QueryPrinter {
         if format != .jsonl { rows.header() }
     }
 
-    func print(_ record: JournalRecord, name: [UInt8], origin: PublisherOrigin?) {
+    /// Where a routed event went: `all`, `node:1,3`, `name:D`, `session:S`, `reply:ID`
+    /// (empty for records without a route).
+    static func addressText(_ route: EventRoute?) -> String {
+        guard let route else { return "" }
+        switch route.target {
+        case .everyone: return "all"
+        case .nodes(let nodes): return "node:" + nodes.map(String.init).joined(separator: ",")
+        case .name(let name): return "name:" + String(decoding: name, as: UTF8.self)
+        case .session(let session): return "session:\(session)"
+        case .requester: return "reply:\(route.replyTo)"
+        }
+    }
+
+    /// The route as JSON: the address, the sender's session (and durable name), what it answers.
+    static func routeObject(_ route: EventRoute) -> [String: Any] {
+        var object: [String: Any] = ["to": addressText(route), "sender": route.sender]
+        if !route.senderName.isEmpty { object["sender_name"] = String(decoding: route.senderName, as: UTF8.self) }
+        if route.replyTo != 0 { object["reply_to"] = route.replyTo }
+        switch route.target {
+        case .nodes(let nodes): object["nodes"] = nodes
+        case .requester(let session, let name):
+            object["requester_session"] = session
+            if !name.isEmpty { object["requester_name"] = String(decoding: name, as: UTF8.self) }
+        default: break
+        }
+        return object
+    }
+
+    func print(_ record: JournalRecord, name: [UInt8], origin: PublisherOrigin?, route: EventRoute?) {
         let publisher = String(decoding: name, as: UTF8.self)
         let patterns = record.patterns.map(displayBytes)
         let data = displayBytes(record.data)
@@ -176,7 +211,8 @@ struct QueryPrinter {
             rows.row([
                 ["\(record.sequence)"], [formatTime(record.time)], ["\(record.channel)"],
                 format == .csv ? classEvent : [classEvent.joined(separator: "/")], ["\(record.priority)"], [publisher],
-                [origin.map { "\($0.pid)" } ?? ""], [patterns.joined(separator: "|")], [data],
+                [origin.map { "\($0.pid)" } ?? ""], [Self.addressText(route)], [patterns.joined(separator: "|")],
+                [data],
             ])
         case .jsonl:
             var object: [String: Any] = [
@@ -185,6 +221,7 @@ struct QueryPrinter {
                 "priority": record.priority, "publisher": publisher, "patterns": patterns, "data": data,
             ]
             if let origin { object["origin"] = ["uid": origin.uid, "gid": origin.gid, "pid": origin.pid] }
+            if let route { object["route"] = Self.routeObject(route) }
             // A membership (MEMB) record's payload, decoded for auditors: who was in, who left.
             if record.descriptor >> 22 == 2, let membership = MembershipEvent(decoding: record.data) {
                 object["membership"] = [

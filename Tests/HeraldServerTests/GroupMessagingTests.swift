@@ -110,4 +110,55 @@ import Testing
         #expect(field(line, "id") == id && line.contains("cast=2"))
         await client.close()
     }
+
+    /// `herald publish --to / --reply-to` and `herald query`'s addressing, reply links and
+    /// `--replies-to`; bad addresses are usage errors, a reply to an unknown id exit 66.
+    @Test func theCLISendsAddressedEventsAndRepliesAndQueryShowsThem() async throws {
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
+        defer { daemon.cleanup() }
+        let data = daemon.directory + "/data"
+        func publish(_ arguments: [String]) async throws -> UInt64 {
+            let (code, out, err) = try await runHerald(
+                ["publish", "--channel", "rpc"] + arguments, socket: daemon.socket)
+            #expect(code == 0, "\(arguments): \(err)")
+            return try #require(UInt64(out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        let request = try await publish(["--to", "node:1", "--to", "node:3", "question"])
+        let named = try await publish(["--to", "name:auditor", "for the auditor"])
+        let first = try await publish(["--reply-to", "\(request)", "answer one"])
+        let second = try await publish(["--reply-to", "\(request)", "answer two"])
+        _ = try await publish(["--reply-to", "\(named)", "not this one"])
+
+        var (code, out, err) = try await runHerald(
+            ["query", "--replies-to", "\(request)", "--format", "jsonl", "--data-dir", data], socket: "")
+        #expect(code == 0, "\(err)")
+        let rows = try out.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(rows.map { $0["data"] as? String } == ["answer one", "answer two"])
+        #expect(rows.map { $0["seq"] as? UInt64 } == [first - 1000, second - 1000])
+        let route = try #require(rows.first?["route"] as? [String: Any])
+        #expect(route["reply_to"] as? UInt64 == request && route["to"] as? String == "reply:\(request)")
+        #expect(rows.first?["event"] as? Int == 4, "OC_EV_GS_REPLY")
+        (code, out, _) = try await runHerald(
+            ["query", "--replies-to", "\(request)", "--count", "--data-dir", data], socket: "")
+        #expect(out == "2\n")
+
+        (code, out, err) = try await runHerald(["query", "--format", "csv", "--data-dir", data], socket: "")
+        #expect(code == 0, "\(err)")
+        #expect(out.contains(",\"node:1,3\","), "\(out)")
+        #expect(out.contains(",name:auditor,"), "\(out)")
+
+        // Refusals: an unknown id (not exist: 66), addresses that are not addresses (64).
+        (code, _, err) = try await runHerald(
+            ["publish", "--channel", "rpc", "--reply-to", "\(second + 5000)", "x"], socket: daemon.socket)
+        #expect(code == 66 && err.contains("not a published event"), "\(code) \(err)")
+        for bad in [
+            ["--to", "node:x"], ["--to", "host:3"], ["--to", "name:a", "--to", "name:b"],
+            ["--to", "node:1", "--reply-to", "\(request)"],
+        ] {
+            (code, _, err) = try await runHerald(["publish", "--channel", "rpc"] + bad + ["x"], socket: daemon.socket)
+            #expect(code == 64, "\(bad): \(code) \(err)")
+        }
+    }
 }
