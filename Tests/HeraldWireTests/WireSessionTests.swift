@@ -90,7 +90,13 @@ import Testing
             badKind[2] = 9
             #expect(EventRoute(recordBlock: badKind) == nil)
         }
-        #expect(EventRoute(sender: 7).recordBlock.count == 12)
+        #expect(EventRoute(sender: 7).recordBlock == [12, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0])
+        // Pinned: a reply's block (what the journal keeps for every reply).
+        let reply = EventRoute(target: .requester(session: 5, name: [0x61]), replyTo: 1001, sender: 9)
+        let pinned: [UInt8] = [
+            30, 0, 4, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0xE9, 3, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1, 0x61,
+        ]
+        #expect(reply.recordBlock == pinned)
     }
 
     /// Seeded random input: one million cases of random bytes and of valid frames with
