@@ -179,7 +179,7 @@ let package = Package(
         .testTarget(
             name: "HeraldJournalTests",
             dependencies: [
-                "HeraldJournal",
+                "HeraldJournal", "CLibCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

@@ -58,9 +58,10 @@ import Testing
         await client.close()
         #expect(await daemon.stop() == 0)
 
-        // By age: everything sealed before the pause is older than 1 s when the next roll
-        // checks retention.
-        let aged = try await DaemonProcess.launch(arguments: ["--segment-bytes", "65536", "--retention-age", "1s"])
+        // By age: everything sealed before the pause is older than 3 s when the next roll
+        // checks retention (3 s: each batch of publishes takes well under that, also on a
+        // loaded machine).
+        let aged = try await DaemonProcess.launch(arguments: ["--segment-bytes", "65536", "--retention-age", "3s"])
         defer { aged.cleanup() }
         let second = try await aged.client()
         let open = try await second.openChannel("metrics", flags: [.publisher, .create])
@@ -71,7 +72,7 @@ import Testing
         let segments = try FileManager.default.contentsOfDirectory(atPath: aged.directory + "/data/segments")
             .compactMap { Int($0.split(separator: ".").first ?? "") }.sorted()
         #expect(segments.count > 3, "several segments sealed before the pause")
-        try await Task.sleep(for: .milliseconds(1500))
+        try await Task.sleep(for: .milliseconds(3500))
         _ = try await publish(second, open, count: 2_000)
         let oldest = try #require(try await stats(aged)["first_sequence"] as? Int)
         #expect(before == 1 && oldest == segments.last, "oldest \(oldest), segments before the pause \(segments)")

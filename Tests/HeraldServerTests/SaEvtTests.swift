@@ -186,7 +186,7 @@ import Testing
                 else { return nil }
                 return String(fields[2])
             })
-        #expect(declared.count == 20)
+        #expect(declared.count == 23)
         #expect(
             exported == declared,
             "exported, not declared: \(exported.subtracting(declared)); declared, not exported: \(declared.subtracting(exported))"

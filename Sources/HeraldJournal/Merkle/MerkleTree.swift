@@ -1,0 +1,232 @@
+import Foundation
+
+/// The journal's Merkle tree (RFC 9162, `Merkle`), kept so that a proof over millions of
+/// records costs a few hundred hashes:
+///
+/// - the hash of every complete *tile* (256 consecutive leaves, a level-8 node) and of every
+///   complete node above the tiles, in memory (about 64 bytes per 256 records: 2.5 MB for
+///   10 M records);
+/// - the leaf hashes of the last, incomplete tile;
+/// - the tile hashes in a file beside the segments (`merkle.tiles`, 32 bytes each, in
+///   order), so that opening hashes only the records after the last stored tile.
+///
+/// A node below the tile level inside a complete tile is recomputed from that tile's 256
+/// records, read from the segments. The tree is derived data, like the index: the file is
+/// rebuilt from the segments when it is missing, and trimmed when it is longer than the
+/// journal (a torn tail was cut). Leaves stay provable while their records are retained;
+/// tiles keep the tree whole after retention removed old segments.
+public final class MerkleTree {
+    public static let fileName = "merkle.tiles"
+    public static let tileLevel = 8
+    public static let tileLeaves: UInt64 = 1 << 8
+
+    /// Leaves in the tree.
+    public private(set) var size: UInt64 = 0
+    /// `levels[0]`: tile hashes; `levels[k]`: complete nodes of level 8 + k.
+    private var levels: [[ChainHash]] = [[]]
+    /// Leaf hashes of the incomplete last tile.
+    private var tail: [ChainHash] = []
+    private let hasher = SHA256Hasher()
+    private let journal: Journal
+    private let file: FileHandle?
+    /// The last complete tile whose leaves were read back (a proof reads one or two).
+    private var cachedTile: (index: UInt64, leaves: [ChainHash])?
+
+    /// Opens the tree of `journal`: loads `merkle.tiles` from its folder and hashes the
+    /// records after the last stored tile. `writable`: new complete tiles are appended to
+    /// the file (heraldd); otherwise the file is only read (the CLI, read-only).
+    public init(journal: Journal, directory: String, writable: Bool) throws {
+        self.journal = journal
+        let path = directory + "/" + Self.fileName
+        let available = journal.head.sequence.rawValue / Self.tileLeaves
+        var stored = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+        var tiles = UInt64(stored.count / ChainHash.byteCount)
+        if tiles > available { tiles = available }  // a torn journal tail was cut: so are its tiles
+        stored = stored.prefix(Int(tiles) * ChainHash.byteCount)
+        if writable {
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+            }
+            guard let handle = FileHandle(forUpdatingAtPath: path) else {
+                throw JournalError.io(operation: "open", path: path, errno: errno)
+            }
+            try handle.truncate(atOffset: UInt64(stored.count))
+            try handle.seekToEnd()
+            file = handle
+        } else {
+            file = nil
+        }
+        for index in 0..<Int(tiles) {
+            let start = index * ChainHash.byteCount
+            appendTile(ChainHash(bytes: Array(stored[start..<start + ChainHash.byteCount])), persist: false)
+        }
+        size = tiles * Self.tileLeaves
+        try catchUp()
+    }
+
+    deinit { try? file?.close() }
+
+    /// Hashes the records appended since the tree was last brought up to date.
+    public func catchUp() throws {
+        let head = journal.head.sequence.rawValue
+        guard head > size else { return }
+        let first = SequenceNumber(size + 1)
+        guard first >= journal.oldestSequence else {
+            throw MerkleError.notHashed(leaf: size, oldest: journal.oldestSequence.rawValue)
+        }
+        let reader = try journal.reader(from: .sequence(first))
+        try reader.nextView { view in
+            append(Merkle.leafHash(view.bytes, hasher: hasher))
+            return size < head
+        }
+    }
+
+    private func append(_ leaf: ChainHash) {
+        tail.append(leaf)
+        size += 1
+        guard tail.count == Int(Self.tileLeaves) else { return }
+        appendTile(root(of: tail[...]), persist: true)
+        tail.removeAll(keepingCapacity: true)
+    }
+
+    private func appendTile(_ tile: ChainHash, persist: Bool) {
+        if persist, let file { file.write(Data(tile.bytes)) }
+        levels[0].append(tile)
+        var level = 0
+        // A new right child completes its parent.
+        while levels[level].count % 2 == 0 {
+            let count = levels[level].count
+            let parent = Merkle.nodeHash(levels[level][count - 2], levels[level][count - 1], hasher: hasher)
+            if levels.count == level + 1 { levels.append([]) }
+            levels[level + 1].append(parent)
+            level += 1
+        }
+    }
+
+    /// MTH of a run of leaf hashes.
+    private func root(of leaves: ArraySlice<ChainHash>) -> ChainHash {
+        if leaves.count == 1 { return leaves.first! }
+        let k = Int(Merkle.split(UInt64(leaves.count)))
+        let start = leaves.startIndex
+        return Merkle.nodeHash(
+            root(of: leaves[start..<start + k]), root(of: leaves[(start + k)...]), hasher: hasher)
+    }
+
+    /// MTH of leaves [start, end), end ≤ `size`.
+    public func subtreeHash(_ start: UInt64, _ end: UInt64) throws -> ChainHash {
+        precondition(start < end && end <= size, "subtree \(start)..<\(end) of a tree of \(size)")
+        let count = end - start
+        if count & (count - 1) == 0 && start % count == 0 {
+            let level = count.trailingZeroBitCount
+            if level >= Self.tileLevel && level - Self.tileLevel < levels.count {
+                let nodes = levels[level - Self.tileLevel]
+                let index = Int(start >> level)
+                if index < nodes.count { return nodes[index] }
+            }
+            if count <= Self.tileLeaves {
+                let tile = start / Self.tileLeaves
+                let offset = Int(start % Self.tileLeaves)
+                let leaves = try tileLeaves(tile)
+                return root(of: leaves[offset..<offset + Int(count)])
+            }
+        }
+        if count == 1 { return try tileLeaves(start / Self.tileLeaves)[Int(start % Self.tileLeaves)] }
+        let k = Merkle.split(count)
+        return Merkle.nodeHash(try subtreeHash(start, start + k), try subtreeHash(start + k, end), hasher: hasher)
+    }
+
+    /// The leaf hashes of tile `index` (the incomplete last tile's from memory, a complete
+    /// one's from its records in the segments).
+    private func tileLeaves(_ index: UInt64) throws -> [ChainHash] {
+        if index == size / Self.tileLeaves { return tail }
+        if let cachedTile, cachedTile.index == index { return cachedTile.leaves }
+        let first = SequenceNumber(index * Self.tileLeaves + 1)
+        guard first >= journal.oldestSequence else {
+            throw MerkleError.notRetained(leaf: first.rawValue - 1, oldest: journal.oldestSequence.rawValue)
+        }
+        var leaves: [ChainHash] = []
+        leaves.reserveCapacity(Int(Self.tileLeaves))
+        let reader = try journal.reader(from: .sequence(first))
+        try reader.nextView { view in
+            leaves.append(Merkle.leafHash(view.bytes, hasher: hasher))
+            return leaves.count < Int(Self.tileLeaves)
+        }
+        guard leaves.count == Int(Self.tileLeaves) else {
+            throw MerkleError.notRetained(leaf: first.rawValue - 1, oldest: journal.oldestSequence.rawValue)
+        }
+        // The stored tile hash must be what the records hash to now.
+        guard root(of: leaves[...]) == levels[0][Int(index)] else {
+            throw MerkleError.tileMismatch(tile: index, firstSequence: first.rawValue)
+        }
+        cachedTile = (index, leaves)
+        return leaves
+    }
+
+    /// The root of the tree of the first `treeSize` leaves.
+    public func root(size treeSize: UInt64) throws -> ChainHash {
+        try checkSize(treeSize)
+        return treeSize == 0 ? Merkle.emptyRoot : try subtreeHash(0, treeSize)
+    }
+
+    public var root: ChainHash { get throws { try root(size: size) } }
+
+    /// The exact bytes of leaf `index` (the record of sequence `index + 1`).
+    public func leaf(_ index: UInt64) throws -> [UInt8] {
+        let sequence = SequenceNumber(index + 1)
+        guard index < size else { throw MerkleError.beyondTree(size: index + 1, tree: size) }
+        guard sequence >= journal.oldestSequence else {
+            throw MerkleError.notRetained(leaf: index, oldest: journal.oldestSequence.rawValue)
+        }
+        var bytes: [UInt8] = []
+        let reader = try journal.reader(from: .sequence(sequence))
+        try reader.nextView { view in
+            bytes = Array(view.bytes)
+            return false
+        }
+        return bytes
+    }
+
+    public func inclusionProof(index: UInt64, size treeSize: UInt64) throws -> [ChainHash] {
+        try checkSize(treeSize)
+        guard index < treeSize else { throw MerkleError.beyondTree(size: index + 1, tree: treeSize) }
+        return try Merkle.inclusionPath(index: index, size: treeSize, subtreeHash: subtreeHash)
+    }
+
+    public func consistencyProof(first: UInt64, second: UInt64) throws -> [ChainHash] {
+        try checkSize(second)
+        guard first <= second else { throw MerkleError.beyondTree(size: first, tree: second) }
+        return try Merkle.consistencyProof(first: first, second: second, subtreeHash: subtreeHash)
+    }
+
+    private func checkSize(_ treeSize: UInt64) throws {
+        guard treeSize <= size else { throw MerkleError.beyondTree(size: treeSize, tree: size) }
+    }
+}
+
+public enum MerkleError: Error, Equatable, CustomStringConvertible {
+    /// A tree size beyond the tree (or a leaf beyond the tree size asked for).
+    case beyondTree(size: UInt64, tree: UInt64)
+    /// The leaf's record (or a record of its tile) was removed by retention.
+    case notRetained(leaf: UInt64, oldest: UInt64)
+    /// Records were removed before the tree hashed them (its tile file was lost).
+    case notHashed(leaf: UInt64, oldest: UInt64)
+    /// A stored tile hash differs from what its records hash to now: the segments or the
+    /// tile file were altered.
+    case tileMismatch(tile: UInt64, firstSequence: UInt64)
+
+    public var description: String {
+        switch self {
+        case .beyondTree(let size, let tree): return "tree size \(size) is beyond the tree (\(tree) leaves)"
+        case .notRetained(let leaf, let oldest):
+            return "leaf \(leaf) (sequence \(leaf + 1)) is not retained: the oldest record is \(oldest)"
+        case .notHashed(let leaf, let oldest):
+            return
+                "the Merkle tree stops at leaf \(leaf) but the oldest retained record is \(oldest): "
+                + "records were removed before they were hashed (\(MerkleTree.fileName) was lost)"
+        case .tileMismatch(let tile, let first):
+            return
+                "tile \(tile) (sequences \(first)...\(first + MerkleTree.tileLeaves - 1)) does not hash to the "
+                + "stored tree: the segments or \(MerkleTree.fileName) were altered"
+        }
+    }
+}
