@@ -9,7 +9,10 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Record the journal's chain head; prove later that nothing before it changed.",
-        subcommands: [AuditHead.self, AuditVerify.self])
+        subcommands: [
+            AuditHead.self, AuditVerify.self, AuditKeyCommand.self, AuditCheckpoint.self, AuditProve.self,
+            AuditConsistency.self, AuditCheckProof.self,
+        ])
 }
 
 struct AuditHead: ParsableCommand {

@@ -35,6 +35,19 @@ func fail(_ error: any Error) -> Never {
     if let error = error as? JournalError {
         message = error.description
         status = .of(error)
+    } else if let error = error as? MerkleError {
+        message = error.description
+        switch error {
+        case .beyondTree, .notRetained, .notHashed: status = .notFound
+        case .tileMismatch: status = .damaged
+        }
+    } else if let error = error as? CheckpointError {
+        message = error.description
+        switch error {
+        case .malformed: status = .usage
+        case .io: status = .notFound
+        case .crypto: status = .failure
+        }
     } else {
         message = "\(error)"
         status = .failure

@@ -171,6 +171,17 @@ struct HeraldDaemon: AsyncParsableCommand {
         defer { statusWriter?.cancel() }
         let server = SocketServer(service: service, options: options.socket, logger: logger)
         var services: [any Service] = [RetentionService(journal: service.journal, logger: logger)]
+        do {
+            // One log, one origin on every node of a cluster; each node signs with its own key.
+            let node = EventService.hostName
+            let origin = sequencer == nil ? "herald/\(node)" : "herald/cluster/\(clusterGroup)"
+            services.append(
+                try CheckpointService(
+                    journal: service.journal, directory: directory, origin: origin, keyName: "herald/\(node)",
+                    logger: logger))
+        } catch {
+            Self.fail("cannot create the audit key in \(directory): \(error)", status: 74)
+        }
         if let metricsAddress {
             services.append(
                 MetricsEndpoint(address: metricsAddress, registry: registry, service: service, logger: logger))

@@ -58,7 +58,7 @@ public final class MerkleTree {
         }
         for index in 0..<Int(tiles) {
             let start = index * ChainHash.byteCount
-            appendTile(ChainHash(bytes: Array(stored[start..<start + ChainHash.byteCount])), persist: false)
+            appendTile(ChainHash(bytes: Array(stored[start..<start + ChainHash.byteCount])))
         }
         size = tiles * Self.tileLeaves
         try catchUp()
@@ -66,7 +66,8 @@ public final class MerkleTree {
 
     deinit { try? file?.close() }
 
-    /// Hashes the records appended since the tree was last brought up to date.
+    /// Hashes the records appended since the tree was last brought up to date. After an
+    /// error, open the tree again.
     public func catchUp() throws {
         let head = journal.head.sequence.rawValue
         guard head > size else { return }
@@ -76,21 +77,24 @@ public final class MerkleTree {
         }
         let reader = try journal.reader(from: .sequence(first))
         try reader.nextView { view in
-            append(Merkle.leafHash(view.bytes, hasher: hasher))
+            try append(Merkle.leafHash(view.bytes, hasher: hasher))
             return size < head
         }
     }
 
-    private func append(_ leaf: ChainHash) {
+    private func append(_ leaf: ChainHash) throws {
         tail.append(leaf)
         size += 1
         guard tail.count == Int(Self.tileLeaves) else { return }
-        appendTile(root(of: tail[...]), persist: true)
+        let tile = root(of: tail[...])
         tail.removeAll(keepingCapacity: true)
+        // After a failed write (a full disk) the tree must be opened again: opening trims a
+        // partly written hash.
+        try file?.write(contentsOf: tile.bytes)
+        appendTile(tile)
     }
 
-    private func appendTile(_ tile: ChainHash, persist: Bool) {
-        if persist, let file { file.write(Data(tile.bytes)) }
+    private func appendTile(_ tile: ChainHash) {
         levels[0].append(tile)
         var level = 0
         // A new right child completes its parent.
