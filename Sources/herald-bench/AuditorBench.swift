@@ -57,6 +57,7 @@ struct AuditorBench: ParsableCommand {
             try timed("\(name), --count\(scope) (index only)") { try journal.count(query) }
             try timed("\(name), every event read") { try read(query) }
         }
+        try merkleRows(journal: journal, data: data, rows: &rows)
         journal.close()
 
         // Export and import beside cp of the same bytes. Each timed step starts with nothing
@@ -84,6 +85,64 @@ struct AuditorBench: ParsableCommand {
         print("|---|---|")
         for (label, value) in rows { print("| \(label) | \(value) |") }
         try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    /// The Merkle tree (issue 19): built from nothing (every record hashed, what heraldd's
+    /// checkpointer does once for a journal without `merkle.tiles`), opened from its tiles,
+    /// and proofs on it, as `herald audit prove` / `consistency` make them.
+    func merkleRows(journal: Journal, data: String, rows: inout [(String, String)]) throws {
+        let treeFolder = workDirectory + "/tree"
+        try FileManager.default.createDirectory(atPath: treeFolder, withIntermediateDirectories: true)
+        var built: MerkleTree?
+        let buildSeconds = try seconds {
+            built = try MerkleTree(journal: journal, directory: treeFolder, writable: true)
+        }
+        let size = built!.size
+        rows.append(
+            (
+                "Merkle tree built from every record (SHA-256 per leaf)",
+                String(format: "%.1f s (%@ events/s, off the append path)", buildSeconds, formatRate(Double(size) / buildSeconds))
+            ))
+        built = nil
+        var tree: MerkleTree?
+        var openTimes: [Double] = []
+        for _ in 0..<runs {
+            openTimes.append(try seconds { tree = try MerkleTree(journal: journal, directory: treeFolder, writable: false) })
+        }
+        rows.append(("Merkle tree opened from its stored tiles", String(format: "%.1f ms", median(openTimes) * 1000)))
+        let tree_ = tree!
+        var generator = SplitMix(seed: 11)
+        var proveTimes: [Double] = []
+        var consistencyTimes: [Double] = []
+        for _ in 0..<max(runs, 20) {
+            let index = generator.next() % size
+            proveTimes.append(
+                try seconds {
+                    _ = try tree_.inclusionProof(index: index, size: size)
+                    _ = try tree_.leaf(index)
+                })
+            let first = 1 + generator.next() % (size - 1)
+            consistencyTimes.append(try seconds { _ = try tree_.consistencyProof(first: first, second: size) })
+        }
+        rows.append(("`prove` one event (path + leaf bytes), open tree", String(format: "%.2f ms", median(proveTimes) * 1000)))
+        rows.append(("`consistency` from a random size to the head, open tree", String(format: "%.2f ms", median(consistencyTimes) * 1000)))
+        rows.append(
+            (
+                "`prove` with opening the tree (what one CLI call does)",
+                String(format: "%.1f ms", (median(openTimes) + median(proveTimes)) * 1000)
+            ))
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
     }
 
     func log(_ text: String) { FileHandle.standardError.write(Data("bench: \(text)\n".utf8)) }
