@@ -101,13 +101,16 @@ struct AuditorBench: ParsableCommand {
         rows.append(
             (
                 "Merkle tree built from every record (SHA-256 per leaf)",
-                String(format: "%.1f s (%@ events/s, off the append path)", buildSeconds, formatRate(Double(size) / buildSeconds))
+                String(
+                    format: "%.1f s (%@ events/s, off the append path)", buildSeconds,
+                    formatRate(Double(size) / buildSeconds))
             ))
         built = nil
         var tree: MerkleTree?
         var openTimes: [Double] = []
         for _ in 0..<runs {
-            openTimes.append(try seconds { tree = try MerkleTree(journal: journal, directory: treeFolder, writable: false) })
+            openTimes.append(
+                try seconds { tree = try MerkleTree(journal: journal, directory: treeFolder, writable: false) })
         }
         rows.append(("Merkle tree opened from its stored tiles", String(format: "%.1f ms", median(openTimes) * 1000)))
         let tree_ = tree!
@@ -124,8 +127,13 @@ struct AuditorBench: ParsableCommand {
             let first = 1 + generator.next() % (size - 1)
             consistencyTimes.append(try seconds { _ = try tree_.consistencyProof(first: first, second: size) })
         }
-        rows.append(("`prove` one event (path + leaf bytes), open tree", String(format: "%.2f ms", median(proveTimes) * 1000)))
-        rows.append(("`consistency` from a random size to the head, open tree", String(format: "%.2f ms", median(consistencyTimes) * 1000)))
+        rows.append(
+            ("`prove` one event (path + leaf bytes), open tree", String(format: "%.2f ms", median(proveTimes) * 1000)))
+        rows.append(
+            (
+                "`consistency` from a random size to the head, open tree",
+                String(format: "%.2f ms", median(consistencyTimes) * 1000)
+            ))
         rows.append(
             (
                 "`prove` with opening the tree (what one CLI call does)",

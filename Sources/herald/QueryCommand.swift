@@ -57,6 +57,11 @@ struct Query: AsyncParsableCommand {
         name: .customLong("replies-to"),
         help: "Only the replies to this event id (group messaging: events published with --reply-to).")
     var repliesTo: UInt64?
+    @Option(
+        help: ArgumentHelp(
+            "Record kind: publish, reply, channel.create, channel.unlink, join, open, leave, close, retention.clear, membership, connectivity, snapshot (repeat for several).",
+            valueName: "kind"))
+    var kind: [String] = []
     @Option(help: "At most this many events.") var limit: Int?
     @Flag(help: "Newest first.") var reverse = false
     @Flag(help: "Print only how many events match.") var count = false
@@ -119,7 +124,10 @@ struct Query: AsyncParsableCommand {
         let printer = QueryPrinter(format: format, output: output)
         var matched = 0
         let limit = self.limit ?? Int.max
-        if count && filters.isEmpty && self.limit == nil && repliesTo == nil {
+        if let unknown = kind.first(where: { !RecordKind.names.contains($0) }) {
+            usageFailure("--kind \(unknown): expected one of \(RecordKind.names.joined(separator: ", "))")
+        }
+        if count && filters.isEmpty && self.limit == nil && repliesTo == nil && kind.isEmpty {
             // Everything the index serves: a COUNT, no record read.
             output.write("\(running { try journal.count(query) })\n")
             output.flush()
@@ -134,6 +142,7 @@ struct Query: AsyncParsableCommand {
                 if !filters.isEmpty && !Self.everyFilterAccepts(filters, record.patterns) { return true }
                 let route = PublisherOrigin.route(flags: record.flags, publisher: record.publisher)
                 if let repliesTo, route?.replyTo != repliesTo { return true }
+                if !kind.isEmpty && !kind.contains(RecordKind.name(of: record)) { return true }
                 matched += 1
                 if !count { printer.print(record, name: split.name, origin: split.origin, route: route) }
                 return matched < limit
@@ -161,6 +170,7 @@ struct QueryPrinter {
         RowPrinter.Column("SEQ", csv: "seq", width: 10), RowPrinter.Column("TIME", csv: "time", width: 25),
         RowPrinter.Column("CHANNEL", csv: "channel", width: 8),
         RowPrinter.Column("CLASS/EVENT", csv: "class,event", width: 12),
+        RowPrinter.Column("KIND", csv: "kind", width: 15),
         RowPrinter.Column("PRIO", csv: "priority", width: 5),
         RowPrinter.Column("PUBLISHER", csv: "publisher", width: 13),
         RowPrinter.Column("", csv: "origin_pid", width: 0), RowPrinter.Column("TO", csv: "to", width: 12),
@@ -210,7 +220,8 @@ struct QueryPrinter {
         case .table, .csv:
             rows.row([
                 ["\(record.sequence)"], [formatTime(record.time)], ["\(record.channel)"],
-                format == .csv ? classEvent : [classEvent.joined(separator: "/")], ["\(record.priority)"], [publisher],
+                format == .csv ? classEvent : [classEvent.joined(separator: "/")], [RecordKind.name(of: record)],
+                ["\(record.priority)"], [publisher],
                 [origin.map { "\($0.pid)" } ?? ""], [Self.addressText(route)], [patterns.joined(separator: "|")],
                 [data],
             ])
@@ -222,6 +233,8 @@ struct QueryPrinter {
             ]
             if let origin { object["origin"] = ["uid": origin.uid, "gid": origin.gid, "pid": origin.pid] }
             if let route { object["route"] = Self.routeObject(route) }
+            object["kind"] = RecordKind.name(of: record)
+            if let fields = RecordKind.fields(of: record) { object["fields"] = fields }
             // A membership (MEMB) record's payload, decoded for auditors: who was in, who left.
             if record.descriptor >> 22 == 2, let membership = MembershipEvent(decoding: record.data) {
                 object["membership"] = [
@@ -299,4 +312,62 @@ func displayBytes(_ bytes: [UInt8]) -> String {
         return text
     }
     return "hex:" + bytes.map { String(format: "%02x", $0) }.joined()
+}
+
+/// What a journal record is, for auditors: every row of `herald query` has a kind, and the
+/// records that are not published events have their fields decoded.
+enum RecordKind {
+    static let names = [
+        "publish", "reply", "channel.create", "channel.unlink", "join", "open", "leave", "close", "retention.clear",
+        "membership", "connectivity", "snapshot",
+    ]
+
+    static func name(of record: JournalRecord) -> String {
+        let descriptor = EventDescriptor(rawValue: record.descriptor)
+        switch ServiceRecordKind(rawValue: record.flags & 0x0F) {
+        case .publish: return descriptor == .reply ? "reply" : "publish"
+        case .channelCreate: return "channel.create"
+        case .channelUnlink: return "channel.unlink"
+        case .channelOpen: return descriptor == .join ? "join" : "open"
+        case .channelClose: return descriptor == .leave ? "leave" : "close"
+        case .retentionClear: return "retention.clear"
+        case .system: return descriptor.eventClass == .membership ? "membership" : "connectivity"
+        case .snapshot: return "snapshot"
+        case nil: return "unknown"
+        }
+    }
+
+    /// The decoded fields of a record that is not a published event (nil for one that is).
+    static func fields(of record: JournalRecord) -> [String: Any]? {
+        func u64(_ bytes: [UInt8]) -> UInt64? {
+            bytes.count >= 8
+                ? bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) } : nil
+        }
+        switch ServiceRecordKind(rawValue: record.flags & 0x0F) {
+        case .channelCreate, .channelUnlink:
+            return ["name": String(decoding: record.data, as: UTF8.self)]
+        case .channelOpen:
+            let flags = record.data.first ?? 0
+            var names: [String] = []
+            if flags & 1 != 0 { names.append("publisher") }
+            if flags & 2 != 0 { names.append("subscriber") }
+            var fields: [String: Any] = ["opener": record.sequence.rawValue, "flags": names]
+            if let node = u64(Array(record.data.dropFirst())) { fields["node"] = node }
+            return fields
+        case .channelClose:
+            return u64(record.data).map { ["opener": $0] } ?? [:]
+        case .retentionClear:
+            return u64(record.data).map { ["event_id": $0] } ?? [:]
+        case .system:
+            if let event = ConnectivityEvent(decoding: record.data) {
+                return [
+                    "change": "\(event.change)", "up": event.change.isUp, "node": event.node.name,
+                    "node_id": event.node.id, "interface": event.interface,
+                ]
+            }
+            return [:]
+        case .snapshot: return ["bytes": record.data.count]
+        case .publish, nil: return nil
+        }
+    }
 }

@@ -149,6 +149,26 @@ import Testing
         #expect(out.contains(",\"node:1,3\","), "\(out)")
         #expect(out.contains(",name:auditor,"), "\(out)")
 
+        // Every row has a kind; records that are not published events have their fields decoded.
+        (code, out, err) = try await runHerald(
+            ["query", "--kind", "reply", "--kind", "channel.create", "--kind", "membership", "--data-dir", data],
+            socket: "")
+        #expect(code == 0, "\(err)")
+        let kinds = try out.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(kinds.filter { $0["kind"] as? String == "reply" }.count == 3)
+        let created = try #require(kinds.first { $0["kind"] as? String == "channel.create" })
+        #expect((created["fields"] as? [String: Any])?["name"] as? String == "rpc")
+        #expect(kinds.contains { $0["kind"] as? String == "membership" && $0["membership"] != nil })
+        #expect(Set(kinds.compactMap { $0["kind"] as? String }) == ["reply", "channel.create", "membership"])
+        (code, out, _) = try await runHerald(["query", "--kind", "open", "--count", "--data-dir", data], socket: "")
+        #expect(
+            code == 0 && Int(out.trimmingCharacters(in: .whitespacesAndNewlines))! >= 5,
+            "one publisher open per publish: \(out)")
+        (code, _, _) = try await runHerald(["query", "--kind", "bogus", "--data-dir", data], socket: "")
+        #expect(code == 64)
+
         // Refusals: an unknown id (not exist: 66), addresses that are not addresses (64).
         (code, _, err) = try await runHerald(
             ["publish", "--channel", "rpc", "--reply-to", "\(second + 5000)", "x"], socket: daemon.socket)

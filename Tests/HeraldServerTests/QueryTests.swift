@@ -137,7 +137,7 @@ import Testing
             socket: daemon.socket)
         #expect(code == 0, "\(err)")
         let lines = out.split(separator: "\n")
-        #expect(lines.first == "seq,time,channel,class,event,priority,publisher,origin_pid,to,patterns,data")
+        #expect(lines.first == "seq,time,channel,class,event,kind,priority,publisher,origin_pid,to,patterns,data")
         #expect(lines.filter { $0.hasSuffix(",o0") || $0.hasSuffix(",o1") || $0.hasSuffix(",o2") }.count == ids.count)
         (code, _, err) = try await runHerald(["query", "--channel", "nope", "--data-dir", data], socket: daemon.socket)
         #expect(code == 66, "\(err)")
