@@ -240,6 +240,34 @@ public final class HeraldClient: Sendable {
         return first
     }
 
+    // MARK: Auditing
+
+    /// The latest checkpoint heraldd signed of the journal's Merkle tree (a C2SP signed note:
+    /// verify it with the node's verifier key, `herald audit key`).
+    public func checkpoint() async throws(HeraldClientError) -> String {
+        let reply = try await connection.request(.auditCheckpoint)
+        guard case .checkpoint(let note) = reply else { throw unexpected(reply) }
+        return note
+    }
+
+    /// An inclusion proof of the record `sequence` in the tree of `treeSize` leaves (nil: the
+    /// latest checkpoint's size), for a remote auditor with no access to the data folder.
+    public func prove(sequence: UInt64, treeSize: UInt64? = nil) async throws(HeraldClientError) -> WireInclusionProof {
+        let reply = try await connection.request(.auditProve(sequence: sequence, treeSize: treeSize ?? 0))
+        guard case .inclusionProof(let proof) = reply else { throw unexpected(reply) }
+        return proof
+    }
+
+    /// A consistency proof that the tree of `first` leaves is a prefix of the tree of `second`
+    /// (nil: the latest checkpoint's size).
+    public func consistency(first: UInt64, second: UInt64? = nil) async throws(HeraldClientError)
+        -> WireConsistencyProof
+    {
+        let reply = try await connection.request(.auditConsistency(first: first, second: second ?? 0))
+        guard case .consistencyProof(let proof) = reply else { throw unexpected(reply) }
+        return proof
+    }
+
     public func ping() async throws(HeraldClientError) {
         let reply = try await connection.request(.ping)
         guard case .pong = reply else { throw unexpected(reply) }

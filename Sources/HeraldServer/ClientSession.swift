@@ -41,13 +41,15 @@ actor ClientSession {
     /// The channel opens this connection made: unicast events and replies sent to any of
     /// them reach every stream of the connection.
     private let address = SessionAddress()
+    private let audit: AuditLog?
 
     init(
         id: UInt64, peer: WireOrigin, service: EventService, policy: AccessPolicy, limits: WireLimits,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, logger: Logger, metrics: ServerMetrics,
-        connectionCount: @escaping @Sendable () -> Int
+        connectionCount: @escaping @Sendable () -> Int, audit: AuditLog? = nil
     ) {
         self.connectionCount = connectionCount
+        self.audit = audit
         self.id = id
         self.peer = peer
         self.service = service
@@ -179,6 +181,8 @@ actor ClientSession {
             guard peer.uid == 0 || peer.uid == getuid() else { throw .access }
             let id = try await service.publishSystemEvent(EventDescriptor(rawValue: descriptor), data: data)
             return .published(first: id.rawValue, count: 1)
+        case .auditCheckpoint, .auditProve, .auditConsistency:
+            return try auditReply(message)
         }
     }
 
@@ -203,6 +207,12 @@ actor ClientSession {
                 "event \(route.replyTo) is not a published event the journal holds (unknown, or removed by retention)"
         case (.notExist, .publishRouted):
             detail = "no channel open of that session id (a session id is the g_event_id of a GROUP join)"
+        case (.notExist, .auditCheckpoint):
+            detail = "no checkpoint yet (heraldd signs one once the journal has records)"
+        case (.notExist, .auditProve), (.notExist, .auditConsistency):
+            detail = "beyond the Merkle tree, or the record is no longer retained"
+        case (.failedOperation, .auditProve), (.failedOperation, .auditConsistency):
+            detail = "the records do not hash to the stored Merkle tree: the segments or merkle.tiles were altered"
         case (.invalidParameter, .publishRouted):
             detail = "a reply goes to its request's publisher: no other address; node lists and names not empty"
         case (.access, _): detail = "the channel was not opened with the subscriber flag"
@@ -285,6 +295,51 @@ actor ClientSession {
     }
 
     private var pendingStarts: [UInt32] = []
+
+    /// The journal's checkpoint and proofs (read-only, for any connected peer: the journal's
+    /// records are what the proofs show, as `herald query` on the data folder would).
+    private func auditReply(_ message: ClientMessage) throws(ServiceError) -> ServerMessage {
+        guard let audit else { throw .notExist }
+        let latest = audit.latest
+        do {
+            switch message {
+            case .auditCheckpoint:
+                guard let latest else { throw ServiceError.notExist }
+                return .checkpoint(note: latest.note)
+            case .auditProve(let sequence, let requested):
+                guard sequence > 0 else { throw ServiceError.invalidParameter }
+                return try audit.withTree { tree in
+                    let size = requested != 0 ? requested : min(latest?.treeSize ?? tree.size, tree.size)
+                    return .inclusionProof(
+                        WireInclusionProof(
+                            leafIndex: sequence - 1, treeSize: size, leaf: try tree.leaf(sequence - 1),
+                            rootHash: try tree.root(size: size).bytes,
+                            auditPath: try tree.inclusionProof(index: sequence - 1, size: size).map(\.bytes)))
+                }
+            case .auditConsistency(let first, let requested):
+                return try audit.withTree { tree in
+                    let second = requested != 0 ? requested : min(latest?.treeSize ?? tree.size, tree.size)
+                    guard first <= second else { throw ServiceError.invalidParameter }
+                    return .consistencyProof(
+                        WireConsistencyProof(
+                            first: first, second: second, firstRoot: try tree.root(size: first).bytes,
+                            secondRoot: try tree.root(size: second).bytes,
+                            proof: try tree.consistencyProof(first: first, second: second).map(\.bytes)))
+                }
+            default:
+                throw ServiceError.invalidParameter
+            }
+        } catch let error as ServiceError {
+            throw error
+        } catch let error as MerkleError {
+            switch error {
+            case .beyondTree, .notRetained, .notHashed: throw .notExist
+            case .tileMismatch: throw .failedOperation
+            }
+        } catch {
+            throw .library
+        }
+    }
 
     private func publish(_ opener: UInt64, _ events: [WireEvent], route: EventRoute) async throws(ServiceError)
         -> ServerMessage

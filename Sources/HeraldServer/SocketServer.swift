@@ -38,8 +38,13 @@ public final class SocketServer: Service, Sendable {
     private let connections = Mutex(Connections())
     private let listening = Mutex<[CheckedContinuation<Void, Never>]?>([])
 
-    public init(service: EventService, options: Options, logger: Logger) {
+    private let audit: AuditLog?
+
+    /// - Parameter audit: the journal's Merkle tree and checkpoints, for audit requests (nil:
+    ///   they are refused with NOT_EXIST).
+    public init(service: EventService, options: Options, logger: Logger, audit: AuditLog? = nil) {
         self.service = service
+        self.audit = audit
         self.options = options
         self.logger = logger
     }
@@ -123,8 +128,9 @@ public final class SocketServer: Service, Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 let session = ClientSession(
                     id: id, peer: peer, service: service, policy: options.policy, limits: options.limits,
-                    outbound: outbound, logger: logger, metrics: metrics, connectionCount: { [self] in connectionCount }
-                )
+                    outbound: outbound, logger: logger, metrics: metrics,
+                    connectionCount: { [self] in connectionCount },
+                    audit: audit)
                 await self.converse(session: session, inbound: inbound, outbound: outbound)
                 await session.close()
             }

@@ -8,6 +8,13 @@ public enum ClientMessage: Hashable, Sendable {
     case publish(handle: UInt64, events: [WireEvent])
     /// A publish with an address (multicast, unicast) or answering an event (version 3).
     case publishRouted(handle: UInt64, route: EventRoute, events: [WireEvent])
+    /// The latest signed checkpoint of the journal's Merkle tree (version 3).
+    case auditCheckpoint
+    /// An inclusion proof of the record `sequence` in the tree of `treeSize` leaves (0: the
+    /// latest checkpoint's size) (version 3).
+    case auditProve(sequence: UInt64, treeSize: UInt64)
+    /// A consistency proof between two tree sizes (`second` 0: the latest checkpoint's).
+    case auditConsistency(first: UInt64, second: UInt64)
     case subscribe(handle: UInt64, subscription: UInt32, filters: [WireFilter])
     case unsubscribe(handle: UInt64, subscription: UInt32)
     case attach(WireAttach)
@@ -32,6 +39,9 @@ public enum ClientMessage: Hashable, Sendable {
         case .unlinkChannel: return .unlinkChannel
         case .publish: return .publish
         case .publishRouted: return .publishRouted
+        case .auditCheckpoint: return .auditCheckpoint
+        case .auditProve: return .auditProve
+        case .auditConsistency: return .auditConsistency
         case .subscribe: return .subscribe
         case .unsubscribe: return .unsubscribe
         case .attach: return .attach
@@ -110,7 +120,13 @@ public enum ClientMessage: Hashable, Sendable {
         case .systemEvent(let descriptor, let data):
             writer.u32(descriptor)
             writer.bytes32(data)
-        case .listChannels, .listCursors, .status, .ping, .goodbye:
+        case .auditProve(let sequence, let treeSize):
+            writer.u64(sequence)
+            writer.u64(treeSize)
+        case .auditConsistency(let first, let second):
+            writer.u64(first)
+            writer.u64(second)
+        case .listChannels, .listCursors, .status, .ping, .goodbye, .auditCheckpoint:
             break
         }
     }
@@ -177,6 +193,11 @@ public enum ClientMessage: Hashable, Sendable {
             self = .ack(stream: stream, sequences: sequences)
         case .clearRetention:
             self = .clearRetention(handle: try reader.u64("handle"), eventID: try reader.u64("event id"))
+        case .auditCheckpoint: self = .auditCheckpoint
+        case .auditProve:
+            self = .auditProve(sequence: try reader.u64("sequence"), treeSize: try reader.u64("tree size"))
+        case .auditConsistency:
+            self = .auditConsistency(first: try reader.u64("first"), second: try reader.u64("second"))
         case .listChannels: self = .listChannels
         case .listCursors: self = .listCursors
         case .status: self = .status

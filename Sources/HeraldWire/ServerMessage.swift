@@ -16,6 +16,10 @@ public enum ServerMessage: Hashable, Sendable {
     case deliveries(stream: UInt32, [WireDelivery])
     /// The stream will deliver nothing more (`code` 0: detached or channel closed).
     case streamEnded(stream: UInt32, code: UInt32)
+    /// The latest signed checkpoint (a C2SP signed note).
+    case checkpoint(note: String)
+    case inclusionProof(WireInclusionProof)
+    case consistencyProof(WireConsistencyProof)
 
     public var type: FrameType {
         switch self {
@@ -31,6 +35,9 @@ public enum ServerMessage: Hashable, Sendable {
         case .pong: return .pong
         case .deliveries: return .deliveries
         case .streamEnded: return .streamEnded
+        case .checkpoint: return .checkpoint
+        case .inclusionProof: return .inclusionProof
+        case .consistencyProof: return .consistencyProof
         }
     }
 
@@ -128,6 +135,20 @@ public enum ServerMessage: Hashable, Sendable {
         case .streamEnded(let stream, let code):
             writer.u32(stream)
             writer.u32(code)
+        case .checkpoint(let note):
+            writer.bytes16(Array(note.utf8))
+        case .inclusionProof(let proof):
+            writer.u64(proof.leafIndex)
+            writer.u64(proof.treeSize)
+            writer.bytes32(proof.leaf)
+            writer.raw(proof.rootHash)
+            writer.hashes(proof.auditPath)
+        case .consistencyProof(let proof):
+            writer.u64(proof.first)
+            writer.u64(proof.second)
+            writer.raw(proof.firstRoot)
+            writer.raw(proof.secondRoot)
+            writer.hashes(proof.proof)
         }
     }
 
@@ -199,6 +220,20 @@ public enum ServerMessage: Hashable, Sendable {
             return
         case .streamEnded:
             self = .streamEnded(stream: try reader.u32("stream"), code: try reader.u32("code"))
+        case .checkpoint:
+            self = .checkpoint(note: String(decoding: try reader.bytes16("checkpoint", max: 65_535), as: UTF8.self))
+        case .inclusionProof:
+            self = .inclusionProof(
+                WireInclusionProof(
+                    leafIndex: try reader.u64("leaf index"), treeSize: try reader.u64("tree size"),
+                    leaf: try reader.bytes32("leaf", max: 1 << 27), rootHash: try reader.raw(32, field: "root hash"),
+                    auditPath: try reader.hashes("audit path")))
+        case .consistencyProof:
+            self = .consistencyProof(
+                WireConsistencyProof(
+                    first: try reader.u64("first"), second: try reader.u64("second"),
+                    firstRoot: try reader.raw(32, field: "first root"),
+                    secondRoot: try reader.raw(32, field: "second root"), proof: try reader.hashes("proof")))
         default:
             throw .outOfSequence("a client frame (\(frame.type)) sent by the server")
         }
@@ -372,5 +407,61 @@ extension WireReader {
 
     mutating func origin() throws(WireError) -> WireOrigin {
         WireOrigin(uid: try u32("uid"), gid: try u32("gid"), pid: try u32("pid"))
+    }
+}
+
+/// An inclusion proof (RFC 9162) as `herald audit prove` prints it; hashes are 32 bytes.
+public struct WireInclusionProof: Hashable, Sendable {
+    public var leafIndex: UInt64
+    public var treeSize: UInt64
+    /// The record's exact bytes (the leaf).
+    public var leaf: [UInt8]
+    public var rootHash: [UInt8]
+    public var auditPath: [[UInt8]]
+
+    public init(leafIndex: UInt64, treeSize: UInt64, leaf: [UInt8], rootHash: [UInt8], auditPath: [[UInt8]]) {
+        self.leafIndex = leafIndex
+        self.treeSize = treeSize
+        self.leaf = leaf
+        self.rootHash = rootHash
+        self.auditPath = auditPath
+    }
+}
+
+/// A consistency proof (RFC 9162) between two tree sizes.
+public struct WireConsistencyProof: Hashable, Sendable {
+    public var first: UInt64
+    public var second: UInt64
+    public var firstRoot: [UInt8]
+    public var secondRoot: [UInt8]
+    public var proof: [[UInt8]]
+
+    public init(first: UInt64, second: UInt64, firstRoot: [UInt8], secondRoot: [UInt8], proof: [[UInt8]]) {
+        self.first = first
+        self.second = second
+        self.firstRoot = firstRoot
+        self.secondRoot = secondRoot
+        self.proof = proof
+    }
+}
+
+extension WireWriter {
+    /// `u16` count, count × 32-byte hash.
+    mutating func hashes(_ hashes: [[UInt8]]) {
+        u16(UInt16(hashes.count))
+        for hash in hashes {
+            precondition(hash.count == 32, "a hash of \(hash.count) bytes")
+            raw(hash)
+        }
+    }
+}
+
+extension WireReader {
+    mutating func hashes(_ field: String) throws(WireError) -> [[UInt8]] {
+        let count = try count16(field, max: 128, elementBytesMin: 32)
+        var out: [[UInt8]] = []
+        out.reserveCapacity(count)
+        for _ in 0..<count { out.append(try raw(32, field: field)) }
+        return out
     }
 }

@@ -68,6 +68,9 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable {
     case goodbye = 0x1E
     case systemEvent = 0x1F
     case publishRouted = 0x20
+    case auditCheckpoint = 0x21
+    case auditProve = 0x22
+    case auditConsistency = 0x23
     // Server → client.
     case ok = 0x80
     case welcome = 0x81
@@ -78,6 +81,9 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable {
     case cursors = 0x86
     case statusReply = 0x87
     case pong = 0x88
+    case checkpoint = 0x89
+    case inclusionProof = 0x8A
+    case consistencyProof = 0x8B
     case deliveries = 0xA0
     case streamEnded = 0xA1
     case error = 0xFF

@@ -46,8 +46,11 @@ public struct WireServerSession: Sendable {
                             + "server speaks \(WireProtocol.versionMin)...\(WireProtocol.version)")
                 }
                 state = .established(version: version)
-            case (.established(let version), .publishRouted) where version < 3:
-                throw .outOfSequence("publishRouted in protocol version \(version) (it needs 3)")
+            case (.established(let version), .publishRouted) where version < 3,
+                (.established(let version), .auditCheckpoint) where version < 3,
+                (.established(let version), .auditProve) where version < 3,
+                (.established(let version), .auditConsistency) where version < 3:
+                throw .outOfSequence("\(frame.type) in protocol version \(version) (it needs 3)")
             case (.awaitingHello, _):
                 throw .outOfSequence("\(frame.type) before hello")
             case (.established, .hello):

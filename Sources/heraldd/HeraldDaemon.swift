@@ -169,19 +169,20 @@ struct HeraldDaemon: AsyncParsableCommand {
             }
         }
         defer { statusWriter?.cancel() }
-        let server = SocketServer(service: service, options: options.socket, logger: logger)
-        var services: [any Service] = [RetentionService(journal: service.journal, logger: logger)]
+        let audit: AuditLog
         do {
             // One log, one origin on every node of a cluster; each node signs with its own key.
             let node = EventService.hostName
             let origin = sequencer == nil ? "herald/\(node)" : "herald/cluster/\(clusterGroup)"
-            services.append(
-                try CheckpointService(
-                    journal: service.journal, directory: directory, origin: origin, keyName: "herald/\(node)",
-                    logger: logger))
+            audit = try AuditLog(
+                journal: service.journal, directory: directory, origin: origin, keyName: "herald/\(node)")
         } catch {
             Self.fail("cannot create the audit key in \(directory): \(error)", status: 74)
         }
+        let server = SocketServer(service: service, options: options.socket, logger: logger, audit: audit)
+        var services: [any Service] = [
+            RetentionService(journal: service.journal, logger: logger), CheckpointService(audit: audit, logger: logger),
+        ]
         if let metricsAddress {
             services.append(
                 MetricsEndpoint(address: metricsAddress, registry: registry, service: service, logger: logger))

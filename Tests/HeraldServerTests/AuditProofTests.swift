@@ -1,5 +1,6 @@
 import Foundation
 import HeraldClient
+import HeraldJournal
 import HeraldWire
 import Testing
 
@@ -162,5 +163,49 @@ import Testing
         try process.run()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "openssl pkeyutl -verify refused the checkpoint's signature")
+    }
+
+    /// The same through heraldd: a remote auditor with only a socket gets the checkpoint and
+    /// proofs, equal to the CLI's, that verify against the checkpoint's signed root.
+    @Test func aRemoteAuditorGetsCheckpointAndProofsThroughHeraldd() async throws {
+        let daemon = try await DaemonProcess.launch(arguments: ["--interface-poll", "0"])
+        defer { daemon.cleanup() }
+        let data = daemon.directory + "/data"
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("ledger", flags: [.publisher, .create])
+        let ids = try await client.publish(channel, (0..<700).map { WireEvent(data: Array("r\($0)".utf8)) })
+        let head = try await client.status().headSequence
+        var note = ""
+        for _ in 0..<100 {
+            note = (try? await client.checkpoint()) ?? ""
+            if let parsed = try? Checkpoint(note: note), parsed.treeSize >= head { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let checkpoint = try Checkpoint(note: note)
+        let (_, key, _) = try await runHerald(["audit", "key", "--data-dir", data], socket: "")
+        #expect(try checkpoint.verify(verifierKey: key.trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        let sequence = ids[345] - 1000
+        let proof = try await client.prove(sequence: sequence)
+        #expect(proof.treeSize == checkpoint.treeSize && proof.rootHash == checkpoint.rootHash.bytes)
+        #expect(
+            Merkle.verifyInclusion(
+                leaf: Merkle.leafHash(proof.leaf), index: proof.leafIndex, size: proof.treeSize,
+                path: proof.auditPath.map { ChainHash(bytes: $0) }, root: checkpoint.rootHash))
+        let (code, out, _) = try await runHerald(["audit", "prove", "\(sequence)", "--data-dir", data], socket: "")
+        #expect(code == 0)
+        let cli = try json(out)
+        #expect(cli["auditPath"] as? [String] == proof.auditPath.map { ChainHash(bytes: $0).hex })
+
+        let grew = try await client.consistency(first: 100)
+        #expect(grew.second == checkpoint.treeSize)
+        #expect(
+            Merkle.verifyConsistency(
+                first: 100, second: grew.second, proof: grew.proof.map { ChainHash(bytes: $0) },
+                firstRoot: ChainHash(bytes: grew.firstRoot), secondRoot: checkpoint.rootHash))
+        // Beyond the tree: NOT_EXIST, and the connection goes on.
+        await #expect(throws: HeraldClientError.self) { try await client.prove(sequence: head + 1000) }
+        #expect(try await client.status().headSequence == head)
+        await client.close()
     }
 }

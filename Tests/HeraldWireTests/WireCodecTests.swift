@@ -23,6 +23,7 @@ let sampleClientMessages: [ClientMessage] = [
         events: [WireEvent(data: [])]),
     .publishRouted(handle: 9, route: EventRoute(target: .session(1234)), events: [WireEvent(data: [2])]),
     .publishRouted(handle: 9, route: EventRoute(replyTo: 1_000_042), events: [WireEvent(data: [3])]),
+    .auditCheckpoint, .auditProve(sequence: 42, treeSize: 0), .auditConsistency(first: 3, second: 1000),
     .subscribe(
         handle: 9, subscription: 77, filters: [WireFilter(type: 1, pattern: [0xAB]), WireFilter(type: 4, pattern: [])]),
     .unsubscribe(handle: 9, subscription: 77),
@@ -68,6 +69,16 @@ let sampleServerMessages: [ServerMessage] = [
                 route: DeliveryRoute(cast: .unicast, replyTo: 1005, sender: 44), event: WireEvent(data: [9])),
         ]),
     .streamEnded(stream: 1, code: 0),
+    .checkpoint(note: "herald/a\n3\nAAAA\n\n— herald/a xyz\n"),
+    .inclusionProof(
+        WireInclusionProof(
+            leafIndex: 4, treeSize: 9, leaf: [1, 2, 3], rootHash: [UInt8](repeating: 7, count: 32),
+            auditPath: [[UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 32)])),
+    .consistencyProof(
+        WireConsistencyProof(
+            first: 3, second: 9, firstRoot: [UInt8](repeating: 3, count: 32),
+            secondRoot: [UInt8](repeating: 9, count: 32),
+            proof: [])),
 ]
 
 @Suite struct WireCodecTests {
