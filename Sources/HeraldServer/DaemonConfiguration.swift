@@ -25,6 +25,10 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     public var logLevel: String?
     /// Where Prometheus text is served: `unix:PATH`, `PORT` or `127.0.0.1:PORT` (loopback only).
     public var metrics: String?
+    /// Where the read-only auditors' console is served: `unix:PATH`, `PORT` or `127.0.0.1:PORT`.
+    public var http: String?
+    /// A token every console request must carry (`?token=` or `Authorization: Bearer`).
+    public var httpToken: String?
     public var limits: Limits?
     public var access: [AccessPolicy.Rule]?
 
@@ -78,6 +82,8 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
         merged.segmentBytes = other.segmentBytes ?? segmentBytes
         merged.logLevel = other.logLevel ?? logLevel
         merged.metrics = other.metrics ?? metrics
+        merged.http = other.http ?? http
+        merged.httpToken = other.httpToken ?? httpToken
         merged.limits = other.limits ?? limits
         merged.access = other.access ?? access
         return merged
@@ -174,6 +180,6 @@ public struct DaemonConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case dataDirectory, socket, socketMode, socketGroup, durability, retentionAge, retentionBytes, segmentBytes
         case logLevel
-        case metrics, limits, access
+        case metrics, http, httpToken, limits, access
     }
 }

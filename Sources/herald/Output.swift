@@ -1,4 +1,5 @@
 import Foundation
+import HeraldService
 
 /// Buffered standard output: one write(2) per 64 KiB, or on `flush`.
 final class StandardOutput {
@@ -64,8 +65,4 @@ func parseTime(_ text: String) -> Int64? {
     return nil
 }
 
-func formatTime(_ nanoseconds: Int64) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
-}
+func formatTime(_ nanoseconds: Int64) -> String { AuditRow.time(nanoseconds) }

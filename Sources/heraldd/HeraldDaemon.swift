@@ -19,7 +19,7 @@ struct HeraldDaemon: AsyncParsableCommand {
             With no flags it serves ./herald-data (or $HERALD_DATA_DIR) on <data dir>/heraldd.sock \
             (or $HERALD_SOCKET) and runs until SIGTERM or SIGINT, then flushes and exits 0.
             A JSON config file may set any of: dataDirectory, socket, socketMode, socketGroup, durability, \
-            retentionAge, retentionBytes, segmentBytes, logLevel, metrics, limits {channelsMax, eventDataBytesMax, \
+            retentionAge, retentionBytes, segmentBytes, logLevel, metrics, http, httpToken, limits {channelsMax, eventDataBytesMax, \
             patternsMax, patternBytesMax, streamsPerConnectionMax, frameBytesMax, opensPerConnectionMax, \
             subscriptionsPerOpenMax}, access [{channel, publish, \
             subscribe}]. Flags override the file. docs/daemon.md has an example.
@@ -61,6 +61,10 @@ struct HeraldDaemon: AsyncParsableCommand {
 
     @Option(help: "Serve Prometheus metrics at unix:PATH or a loopback PORT.")
     var metrics: String?
+    @Option(help: "Serve the read-only auditors' console (web page + JSON API) at unix:PATH or a loopback PORT.")
+    var http: String?
+    @Option(name: .customLong("http-token"), help: "A token every console request must carry (?token= or Bearer).")
+    var httpToken: String?
 
     @Option(name: .customLong("channels-max"), help: "Channels the service may hold.")
     var channelsMax: Int?
@@ -91,6 +95,7 @@ struct HeraldDaemon: AsyncParsableCommand {
         let configuration: DaemonConfiguration
         let options: (journal: JournalOptions, socket: SocketServer.Options, level: Logger.Level)
         let metricsAddress: MetricsEndpoint.Address?
+        let consoleAddress: MetricsEndpoint.Address?
         do {
             configuration = try resolvedConfiguration()
             options = (
@@ -104,6 +109,14 @@ struct HeraldDaemon: AsyncParsableCommand {
                 metricsAddress = address
             } else {
                 metricsAddress = nil
+            }
+            if let text = configuration.http {
+                guard let address = MetricsEndpoint.Address(parsing: text) else {
+                    throw ServerError.configuration("http \(text): expected unix:PATH or a port")
+                }
+                consoleAddress = address
+            } else {
+                consoleAddress = nil
             }
         } catch {
             Self.fail("\(error)", status: 64)
@@ -183,6 +196,12 @@ struct HeraldDaemon: AsyncParsableCommand {
         var services: [any Service] = [
             RetentionService(journal: service.journal, logger: logger), CheckpointService(audit: audit, logger: logger),
         ]
+        if let consoleAddress {
+            services.append(
+                AuditConsole(
+                    address: consoleAddress, token: configuration.httpToken, service: service, audit: audit,
+                    logger: logger))
+        }
         if let metricsAddress {
             services.append(
                 MetricsEndpoint(address: metricsAddress, registry: registry, service: service, logger: logger))
@@ -285,6 +304,8 @@ struct HeraldDaemon: AsyncParsableCommand {
         flags.segmentBytes = segmentBytes
         flags.logLevel = logLevel
         flags.metrics = metrics
+        flags.http = http
+        flags.httpToken = httpToken
         if channelsMax != nil || eventDataMax != nil {
             var limits = DaemonConfiguration.Limits()
             limits.channelsMax = channelsMax
