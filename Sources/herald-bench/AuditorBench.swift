@@ -114,7 +114,7 @@ struct AuditorBench: ParsableCommand {
         }
         rows.append(("Merkle tree opened from its stored tiles", String(format: "%.1f ms", median(openTimes) * 1000)))
         let tree_ = tree!
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         var proveTimes: [Double] = []
         var consistencyTimes: [Double] = []
         for _ in 0..<max(runs, 20) {
@@ -139,18 +139,6 @@ struct AuditorBench: ParsableCommand {
                 "`prove` with opening the tree (what one CLI call does)",
                 String(format: "%.1f ms", (median(openTimes) + median(proveTimes)) * 1000)
             ))
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 
     func log(_ text: String) { FileHandle.standardError.write(Data("bench: \(text)\n".utf8)) }

@@ -7,8 +7,9 @@ import Foundation
 ///   complete node above the tiles, in memory (about 64 bytes per 256 records: 2.5 MB for
 ///   10 M records);
 /// - the leaf hashes of the last, incomplete tile;
-/// - the tile hashes in a file beside the segments (`merkle.tiles`, 32 bytes each, in
-///   order), so that opening hashes only the records after the last stored tile.
+/// - those hashes in a file beside the segments (`merkle.tiles`: each tile's hash, then the
+///   nodes it completed, 32 bytes each), so that opening rehashes only the records after the
+///   last stored tile.
 ///
 /// A node below the tile level inside a complete tile is recomputed from that tile's 256
 /// records, read from the segments. The tree is derived data, like the index: the file is
@@ -39,10 +40,26 @@ public final class MerkleTree {
         self.journal = journal
         let path = directory + "/" + Self.fileName
         let available = journal.head.sequence.rawValue / Self.tileLeaves
-        var stored = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
-        var tiles = UInt64(stored.count / ChainHash.byteCount)
-        if tiles > available { tiles = available }  // a torn journal tail was cut: so are its tiles
-        stored = stored.prefix(Int(tiles) * ChainHash.byteCount)
+        let stored = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
+        // The file holds each tile's hash followed by the hashes of the nodes it completed
+        // (tile t completes trailingZeroBitCount(t + 1) of them): opening rehashes nothing.
+        var offset = 0
+        var tiles: UInt64 = 0
+        while tiles < available {
+            let group = (1 + (tiles + 1).trailingZeroBitCount) * ChainHash.byteCount
+            guard offset + group <= stored.count else { break }  // torn, or a journal tail cut
+            func hash(_ index: Int) -> ChainHash {
+                let start = offset + index * ChainHash.byteCount
+                return ChainHash(bytes: Array(stored[start..<start + ChainHash.byteCount]))
+            }
+            levels[0].append(hash(0))
+            for level in 0..<(tiles + 1).trailingZeroBitCount {
+                if levels.count == level + 1 { levels.append([]) }
+                levels[level + 1].append(hash(level + 1))
+            }
+            offset += group
+            tiles += 1
+        }
         if writable {
             if !FileManager.default.fileExists(atPath: path) {
                 _ = FileManager.default.createFile(atPath: path, contents: nil)
@@ -50,15 +67,11 @@ public final class MerkleTree {
             guard let handle = FileHandle(forUpdatingAtPath: path) else {
                 throw JournalError.io(operation: "open", path: path, errno: errno)
             }
-            try handle.truncate(atOffset: UInt64(stored.count))
+            try handle.truncate(atOffset: UInt64(offset))
             try handle.seekToEnd()
             file = handle
         } else {
             file = nil
-        }
-        for index in 0..<Int(tiles) {
-            let start = index * ChainHash.byteCount
-            appendTile(ChainHash(bytes: Array(stored[start..<start + ChainHash.byteCount])))
         }
         size = tiles * Self.tileLeaves
         try catchUp()
@@ -88,14 +101,21 @@ public final class MerkleTree {
         guard tail.count == Int(Self.tileLeaves) else { return }
         let tile = root(of: tail[...])
         tail.removeAll(keepingCapacity: true)
+        let completed = appendTile(tile)
         // After a failed write (a full disk) the tree must be opened again: opening trims a
-        // partly written hash.
-        try file?.write(contentsOf: tile.bytes)
-        appendTile(tile)
+        // partly written group.
+        if let file {
+            var bytes = tile.bytes
+            for node in completed { bytes += node.bytes }
+            try file.write(contentsOf: bytes)
+        }
     }
 
-    private func appendTile(_ tile: ChainHash) {
+    /// Adds a tile and the nodes it completes; returns those nodes, lowest first.
+    @discardableResult
+    private func appendTile(_ tile: ChainHash) -> [ChainHash] {
         levels[0].append(tile)
+        var completed: [ChainHash] = []
         var level = 0
         // A new right child completes its parent.
         while levels[level].count % 2 == 0 {
@@ -103,8 +123,10 @@ public final class MerkleTree {
             let parent = Merkle.nodeHash(levels[level][count - 2], levels[level][count - 1], hasher: hasher)
             if levels.count == level + 1 { levels.append([]) }
             levels[level + 1].append(parent)
+            completed.append(parent)
             level += 1
         }
+        return completed
     }
 
     /// MTH of a run of leaf hashes.
