@@ -45,8 +45,9 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
-        // Small C helpers that need CPU intrinsics (CRC32C with SSE4.2).
-        .target(name: "CHeraldSupport"),
+        // Small C helpers that need CPU intrinsics (CRC32C with SSE4.2) or libcrypto's
+        // allocation-free SHA-256 (the Merkle tree's hashes).
+        .target(name: "CHeraldSupport", linkerSettings: [.linkedLibrary("crypto")]),
 
         // Layer 1: the journal. Segments + SQLite index; no sockets, no channels.
         .target(

@@ -140,4 +140,46 @@ import Testing
             perEvent <= Self.tailAllocationsPerEventMax,
             "herald tail made \(perEvent) allocations per printed event (budget \(Self.tailAllocationsPerEventMax))")
     }
+
+    /// The Merkle tree's hashing (what heraldd's checkpointer does for every record, and
+    /// `herald audit prove` for the records after the last stored tile): no allocation per
+    /// leaf or node (each 256-leaf tile is hashed and reduced in place). Measured on
+    /// `herald audit prove` over journals with no `merkle.tiles`, so every record is hashed.
+    static var treeAllocationsPerRecordMax: Double {
+        builtProduct("herald").contains("/release/") ? 0.1 : 0.5
+    }
+
+    @Test func theMerkleTreeHashesWithinItsAllocationBudget() async throws {
+        let folder = NSTemporaryDirectory() + "herald-alloc-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let shim = try await Self.mallocCounter(in: folder)
+        func allocations(records count: Int) async throws -> UInt64 {
+            let data = folder + "/journal-\(count)"
+            let lines = (0..<count).map { "{\"node\":\"n\($0 % 7)\",\"seq\":\($0)}" }.joined(separator: "\n") + "\n"
+            var (status, _, err) = try await runProcess(
+                builtProduct("herald"), ["journal", "append", "--durability", "none", "--data-dir", data], input: lines)
+            #expect(status == 0, "\(err)")
+            let file = folder + "/count-\(count)"
+            let out: String
+            (status, out, err) = try await runProcess(
+                "/usr/bin/env",
+                [
+                    "LD_PRELOAD=\(shim)", "HERALD_MALLOC_COUNT_FILE=\(file)", "HERALD_MALLOC_COUNT_AT_EXIT=1",
+                    builtProduct("herald"), "audit", "prove", "1", "--data-dir", data,
+                ])
+            #expect(status == 0, "\(err)")
+            #expect(out.contains("\"treeSize\":\(count)"), "the whole journal was hashed: \(out)")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            return try #require(UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        let short = try await allocations(records: 10_240)
+        let long = try await allocations(records: 30_720)
+        let perRecord = (Double(long) - Double(short)) / 20_480
+        print("Merkle tree allocations per hashed record: \(perRecord)")
+        #expect(long > short, "the counter did not count (LD_PRELOAD not applied?)")
+        #expect(
+            perRecord <= Self.treeAllocationsPerRecordMax,
+            "the tree made \(perRecord) allocations per record (budget \(Self.treeAllocationsPerRecordMax))")
+    }
 }

@@ -1,3 +1,4 @@
+import CHeraldSupport
 import Foundation
 
 /// The journal's Merkle tree (RFC 9162, `Merkle`), kept so that a proof over millions of
@@ -25,8 +26,13 @@ public final class MerkleTree {
     public private(set) var size: UInt64 = 0
     /// `levels[0]`: tile hashes; `levels[k]`: complete nodes of level 8 + k.
     private var levels: [[ChainHash]] = [[]]
-    /// Leaf hashes of the incomplete last tile.
-    private var tail: [ChainHash] = []
+    /// Leaf hashes of the incomplete last tile, 32 bytes each (`tailCount` of them): hashed
+    /// and reduced to the tile's hash in place, with no allocation per leaf or node.
+    private var tailBytes = [UInt8](repeating: 0, count: Int(tileLeaves) * ChainHash.byteCount)
+    private var tailCount = 0
+    private var tail: [ChainHash] {
+        (0..<tailCount).map { ChainHash(bytes: Array(tailBytes[$0 * 32..<($0 + 1) * 32])) }
+    }
     private let hasher = SHA256Hasher()
     private let journal: Journal
     private let file: FileHandle?
@@ -90,17 +96,37 @@ public final class MerkleTree {
         }
         let reader = try journal.reader(from: .sequence(first))
         try reader.nextView { view in
-            try append(Merkle.leafHash(view.bytes, hasher: hasher))
+            try append(leaf: view.bytes)
             return size < head
         }
     }
 
-    private func append(_ leaf: ChainHash) throws {
-        tail.append(leaf)
+    /// Hashes a leaf into the tail; a full tail becomes a tile.
+    private func append(leaf: UnsafeRawBufferPointer) throws {
+        let offset = tailCount * ChainHash.byteCount
+        tailBytes.withUnsafeMutableBytes { tail in
+            herald_merkle_leaf(
+                leaf.baseAddress, leaf.count, (tail.baseAddress! + offset).assumingMemoryBound(to: UInt8.self))
+        }
+        tailCount += 1
         size += 1
-        guard tail.count == Int(Self.tileLeaves) else { return }
-        let tile = root(of: tail[...])
-        tail.removeAll(keepingCapacity: true)
+        guard tailCount == Int(Self.tileLeaves) else { return }
+        // The tile's root: pairs reduced level by level, in place (node i is written after
+        // its children 2i and 2i + 1 are read, and never over an unread one).
+        tailBytes.withUnsafeMutableBytes { nodes in
+            let base = nodes.baseAddress!
+            var count = Int(Self.tileLeaves)
+            while count > 1 {
+                for index in 0..<count / 2 {
+                    herald_merkle_node(
+                        (base + 2 * index * 32).assumingMemoryBound(to: UInt8.self),
+                        (base + index * 32).assumingMemoryBound(to: UInt8.self))
+                }
+                count /= 2
+            }
+        }
+        let tile = ChainHash(bytes: Array(tailBytes[0..<ChainHash.byteCount]))
+        tailCount = 0
         let completed = appendTile(tile)
         // After a failed write (a full disk) the tree must be opened again: opening trims a
         // partly written group.

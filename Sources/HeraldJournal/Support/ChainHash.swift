@@ -70,9 +70,23 @@ final class SHA256Hasher {
 
     deinit { EVP_MD_CTX_free(context) }
 
-    /// Starts a hash fed piece by piece with `update`, ended by `finish`.
+    /// SHA-256 fetched from the default provider once per process: an init with the legacy
+    /// `EVP_sha256()` fetches it again (and allocates) every time.
+    nonisolated(unsafe) private static let digest: OpaquePointer = {
+        guard let digest = EVP_MD_fetch(nil, "SHA256", nil) else { preconditionFailure("EVP_MD_fetch(SHA256) failed") }
+        return digest
+    }()
+    private var started = false
+
+    /// Starts a hash fed piece by piece with `update`, ended by `finish`. After the first,
+    /// the context's digest is reused (`EVP_DigestInit_ex2` with none): no allocation.
     func begin() {
-        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "EVP_DigestInit_ex failed")
+        if started {
+            precondition(EVP_DigestInit_ex2(context, nil, nil) == 1, "EVP_DigestInit_ex2 failed")
+        } else {
+            precondition(EVP_DigestInit_ex2(context, Self.digest, nil) == 1, "EVP_DigestInit_ex2 failed")
+            started = true
+        }
     }
 
     func update(_ part: UnsafeRawBufferPointer) {
@@ -88,6 +102,14 @@ final class SHA256Hasher {
         }
         precondition(length == 32, "SHA-256 produced \(length) bytes")
         return ChainHash(bytes: out)
+    }
+
+    /// Ends the hash, writing its 32 bytes at `output` (no allocation).
+    func finish(into output: UnsafeMutableRawPointer) {
+        var length: UInt32 = 0
+        precondition(
+            EVP_DigestFinal_ex(context, output.assumingMemoryBound(to: UInt8.self), &length) == 1 && length == 32,
+            "EVP_DigestFinal_ex failed")
     }
 
     /// Hashes the concatenation of `parts`.
