@@ -24,8 +24,14 @@ public final class MerkleTree {
 
     /// Leaves in the tree.
     public private(set) var size: UInt64 = 0
-    /// `levels[0]`: tile hashes; `levels[k]`: complete nodes of level 8 + k.
-    private var levels: [[ChainHash]] = [[]]
+    /// Complete nodes per level: `counts[0]` tiles, `counts[k]` nodes of level 8 + k.
+    private var counts = [Int](repeating: 0, count: 57)
+    /// Nodes added since the tree was opened, per level, from index `firstAdded[k]` on; the
+    /// ones before are read from the file when a proof needs them (opening reads nothing).
+    private var added = [[ChainHash]](repeating: [], count: 57)
+    private var firstAdded = [Int](repeating: 0, count: 57)
+    /// The file's descriptor, for reading stored nodes (-1: no file).
+    private let descriptor: Int32
     /// Leaf hashes of the incomplete last tile, 32 bytes each (`tailCount` of them): hashed
     /// and reduced to the tile's hash in place, with no allocation per leaf or node.
     private var tailBytes = [UInt8](repeating: 0, count: Int(tileLeaves) * ChainHash.byteCount)
@@ -46,41 +52,56 @@ public final class MerkleTree {
         self.journal = journal
         let path = directory + "/" + Self.fileName
         let available = journal.head.sequence.rawValue / Self.tileLeaves
-        let stored = [UInt8]((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data())
-        // The file holds each tile's hash followed by the hashes of the nodes it completed
-        // (tile t completes trailingZeroBitCount(t + 1) of them): opening rehashes nothing.
-        var offset = 0
-        var tiles: UInt64 = 0
-        while tiles < available {
-            let group = (1 + (tiles + 1).trailingZeroBitCount) * ChainHash.byteCount
-            guard offset + group <= stored.count else { break }  // torn, or a journal tail cut
-            func hash(_ index: Int) -> ChainHash {
-                let start = offset + index * ChainHash.byteCount
-                return ChainHash(bytes: Array(stored[start..<start + ChainHash.byteCount]))
-            }
-            levels[0].append(hash(0))
-            for level in 0..<(tiles + 1).trailingZeroBitCount {
-                if levels.count == level + 1 { levels.append([]) }
-                levels[level + 1].append(hash(level + 1))
-            }
-            offset += group
-            tiles += 1
+        if writable && !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
-        if writable {
-            if !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
-            }
-            guard let handle = FileHandle(forUpdatingAtPath: path) else {
-                throw JournalError.io(operation: "open", path: path, errno: errno)
-            }
-            try handle.truncate(atOffset: UInt64(offset))
+        let handle = writable ? FileHandle(forUpdatingAtPath: path) : FileHandle(forReadingAtPath: path)
+        if writable && handle == nil { throw JournalError.io(operation: "open", path: path, errno: errno) }
+        descriptor = handle?.fileDescriptor ?? -1
+        // Complete groups in the file (a torn last group, or tiles of a journal tail that
+        // was cut, are left out).
+        let bytes = UInt64((try? handle?.seekToEnd()) ?? 0)
+        var low: UInt64 = 0
+        var high = min(available, bytes / UInt64(ChainHash.byteCount))
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if Self.offset(ofTile: middle) <= bytes { low = middle } else { high = middle - 1 }
+        }
+        let tiles = low
+        for level in 0..<counts.count {
+            counts[level] = Int(tiles >> UInt64(level))
+            firstAdded[level] = counts[level]
+        }
+        if writable, let handle {
+            try handle.truncate(atOffset: Self.offset(ofTile: tiles))
             try handle.seekToEnd()
-            file = handle
-        } else {
-            file = nil
         }
+        file = handle
         size = tiles * Self.tileLeaves
         try catchUp()
+    }
+
+    /// Where tile `t`'s group starts in the file. The file holds each tile's hash followed
+    /// by the hashes of the nodes it completed (tile t completes trailingZeroBitCount(t + 1)
+    /// of them), so the first t groups hold t tiles and t − popcount(t) nodes.
+    static func offset(ofTile t: UInt64) -> UInt64 {
+        (2 * t - UInt64(t.nonzeroBitCount)) * UInt64(ChainHash.byteCount)
+    }
+
+    /// The complete node `index` of `level` (0: tiles), from memory or the file.
+    private func node(_ level: Int, _ index: Int) throws -> ChainHash {
+        if index >= firstAdded[level] { return added[level][index - firstAdded[level]] }
+        // Node (level, j) is completed by tile (j + 1)·2^level − 1, at place `level` in its group.
+        let tile = UInt64(index + 1) << UInt64(level) - 1
+        let position = Self.offset(ofTile: tile) + UInt64(level * ChainHash.byteCount)
+        var bytes = [UInt8](repeating: 0, count: ChainHash.byteCount)
+        let read = bytes.withUnsafeMutableBytes {
+            pread(descriptor, $0.baseAddress, ChainHash.byteCount, off_t(position))
+        }
+        guard read == ChainHash.byteCount else {
+            throw JournalError.io(operation: "read", path: Self.fileName, errno: read < 0 ? errno : EIO)
+        }
+        return ChainHash(bytes: bytes)
     }
 
     deinit { try? file?.close() }
@@ -127,7 +148,7 @@ public final class MerkleTree {
         }
         let tile = ChainHash(bytes: Array(tailBytes[0..<ChainHash.byteCount]))
         tailCount = 0
-        let completed = appendTile(tile)
+        let completed = try appendTile(tile)
         // After a failed write (a full disk) the tree must be opened again: opening trims a
         // partly written group.
         if let file {
@@ -138,17 +159,17 @@ public final class MerkleTree {
     }
 
     /// Adds a tile and the nodes it completes; returns those nodes, lowest first.
-    @discardableResult
-    private func appendTile(_ tile: ChainHash) -> [ChainHash] {
-        levels[0].append(tile)
+    private func appendTile(_ tile: ChainHash) throws -> [ChainHash] {
+        added[0].append(tile)
+        counts[0] += 1
         var completed: [ChainHash] = []
         var level = 0
         // A new right child completes its parent.
-        while levels[level].count % 2 == 0 {
-            let count = levels[level].count
-            let parent = Merkle.nodeHash(levels[level][count - 2], levels[level][count - 1], hasher: hasher)
-            if levels.count == level + 1 { levels.append([]) }
-            levels[level + 1].append(parent)
+        while counts[level] % 2 == 0 {
+            let count = counts[level]
+            let parent = Merkle.nodeHash(try node(level, count - 2), try node(level, count - 1), hasher: hasher)
+            added[level + 1].append(parent)
+            counts[level + 1] += 1
             completed.append(parent)
             level += 1
         }
@@ -170,10 +191,8 @@ public final class MerkleTree {
         let count = end - start
         if count & (count - 1) == 0 && start % count == 0 {
             let level = count.trailingZeroBitCount
-            if level >= Self.tileLevel && level - Self.tileLevel < levels.count {
-                let nodes = levels[level - Self.tileLevel]
-                let index = Int(start >> level)
-                if index < nodes.count { return nodes[index] }
+            if level >= Self.tileLevel && Int(start >> level) < counts[level - Self.tileLevel] {
+                return try node(level - Self.tileLevel, Int(start >> level))
             }
             if count <= Self.tileLeaves {
                 let tile = start / Self.tileLeaves
@@ -207,7 +226,7 @@ public final class MerkleTree {
             throw MerkleError.notRetained(leaf: first.rawValue - 1, oldest: journal.oldestSequence.rawValue)
         }
         // The stored tile hash must be what the records hash to now.
-        guard root(of: leaves[...]) == levels[0][Int(index)] else {
+        guard root(of: leaves[...]) == (try node(0, Int(index))) else {
             throw MerkleError.tileMismatch(tile: index, firstSequence: first.rawValue)
         }
         cachedTile = (index, leaves)
