@@ -129,6 +129,15 @@ struct AuditVerify: ParsableCommand {
         } else {
             verdict = "intact: \(report.frames) frames, sequence \(report.oldest)...\(report.head.sequence)"
         }
+        if status == .ok {
+            switch merkleCheck() {
+            case .agree(let text): verdict += "; \(text)"
+            case .altered(let text):
+                verdict = "ALTERED: \(text)"
+                status = .damaged
+            case nil: break
+            }
+        }
         let output = StandardOutput()
         if json {
             let object: [String: Any] = [
@@ -149,6 +158,52 @@ struct AuditVerify: ParsableCommand {
             if !json { FileHandle.standardError.write(Data("herald: \(verdict)\n".utf8)) }
             throw ExitCode(status.rawValue)
         }
+    }
+}
+
+extension AuditVerify {
+    enum MerkleVerdict {
+        case agree(String)
+        case altered(String)
+    }
+
+    /// The Merkle tree rebuilt from every record, against the stored tree (`merkle.tiles`)
+    /// and the latest signed checkpoint: nil when the journal no longer holds its first
+    /// records (retention), so the tree cannot be rebuilt.
+    func merkleCheck() -> MerkleVerdict? {
+        let journal = running { try Journal.open(at: data.path, options: data.options(readOnly: true)) }
+        defer { journal.close() }
+        guard journal.oldestSequence.rawValue <= 1 else { return nil }
+        let scratch = NSTemporaryDirectory() + "herald-verify-" + UUID().uuidString.prefix(8)
+        let rebuilt = running { try MerkleTree(journal: journal, directory: scratch, writable: false) }
+        let size = rebuilt.size
+        guard size > 0 else { return nil }
+        do {
+            let stored = try MerkleTree(journal: journal, directory: data.path, writable: false)
+            if let node = try stored.firstDifference(from: rebuilt) {
+                return .altered(
+                    "\(MerkleTree.fileName) does not match the records at sequences \(node.first + 1)...\(node.end) "
+                        + "(remove the file: heraldd rebuilds it from the segments)")
+            }
+        } catch let error as MerkleError {
+            return .altered("\(error)")
+        } catch {
+            return .altered("\(MerkleTree.fileName) cannot be read: \(error)")
+        }
+        guard let checkpoint = try? Checkpoint.latest(directory: data.path), checkpoint.treeSize <= size else {
+            return .agree("the Merkle tree of \(size) records matches \(MerkleTree.fileName)")
+        }
+        guard let root = try? rebuilt.root(size: checkpoint.treeSize), root == checkpoint.rootHash else {
+            return .altered(
+                "the latest signed checkpoint (tree size \(checkpoint.treeSize)) does not match the records: "
+                    + "the journal was changed after it was signed")
+        }
+        if let key = try? AuditKey.load(directory: data.path),
+            (try? checkpoint.verify(verifierKey: key.verifierKey)) != true
+        {
+            return .altered("the latest checkpoint's signature does not verify with this node's key")
+        }
+        return .agree("the Merkle tree and the signed checkpoint (tree size \(checkpoint.treeSize)) match the records")
     }
 }
 

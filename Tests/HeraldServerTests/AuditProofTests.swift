@@ -126,8 +126,21 @@ import Testing
             socket: "")
         #expect(code == 65, "\(out)")
 
-        // A flipped byte in the segment holding the event: `prove` names the damage (65).
+        // `audit verify` rebuilds the tree from every record: it matches the stored tree and
+        // the signed checkpoint; an altered merkle.tiles is found.
         #expect(await daemon.stop() == 0)
+        (code, out, err) = try await runHerald(["audit", "verify", "--data-dir", data], socket: "")
+        #expect(code == 0 && out.contains("the Merkle tree and the signed checkpoint"), "\(out)\(err)")
+        let tilesPath = data + "/merkle.tiles"
+        let tiles = try Data(contentsOf: URL(fileURLWithPath: tilesPath))
+        var alteredTiles = [UInt8](tiles)
+        alteredTiles[3] ^= 1
+        try Data(alteredTiles).write(to: URL(fileURLWithPath: tilesPath))
+        (code, _, err) = try await runHerald(["audit", "verify", "--data-dir", data], socket: "")
+        #expect(code == 65 && err.contains("merkle.tiles does not match"), "\(code) \(err)")
+        try tiles.write(to: URL(fileURLWithPath: tilesPath))
+
+        // A flipped byte in the segment holding the event: `prove` names the damage (65).
         let segments = try FileManager.default.contentsOfDirectory(atPath: data + "/segments").sorted()
         let segment = data + "/segments/" + segments[0]
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: segment)))

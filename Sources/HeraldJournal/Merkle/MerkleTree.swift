@@ -233,6 +233,20 @@ public final class MerkleTree {
         return leaves
     }
 
+    /// The first stored node (tile or above, as leaves `first..<end`) that differs from
+    /// `other`'s, comparing every complete node both hold: `audit verify` compares the stored
+    /// tree with one rebuilt from every record.
+    public func firstDifference(from other: MerkleTree) throws -> (first: UInt64, end: UInt64)? {
+        for level in 0..<counts.count where counts[level] > 0 && other.counts[level] > 0 {
+            for index in 0..<min(counts[level], other.counts[level])
+            where try node(level, index) != other.node(level, index) {
+                let span = Self.tileLeaves << UInt64(level)
+                return (UInt64(index) * span, UInt64(index + 1) * span)
+            }
+        }
+        return nil
+    }
+
     /// The root of the tree of the first `treeSize` leaves.
     public func root(size treeSize: UInt64) throws -> ChainHash {
         try checkSize(treeSize)
