@@ -57,17 +57,7 @@ public final class AuditConsole: Service, Sendable {
             server = try await bootstrap.bind(host: "127.0.0.1", port: port, childChannelInitializer: initializer)
         }
         logger.info("auditors' console served", metadata: ["address": "\(address)"])
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        group.addTask { await self.serve(connection) }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
-        }
+        try await acceptUntilShutdown(server) { await self.serve($0) }
         if case .unix(let path) = address { unlink(path) }
     }
 

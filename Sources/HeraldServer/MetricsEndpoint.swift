@@ -57,17 +57,7 @@ public final class MetricsEndpoint: Service, Sendable {
             }
         }
         logger.info("metrics served", metadata: ["address": "\(address)"])
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        group.addTask { await self.answer(connection) }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
-        }
+        try await acceptUntilShutdown(server) { await self.answer($0) }
         if case .unix(let path) = address { unlink(path) }
     }
 
@@ -118,6 +108,25 @@ public final class MetricsEndpoint: Service, Sendable {
 
     private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+}
+
+/// Serves each connection `server` accepts on a task of its own, until a graceful shutdown
+/// closes the listening socket (the metrics endpoint and the auditors' console).
+func acceptUntilShutdown<Inbound: Sendable, Outbound: Sendable>(
+    _ server: NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>,
+    _ serve: @escaping @Sendable (NIOAsyncChannel<Inbound, Outbound>) async -> Void
+) async throws {
+    try await withGracefulShutdownHandler {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound {
+                    group.addTask { await serve(connection) }
+                }
+            }
+        }
+    } onGracefulShutdown: {
+        server.channel.close(promise: nil)
     }
 }
 
