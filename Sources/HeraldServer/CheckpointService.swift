@@ -73,11 +73,19 @@ public struct CheckpointService: Service {
 
     public func run() async throws {
         var signed = audit.latest?.treeSize
+        var lastFailure: String?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 signed = try audit.checkpoint(unless: signed)
+                if lastFailure != nil { logger.info("checkpoints are signed again") }
+                lastFailure = nil
             } catch {
-                logger.error("the Merkle tree or its checkpoint failed", metadata: ["error": "\(error)"])
+                // Tried again every interval (a full disk may clear); said once per cause.
+                let failure = "\(error)"
+                if failure != lastFailure {
+                    logger.error("the Merkle tree or its checkpoint failed", metadata: ["error": "\(failure)"])
+                }
+                lastFailure = failure
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
