@@ -108,8 +108,8 @@ public final class MerkleTree {
 
     /// Hashes the records appended since the tree was last brought up to date. After an
     /// error, open the tree again.
-    public func catchUp() throws {
-        let head = journal.head.sequence.rawValue
+    public func catchUp(limit: Int = .max) throws {
+        let head = min(journal.head.sequence.rawValue, size &+ UInt64(clamping: limit))
         guard head > size else { return }
         let first = SequenceNumber(size + 1)
         guard first >= journal.oldestSequence else {
