@@ -7,7 +7,8 @@ import HeraldJournal
 
 func writeJSON(_ object: [String: Any]) {
     let output = StandardOutput()
-    output.write(running { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) })
+    output.write(
+        running { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) })
     output.write("\n")
     output.flush()
 }
