@@ -82,7 +82,7 @@ public final class AuditLog: Sendable {
 /// core busy the tree trails further and catches up when there is idle time (each pass takes
 /// the tree's lock for at most `Self.passRecordsMax` records, so remote proofs still get in).
 public struct CheckpointService: Service {
-    static let nice: Int32 = 10
+    static let nice: Int32 = 19
     static let passRecordsMax = 65_536
 
     let audit: AuditLog

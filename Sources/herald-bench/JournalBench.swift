@@ -50,7 +50,7 @@ struct JournalBench: ParsableCommand {
             log("\(label): \(formatRate(Double(events) / time)) events/s")
         }
         // The same with the Merkle tree kept as heraldd keeps it: a checkpointer thread at a
-        // low priority (nice 10) that catches the tree up every second, so it trails the
+        // low priority (nice 19) that catches the tree up every second, so it trails the
         // appends (by more when every core is busy). Plain runs interleaved with these (the machine's noise hits both);
         // the appends' time, then how long after the last append the tree was whole.
         var plainTimes: [Double] = []
@@ -67,7 +67,7 @@ struct JournalBench: ParsableCommand {
         let plainRate = Double(events) / median(plainTimes)
         rows.append(
             (
-                "durable append (\(durability)), batch 1000, with the Merkle tree kept (a nice-10 thread, catch-up every second)",
+                "durable append (\(durability)), batch 1000, with the Merkle tree kept (a nice-19 thread, catch-up every second)",
                 "\(formatRate(treeRate)) ev/s (\(String(format: "%.1f", (1 - treeRate / plainRate) * 100)) % below \(formatRate(plainRate)) ev/s in runs interleaved without); tree whole \(String(format: "%.0f", median(trailing) * 1000)) ms after the last append",
                 "", ""
             ))
@@ -213,8 +213,8 @@ struct JournalBench: ParsableCommand {
         let checkpointer = DispatchGroup()
         checkpointer.enter()
         Thread {
-            // At heraldd's checkpointer's priority (nice 10: appends first).
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            // At heraldd's checkpointer's priority (nice 19: appends first).
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
             let tree = try! MerkleTree(journal: journal, directory: directory, writable: true)
             while !done.isSet {
                 _ = wake.wait(timeout: .now() + 1)
