@@ -76,7 +76,7 @@ struct JournalAppend: ParsableCommand {
         }
         let journal = running { try Journal.open(at: data.path, options: options) }
         defer { journal.close() }
-        let output = StandardOutput()
+        let appends = AppendPipeline(journal: journal, output: StandardOutput())
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var entries: [JournalEntry] = []
@@ -94,18 +94,84 @@ struct JournalAppend: ParsableCommand {
                 start = newline + 1
             }
             pending.removeFirst(start)
-            try flush(&entries, journal: journal, output: output)
+            appends.submit(&entries)
         }
         if !pending.isEmpty { entries.append(JournalEntry(channel: channel, data: pending)) }
-        try flush(&entries, journal: journal, output: output)
+        appends.submit(&entries)
+        appends.finish()
+    }
+}
+
+/// Several batches in flight (`window`): the next is encoded and queued while earlier ones
+/// are written and synced, so the journal's writer can commit them together; sequence
+/// numbers are still printed in order, each once its batch is durable.
+final class AppendPipeline: @unchecked Sendable {
+    // `slots` is shared with the writer thread's completions, under `condition`.
+    private let journal: Journal
+    private let output: StandardOutput
+    private let window: Int
+    private let condition = NSCondition()
+    private var slots: [Result<SequenceRange, JournalError>?] = []
+    private var printed = 0
+
+    init(journal: Journal, output: StandardOutput, window: Int = 8) {
+        self.journal = journal
+        self.output = output
+        self.window = window
     }
 
-    private func flush(_ entries: inout [JournalEntry], journal: Journal, output: StandardOutput) throws {
+    /// Queues `entries` (emptied) as the next batch, first printing what is durable and
+    /// waiting while `window` batches are in flight.
+    func submit(_ entries: inout [JournalEntry]) {
         guard !entries.isEmpty else { return }
-        let range = running { try journal.appendAndWait(entries) }
-        for value in range.first.rawValue...range.last.rawValue { output.write("\(value)\n") }
-        output.flush()
+        condition.lock()
+        while slots.count - printed >= window {
+            printReady()
+            if slots.count - printed >= window { condition.wait() }
+        }
+        let slot = slots.count
+        slots.append(nil)
+        condition.unlock()
+        journal.append(entries) { [self] result in
+            condition.lock()
+            slots[slot] = result
+            condition.broadcast()
+            condition.unlock()
+        }
         entries.removeAll(keepingCapacity: true)
+        condition.lock()
+        printReady()
+        condition.unlock()
+    }
+
+    /// Waits for every batch and prints the rest.
+    func finish() {
+        condition.lock()
+        while printed < slots.count {
+            printReady()
+            if printed < slots.count { condition.wait() }
+        }
+        condition.unlock()
+        output.flush()
+    }
+
+    /// Prints the durable batches at the front, in order (under the lock); a failed batch
+    /// ends the command with its error (what was printed before it is durable).
+    private func printReady() {
+        var wrote = false
+        while printed < slots.count, let result = slots[printed] {
+            switch result {
+            case .success(let range):
+                for value in range.first.rawValue...range.last.rawValue { output.write("\(value)\n") }
+            case .failure(let error):
+                output.flush()
+                fail(error)
+            }
+            slots[printed] = nil
+            printed += 1
+            wrote = true
+        }
+        if wrote { output.flush() }
     }
 }
 
