@@ -268,7 +268,7 @@ public final class AuditConsole: Service, Sendable {
                 let leaf = try tree.leaf(sequence - 1)
                 return [
                     "leafIndex": sequence - 1, "treeSize": size,
-                    "leaf": leaf.map { String(format: "%02x", $0) }.joined(),
+                    "leaf": Hex.encode(leaf),
                     "leafHash": Merkle.leafHash(leaf).hex,
                     "auditPath": try tree.inclusionProof(index: sequence - 1, size: size).map(\.hex),
                     "rootHash": try tree.root(size: size).hex,

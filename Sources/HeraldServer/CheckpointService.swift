@@ -29,32 +29,19 @@ public final class AuditLog: Sendable {
         key = try AuditKey.loadOrCreate(directory: directory, name: keyName)
     }
 
-    /// Runs `body` with the tree brought up to the journal's head (opened on first use, and
-    /// again after a failure).
-    public func withTree<T>(_ body: (MerkleTree) throws -> T) throws -> T {
+    /// Runs `body` with the tree brought up to the journal's head, or by at most
+    /// `catchUpLimit` records (opened on first use, and again after a failure).
+    public func withTree<T>(catchUpLimit: Int = .max, _ body: (MerkleTree) throws -> T) throws -> T {
         try lock.withLock { _ in
             do {
                 let tree = try box.tree ?? MerkleTree(journal: journal, directory: directory, writable: true)
                 box.tree = tree
-                try tree.catchUp()
+                try tree.catchUp(limit: catchUpLimit)
                 return try body(tree)
             } catch {
                 box.tree = nil
                 throw error
             }
-        }
-    }
-
-    /// One pass of at most `limit` records (under the lock); true if more are waiting.
-    private func catchUpPass(_ limit: Int) throws -> Bool {
-        do {
-            let tree = try box.tree ?? MerkleTree(journal: journal, directory: directory, writable: true)
-            box.tree = tree
-            try tree.catchUp(limit: limit)
-            return tree.size < journal.head.sequence.rawValue
-        } catch {
-            box.tree = nil
-            throw error
         }
     }
 
@@ -65,7 +52,7 @@ public final class AuditLog: Sendable {
     /// lock is let go between passes), then signs and writes a checkpoint of the whole tree
     /// if it grew since `signed`; returns the size signed.
     func checkpoint(unless signed: UInt64?, passRecordsMax: Int = .max) throws -> UInt64 {
-        while try lock.withLock({ _ in try catchUpPass(passRecordsMax) }) {}
+        while try withTree(catchUpLimit: passRecordsMax, { $0.size < journal.head.sequence.rawValue }) {}
         let (size, root) = try withTree { tree in (tree.size, tree.size == signed ? nil : try tree.root) }
         guard let root else { return size }
         try Checkpoint.sign(origin: origin, treeSize: size, rootHash: root, key: key).write(directory: directory)

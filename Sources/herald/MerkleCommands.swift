@@ -98,7 +98,7 @@ struct AuditProve: ParsableCommand {
         let path = running { try tree.inclusionProof(index: index, size: size) }
         let leaf = running { try tree.leaf(index) }
         writeJSON([
-            "leafIndex": index, "treeSize": size, "leafHash": Merkle.leafHash(leaf).hex, "leaf": hexString(leaf),
+            "leafIndex": index, "treeSize": size, "leafHash": Merkle.leafHash(leaf).hex, "leaf": Hex.encode(leaf),
             "auditPath": path.map(\.hex), "rootHash": running { try tree.root(size: size) }.hex,
         ])
     }
@@ -193,7 +193,7 @@ struct AuditCheckProof: ParsableCommand {
             guard let size = number("treeSize"), let path = hashes("auditPath"), var leafHash = hash("leafHash") else {
                 usageFailure("\(proof): an inclusion proof needs treeSize, leafHash and auditPath")
             }
-            if let leaf = (object["leaf"] as? String).flatMap(bytes(fromHex:)) {
+            if let leaf = (object["leaf"] as? String).flatMap(Hex.decode) {
                 guard Merkle.leafHash(leaf) == leafHash else { refuse("the leaf does not hash to leafHash") }
                 leafHash = Merkle.leafHash(leaf)
             }
@@ -229,31 +229,4 @@ struct AuditCheckProof: ParsableCommand {
             usageFailure("\(proof) is neither an inclusion nor a consistency proof")
         }
     }
-}
-
-func hexString(_ bytes: [UInt8]) -> String {
-    let table = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(table[Int(byte >> 4)])
-        out.append(table[Int(byte & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
-func bytes(fromHex text: String) -> [UInt8]? {
-    let digits = Array(text.utf8)
-    guard digits.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    out.reserveCapacity(digits.count / 2)
-    var index = 0
-    while index < digits.count {
-        guard let pair = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
-            return nil
-        }
-        out.append(pair)
-        index += 2
-    }
-    return out
 }

@@ -1,3 +1,5 @@
+import CHeraldSupport
+
 /// The Merkle tree of RFC 9162 §2.1 over the journal's records: leaf *i* is the record with
 /// sequence number *i + 1*, exactly as encoded in the segments.
 ///
@@ -11,18 +13,27 @@ public enum Merkle {
     /// MTH of an empty tree: SHA-256 of nothing.
     public static let emptyRoot = ChainHash(hex: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")!
 
-    static func leafHash(_ leaf: UnsafeRawBufferPointer, hasher: SHA256Hasher) -> ChainHash {
-        withUnsafeBytes(of: UInt8(0)) { hasher.hash($0, leaf) }
+    /// SHA-256(0x00 ‖ leaf), with no allocation but the result's.
+    static func leafHash(_ leaf: UnsafeRawBufferPointer) -> ChainHash {
+        ChainHash(
+            bytes: [UInt8](unsafeUninitializedCapacity: 32) { out, count in
+                herald_merkle_leaf(leaf.baseAddress, leaf.count, out.baseAddress)
+                count = 32
+            })
     }
 
     public static func leafHash(_ leaf: [UInt8]) -> ChainHash {
-        leaf.withUnsafeBytes { leafHash($0, hasher: SHA256Hasher()) }
+        leaf.withUnsafeBytes { leafHash($0) }
     }
 
-    static func nodeHash(_ left: ChainHash, _ right: ChainHash, hasher: SHA256Hasher) -> ChainHash {
-        withUnsafeBytes(of: UInt8(1)) { prefix in
-            left.bytes.withUnsafeBytes { l in right.bytes.withUnsafeBytes { r in hasher.hash(prefix, l, r) } }
-        }
+    /// SHA-256(0x01 ‖ left ‖ right).
+    static func nodeHash(_ left: ChainHash, _ right: ChainHash) -> ChainHash {
+        let pair = left.bytes + right.bytes
+        return ChainHash(
+            bytes: [UInt8](unsafeUninitializedCapacity: 32) { out, count in
+                herald_merkle_node(pair, out.baseAddress)
+                count = 32
+            })
     }
 
     /// The largest power of two smaller than `n` (n ≥ 2).
@@ -88,13 +99,12 @@ public enum Merkle {
         leaf: ChainHash, index: UInt64, size: UInt64, path: [ChainHash], root: ChainHash
     ) -> Bool {
         guard index < size else { return false }
-        let hasher = SHA256Hasher()
         var (fn, sn) = (index, size - 1)
         var r = leaf
         for p in path {
             if sn == 0 { return false }
             if fn & 1 == 1 || fn == sn {
-                r = nodeHash(p, r, hasher: hasher)
+                r = nodeHash(p, r)
                 if fn & 1 == 0 {
                     while fn & 1 == 0 && fn != 0 {
                         fn >>= 1
@@ -102,7 +112,7 @@ public enum Merkle {
                     }
                 }
             } else {
-                r = nodeHash(r, p, hasher: hasher)
+                r = nodeHash(r, p)
             }
             fn >>= 1
             sn >>= 1
@@ -119,7 +129,6 @@ public enum Merkle {
         if first == second { return proof.isEmpty && firstRoot == secondRoot }
         if first == 0 { return proof.isEmpty }
         guard !proof.isEmpty else { return false }
-        let hasher = SHA256Hasher()
         var path = proof
         // A power-of-two first tree is itself a node of the second: it starts the path.
         if first & (first - 1) == 0 { path.insert(firstRoot, at: 0) }
@@ -133,8 +142,8 @@ public enum Merkle {
         for c in path.dropFirst() {
             if sn == 0 { return false }
             if fn & 1 == 1 || fn == sn {
-                fr = nodeHash(c, fr, hasher: hasher)
-                sr = nodeHash(c, sr, hasher: hasher)
+                fr = nodeHash(c, fr)
+                sr = nodeHash(c, sr)
                 if fn & 1 == 0 {
                     while fn & 1 == 0 && fn != 0 {
                         fn >>= 1
@@ -142,7 +151,7 @@ public enum Merkle {
                     }
                 }
             } else {
-                sr = nodeHash(sr, c, hasher: hasher)
+                sr = nodeHash(sr, c)
             }
             fn >>= 1
             sn >>= 1

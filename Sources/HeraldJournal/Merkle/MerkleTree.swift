@@ -39,7 +39,6 @@ public final class MerkleTree {
     private var tail: [ChainHash] {
         (0..<tailCount).map { ChainHash(bytes: Array(tailBytes[$0 * 32..<($0 + 1) * 32])) }
     }
-    private let hasher = SHA256Hasher()
     private let journal: Journal
     private let file: FileHandle?
     /// The last complete tile whose leaves were read back (a proof reads one or two).
@@ -167,7 +166,7 @@ public final class MerkleTree {
         // A new right child completes its parent.
         while counts[level] % 2 == 0 {
             let count = counts[level]
-            let parent = Merkle.nodeHash(try node(level, count - 2), try node(level, count - 1), hasher: hasher)
+            let parent = Merkle.nodeHash(try node(level, count - 2), try node(level, count - 1))
             added[level + 1].append(parent)
             counts[level + 1] += 1
             completed.append(parent)
@@ -182,7 +181,7 @@ public final class MerkleTree {
         let k = Int(Merkle.split(UInt64(leaves.count)))
         let start = leaves.startIndex
         return Merkle.nodeHash(
-            root(of: leaves[start..<start + k]), root(of: leaves[(start + k)...]), hasher: hasher)
+            root(of: leaves[start..<start + k]), root(of: leaves[(start + k)...]))
     }
 
     /// MTH of leaves [start, end), end ≤ `size`.
@@ -203,7 +202,7 @@ public final class MerkleTree {
         }
         if count == 1 { return try tileLeaves(start / Self.tileLeaves)[Int(start % Self.tileLeaves)] }
         let k = Merkle.split(count)
-        return Merkle.nodeHash(try subtreeHash(start, start + k), try subtreeHash(start + k, end), hasher: hasher)
+        return Merkle.nodeHash(try subtreeHash(start, start + k), try subtreeHash(start + k, end))
     }
 
     /// The leaf hashes of tile `index` (the incomplete last tile's from memory, a complete
@@ -219,7 +218,7 @@ public final class MerkleTree {
         leaves.reserveCapacity(Int(Self.tileLeaves))
         let reader = try journal.reader(from: .sequence(first))
         try reader.nextView { view in
-            leaves.append(Merkle.leafHash(view.bytes, hasher: hasher))
+            leaves.append(Merkle.leafHash(view.bytes))
             return leaves.count < Int(Self.tileLeaves)
         }
         guard leaves.count == Int(Self.tileLeaves) else {

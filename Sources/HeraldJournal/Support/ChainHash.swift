@@ -18,25 +18,22 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses 64 hexadecimal digits.
     public init?(hex: String) {
-        let digits = Array(hex.utf8)
-        guard digits.count == 64 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        var index = 0
-        while index < 64 {
-            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else {
-                return nil
-            }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        self.bytes = out
+        guard hex.utf8.count == 64, let bytes = Hex.decode(hex) else { return nil }
+        self.bytes = bytes
     }
 
-    public var hex: String {
+    public var hex: String { Hex.encode(bytes) }
+
+    public var description: String { hex }
+
+}
+
+/// Lower-case hexadecimal text of bytes, and back (proofs, checkpoints, the console).
+public enum Hex {
+    public static func encode(_ bytes: [UInt8]) -> String {
         let table = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
-        out.reserveCapacity(64)
+        out.reserveCapacity(bytes.count * 2)
         for byte in bytes {
             out.append(table[Int(byte >> 4)])
             out.append(table[Int(byte & 0xF)])
@@ -44,7 +41,20 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
         return String(decoding: out, as: UTF8.self)
     }
 
-    public var description: String { hex }
+    /// The bytes of an even number of hex digits (either case); nil for anything else.
+    public static func decode(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
 
     private static func nibble(_ c: UInt8) -> UInt8? {
         switch c {
@@ -102,14 +112,6 @@ final class SHA256Hasher {
         }
         precondition(length == 32, "SHA-256 produced \(length) bytes")
         return ChainHash(bytes: out)
-    }
-
-    /// Ends the hash, writing its 32 bytes at `output` (no allocation).
-    func finish(into output: UnsafeMutableRawPointer) {
-        var length: UInt32 = 0
-        precondition(
-            EVP_DigestFinal_ex(context, output.assumingMemoryBound(to: UInt8.self), &length) == 1 && length == 32,
-            "EVP_DigestFinal_ex failed")
     }
 
     /// Hashes the concatenation of `parts`.
