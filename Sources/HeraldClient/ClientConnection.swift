@@ -1,3 +1,4 @@
+import Dispatch
 import HeraldWire
 import NIOCore
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 /// caller resumes, so no delivery can arrive for an unknown stream.
 final class ClientConnection: Sendable {
     struct State {
-        var pending: [UInt32: CheckedContinuation<ServerMessage, any Error>] = [:]
+        var pending: [UInt32: ReplyWaiter] = [:]
         var streams: [UInt32: EventStream] = [:]
         var nextCorrelation: UInt32 = 1
         var acks: [UInt32: [UInt64]] = [:]
@@ -33,19 +34,7 @@ final class ClientConnection: Sendable {
         let reply: ServerMessage
         do {
             reply = try await withCheckedThrowingContinuation { continuation in
-                let correlation = state.withLock { state -> UInt32? in
-                    if let failure = state.failure {
-                        continuation.resume(throwing: failure)
-                        return nil
-                    }
-                    let correlation = state.nextCorrelation
-                    state.nextCorrelation = correlation == UInt32.max ? 1 : correlation + 1
-                    state.pending[correlation] = continuation
-                    return correlation
-                }
-                guard let correlation else { return }
-                let bytes = message.encodedFrame(correlation: correlation)
-                channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+                send(message, waiter: .task(continuation))
             }
         } catch let error as HeraldClientError {
             throw error
@@ -54,6 +43,38 @@ final class ClientConnection: Sendable {
         }
         if case .error(let code, let message) = reply { throw .refused(code: code, message: message) }
         return reply
+    }
+
+    /// `request` for a thread outside Swift concurrency and NIO (a C caller's): the calling
+    /// thread waits for the reply itself, which the event loop hands it directly (no task is
+    /// started and none resumed: two thread hops fewer per round trip). Many threads may
+    /// wait at once, each for its own correlation id. Never call it on an event loop or from
+    /// a task: it blocks the thread.
+    func requestBlocking(_ message: ClientMessage) throws(HeraldClientError) -> ServerMessage {
+        precondition(!channel.eventLoop.inEventLoop, "requestBlocking on the connection's event loop")
+        let waiter = ThreadWaiter()
+        send(message, waiter: .thread(waiter))
+        let reply = try waiter.wait().get()
+        if case .error(let code, let message) = reply { throw .refused(code: code, message: message) }
+        return reply
+    }
+
+    /// Registers the waiter under a new correlation id and writes the request (or fails the
+    /// waiter at once when the connection has failed).
+    private func send(_ message: ClientMessage, waiter: ReplyWaiter) {
+        let registered = state.withLock { state -> Result<UInt32, HeraldClientError> in
+            if let failure = state.failure { return .failure(failure) }
+            let correlation = state.nextCorrelation
+            state.nextCorrelation = correlation == UInt32.max ? 1 : correlation + 1
+            state.pending[correlation] = waiter
+            return .success(correlation)
+        }
+        guard case .success(let correlation) = registered else {
+            if case .failure(let failure) = registered { waiter.resume(.failure(failure)) }
+            return
+        }
+        let bytes = message.encodedFrame(correlation: correlation)
+        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
     }
 
     func stream(_ id: UInt32) -> EventStream? { state.withLock { $0.streams[id] } }
@@ -139,13 +160,13 @@ final class ClientConnection: Sendable {
         case .error(let code, let text) where frame.correlation == 0:
             fail(.refused(code: code, message: "heraldd closed the connection: \(text)"))
         default:
-            let continuation = state.withLock { state -> CheckedContinuation<ServerMessage, any Error>? in
+            let waiter = state.withLock { state -> ReplyWaiter? in
                 if case .attached(let streamID) = message, state.streams[streamID] == nil {
                     state.streams[streamID] = EventStream(id: streamID)
                 }
                 return state.pending.removeValue(forKey: frame.correlation)
             }
-            continuation?.resume(returning: message)
+            waiter?.resume(.success(message))
         }
     }
 
@@ -159,8 +180,37 @@ final class ClientConnection: Sendable {
             }
             return (Array(state.pending.values), Array(state.streams.values))
         }
-        for continuation in pending { continuation.resume(throwing: reason) }
+        for waiter in pending { waiter.resume(.failure(reason)) }
         for stream in streams { stream.finish(reason) }
+    }
+}
+
+/// Who waits for a reply: a task (`request`) or a blocked thread (`requestBlocking`).
+enum ReplyWaiter: Sendable {
+    case task(CheckedContinuation<ServerMessage, any Error>)
+    case thread(ThreadWaiter)
+
+    func resume(_ result: Result<ServerMessage, HeraldClientError>) {
+        switch self {
+        case .task(let continuation): continuation.resume(with: result.mapError { $0 })
+        case .thread(let waiter): waiter.resume(result)
+        }
+    }
+}
+
+/// A thread waiting for one reply: the event loop stores it and signals.
+final class ThreadWaiter: Sendable {
+    private let result = Mutex<Result<ServerMessage, HeraldClientError>?>(nil)
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func resume(_ result: Result<ServerMessage, HeraldClientError>) {
+        self.result.withLock { $0 = result }
+        semaphore.signal()
+    }
+
+    func wait() -> Result<ServerMessage, HeraldClientError> {
+        semaphore.wait()
+        return result.withLock { $0! }
     }
 }
 

@@ -283,7 +283,7 @@ public final class HeraldClient: Sendable {
         return stream
     }
 
-    private func unexpected(_ reply: ServerMessage) -> HeraldClientError {
+    func unexpected(_ reply: ServerMessage) -> HeraldClientError {
         .protocolViolation("unexpected reply \(reply.type)")
     }
 }

@@ -32,7 +32,12 @@ actor ClientSession {
     private let connectionCount: @Sendable () -> Int
     private var clientName = ""
     private var clientPid: UInt32 = 0
-    private var handles: [UInt64: ChannelHandle] = [:]
+    private var handles: [UInt64: ChannelHandle] = [:] {
+        didSet { publishHandles.withLock { $0 = handles.filter { $0.value.flags.contains(.publisher) } } }
+    }
+    /// The opens that may publish, readable off the actor: the connection's direct publish
+    /// path (see `SocketServer.converse`) looks a request's handle up here.
+    nonisolated let publishHandles = Mutex<[UInt64: ChannelHandle]>([:])
     private var streams: [UInt32: Stream] = [:]
     private var nextStream: UInt32 = 1
     private var closed = false

@@ -57,8 +57,13 @@ final class RequestLane: Sendable {
     }
 
     /// Handles queued requests until `finish` (or a goodbye) and the queue is empty.
-    func run(session: ClientSession, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+    /// Direct publishes taken before a request (`direct`) are answered before it is handled.
+    func run(session: ClientSession, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, direct: DirectPath)
+        async throws
+    {
         while let batch = await nextBatch() {
+            await direct.drained()
+            defer { direct.answered(batch.count) }
             let replies: [(UInt32, ServerMessage?)]
             if case .publish(let opener, _) = batch[0].message, batch.count > 1 {
                 let events = batch.map { item -> [WireEvent] in

@@ -72,9 +72,11 @@ public final class SocketServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.writeBufferWaterMark, value: waterMark)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-            .bind(unixDomainSocketPath: options.socketPath, cleanupExistingSocketFile: true) { channel in
+            .bind(unixDomainSocketPath: options.socketPath, cleanupExistingSocketFile: true) {
+                [limits = options.limits] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(RequestDecoder(limits: limits))
+                    return try NIOAsyncChannel<InboundRequest, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         try applyPermissions()
@@ -104,7 +106,7 @@ public final class SocketServer: Service, Sendable {
         unlink(options.socketPath)
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private func serve(_ connection: NIOAsyncChannel<InboundRequest, ByteBuffer>) async {
         let channel = connection.channel
         guard
             let id = connections.withLock({ state -> UInt64? in
@@ -124,6 +126,14 @@ public final class SocketServer: Service, Sendable {
             metrics.connections.record(connectionCount)
         }
         let peer = await WireOrigin.peer(of: channel) ?? WireOrigin(uid: UInt32.max, gid: UInt32.max, pid: 0)
+        guard
+            let path = try? await channel.eventLoop.submit({
+                try channel.pipeline.syncOperations.handler(type: RequestDecoder.self).path
+            }).get()
+        else {
+            channel.close(promise: nil)
+            return
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let session = ClientSession(
@@ -131,7 +141,8 @@ public final class SocketServer: Service, Sendable {
                     outbound: outbound, logger: logger, metrics: metrics,
                     connectionCount: { [self] in connectionCount },
                     audit: audit)
-                await self.converse(session: session, inbound: inbound, outbound: outbound)
+                path.start(DirectPath.Context(session: session, service: service, metrics: metrics, channel: channel))
+                await self.converse(session: session, path: path, inbound: inbound, outbound: outbound)
                 await session.close()
             }
         } catch {
@@ -139,24 +150,24 @@ public final class SocketServer: Service, Sendable {
         }
     }
 
-    /// Reads requests and queues them on the connection's lane, which answers them in
-    /// order; acks are applied at once (they have no reply). A protocol error gets an
-    /// error frame and ends the connection.
+    /// Takes the requests the connection's decoder did not answer itself (see
+    /// `DirectPath`) and queues them on the connection's lane, which answers them in order;
+    /// acks are applied at once (they have no reply). A protocol error gets an error frame
+    /// and ends the connection.
     private func converse(
-        session: ClientSession, inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
+        session: ClientSession, path: DirectPath, inbound: NIOAsyncChannelInboundStream<InboundRequest>,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     ) async {
         let lane = RequestLane()
-        let worker = Task { try await lane.run(session: session, outbound: outbound) }
-        var wire = WireServerSession(limits: options.limits)
+        let worker = Task { try await lane.run(session: session, outbound: outbound, direct: path) }
         do {
-            reading: for try await buffer in inbound {
-                buffer.withUnsafeReadableBytes { wire.receive($0) }
-                while let (correlation, request) = try wire.next() {
-                    if case .ack = request {
-                        _ = await session.handle(request)
-                        continue
-                    }
+            reading: for try await element in inbound {
+                switch element {
+                case .malformed(let error):
+                    throw error
+                case .request(_, let request) where request.type == .ack:
+                    _ = await session.handle(request)
+                case .request(let correlation, let request):
                     await lane.submit(correlation, request)
                     if case .goodbye = request { break reading }
                 }

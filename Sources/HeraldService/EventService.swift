@@ -1,6 +1,7 @@
 import Foundation
 public import HeraldJournal
 public import HeraldWire
+import Synchronization
 
 /// The event service of both APIs, embedded: channels, events, retention, on top of a
 /// journal. Every operation is a journal record and the in-memory state (`registry`) is
@@ -135,10 +136,11 @@ public actor EventService {
         }
         while appendsInFlight > 0 { await withCheckedContinuation { drainedWaiter = $0 } }
         do { try applyAvailable() } catch { throw .library }
-        precondition(registry.applied == journal.head.sequence, "snapshot with unapplied records")
+        // Records that direct publishes append meanwhile change no state: the snapshot after
+        // them is still the state before it.
         let range = try await append([record(.snapshot, channel: 0, data: registry.snapshot())])
         do { try applyAvailable() } catch { throw .library }
-        precondition(registry.applied == range.last, "snapshot not applied")
+        precondition(registry.applied >= range.last, "snapshot not applied")
     }
 
     /// Journals a membership or connectivity event produced by the node or the cluster
@@ -249,8 +251,19 @@ public actor EventService {
         route: EventRoute = EventRoute()
     ) async throws(ServiceError) -> [EventID] {
         guard handle.flags.contains(.publisher) else { throw .access }
+        let entries = try entries(handle, events, origin: origin, route: try resolve(route, sender: handle.opener))
+        // No gate: a publish creates no name, so it cannot race a create; the handle check
+        // and the append keep the actor's order.
+        guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
+        let range = try await appendAndApply(entries)
+        return (range.first.rawValue...range.last.rawValue).map { EventID(sequence: SequenceNumber($0)) }
+    }
+
+    /// The journal entries of a publish, every event checked against the limits.
+    private nonisolated func entries(
+        _ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])], origin: PublisherOrigin?, route: EventRoute
+    ) throws(ServiceError) -> [JournalEntry] {
         guard !events.isEmpty else { throw .invalidParameter }
-        let route = try resolve(route, sender: handle.opener)
         let descriptor = route.replyTo == 0 ? EventDescriptor.cast : EventDescriptor.reply
         var entries: [JournalEntry] = []
         entries.reserveCapacity(events.count)
@@ -273,11 +286,76 @@ public actor EventService {
                     publisher: PublisherOrigin.publisherField(origin, route: route, name: attributes.publisherName),
                     patterns: attributes.patterns, data: data))
         }
-        // No gate: a publish creates no name, so it cannot race a create; the handle check
-        // and the append keep the actor's order.
-        guard registry.channels[handle.channel]?.openers[handle.opener] != nil else { throw .badHandle }
-        let range = try await appendAndApply(entries)
-        return (range.first.rawValue...range.last.rawValue).map { EventID(sequence: SequenceNumber($0)) }
+        return entries
+    }
+
+    /// Whether `publishDirect` serves publishes on this node (a single node: the journal's
+    /// append order is the service's order; a cluster orders publishes through Corosync).
+    public nonisolated var publishesDirectly: Bool { sequencer is LocalSequencer }
+
+    /// A publish that changes no service state, submitted to the journal's writer from the
+    /// caller's thread, without the actor: `completion` runs on the journal's thread once
+    /// the events are as durable as the journal promises (keep it short). This is the
+    /// request path of heraldd's connections (`publish` does the same work through the
+    /// actor, for every other publish).
+    ///
+    /// Returns false, doing nothing, when the publish is not for this path (the caller then
+    /// uses `publish`, which gives the same answer with its error): a cluster node, an event
+    /// with retention (the registry keeps it), a route that needs the registry or the
+    /// journal (a session, a reply), or anything `publish` refuses. The caller vouches that
+    /// `handle` is open and stays open until the completion (heraldd: the connection's own
+    /// open, closed only by a later request of the same connection). Records appended here
+    /// are applied by the actor lazily, as no-ops; a segment roll still gets its snapshot.
+    public nonisolated func publishDirect(
+        _ handle: ChannelHandle, _ events: [(EventAttributes, [UInt8])], origin: PublisherOrigin,
+        route: EventRoute = EventRoute(),
+        completion: @escaping @Sendable (Result<[EventID], ServiceError>) -> Void
+    ) -> Bool {
+        guard publishesDirectly, handle.flags.contains(.publisher), route.replyTo == 0,
+            route.senderName.count <= EventRoute.nameBytesMax,
+            events.allSatisfy({ $0.0.retention == 0 })
+        else { return false }
+        switch route.target {
+        case .everyone: break
+        case .nodes(let nodes): guard !nodes.isEmpty, nodes.count <= EventRoute.nodesMax else { return false }
+        case .name(let name): guard !name.isEmpty, name.count <= EventRoute.nameBytesMax else { return false }
+        case .session, .requester: return false
+        }
+        var route = route
+        route.sender = handle.opener
+        guard let entries = try? entries(handle, events, origin: origin, route: route) else { return false }
+        journal.append(entries) { [self] result in
+            switch result {
+            case .success(let range):
+                completion(
+                    .success((range.first.rawValue...range.last.rawValue).map { EventID(sequence: SequenceNumber($0)) })
+                )
+                snapshotIfRolled()
+            case .failure(let error):
+                completion(.failure(ServiceError(error)))
+            }
+        }
+        return true
+    }
+
+    /// The last segment a direct append was seen in: a new one (the journal rolled) gets the
+    /// state snapshot the actor's appends would have written.
+    private nonisolated let directSegment = Mutex<SegmentID?>(nil)
+
+    private nonisolated func snapshotIfRolled() {
+        let last = journal.segments.last
+        let rolled = directSegment.withLock { seen -> Bool in
+            defer { seen = last }
+            return seen != nil && seen != last
+        }
+        if rolled { Task { try? await self.snapshotIfNeeded() } }
+    }
+
+    /// Applies what direct publishes appended and writes a snapshot if the journal moved to
+    /// a segment without one.
+    private func snapshotIfNeeded() async throws(ServiceError) {
+        do { try applyAvailable() } catch { throw .library }
+        if !clustered && !snapshotInProgress && journal.segments.last != snapshotSegment { try await writeSnapshot() }
     }
 
     /// The route a publish journals: the sender filled in, a reply addressed to the answered

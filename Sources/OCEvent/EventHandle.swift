@@ -155,7 +155,7 @@ final class EventHandle: @unchecked Sendable {
             }
             let event = WireEvent(data: data)
             let route = sent
-            return try blocking { try await client.publish(handle, event, route: route) }
+            return try client.publishBlocking(handle, event, route: route)
         } catch {
             throw Self.errno(for: error)
         }

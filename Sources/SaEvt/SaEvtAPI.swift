@@ -139,7 +139,7 @@ public func saEvtChannelClose(_ channelHandle: SaEvtChannelHandleT) -> SaAisErro
         else { throw .badHandle }
         let client = service.client
         do {
-            try blocking { try await client.closeChannel(channel.open) }
+            try client.closeChannelBlocking(channel.open)
         } catch {
             throw AisError(error)
         }
@@ -152,7 +152,7 @@ public func saEvtChannelUnlink(_ handle: SaEvtHandleT, _ channelName: UnsafePoin
         let client = try Handles.service(handle).client
         let name = try name(channelName)
         do {
-            try blocking { try await client.unlinkChannel(name) }
+            try client.unlinkChannelBlocking(name)
         } catch {
             throw AisError(error)
         }
@@ -193,7 +193,7 @@ public func saEvtEventUnsubscribe(
         let (channel, service) = try Handles.channel(channelHandle)
         let client = service.client
         do {
-            try blocking { try await client.unsubscribe(channel.open, id: subscription) }
+            try client.unsubscribeBlocking(channel.open, id: subscription)
         } catch {
             throw AisError(error)
         }
@@ -219,7 +219,7 @@ public func saEvtEventRetentionTimeClear(_ channelHandle: SaEvtChannelHandleT, _
         guard eventID > 1000 else { throw .invalidParameter }
         let client = service.client
         do {
-            try blocking { try await client.clearRetention(channel.open, eventID: eventID) }
+            try client.clearRetentionBlocking(channel.open, eventID: eventID)
         } catch {
             throw AisError(error)
         }

@@ -211,7 +211,7 @@ public func saEvtEventPublish(
         let route = routed ? event.route : nil
         let id: UInt64
         do {
-            id = try blocking { try await client.publish(open, wire, route: route) }
+            id = try client.publishBlocking(open, wire, route: route)
         } catch {
             throw AisError(error)
         }

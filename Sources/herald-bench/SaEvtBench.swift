@@ -27,23 +27,47 @@ struct SaEvtBench: AsyncParsableCommand {
         let client = try buildC("tools/c/saevt_bench.c", library: "SaEvt", into: work)
         var table = ResultTable()
         var index = 0
+        // The machine's floors, measured by the same C program: a round trip between two
+        // processes over a Unix socket (no work at all), and an fdatasync of a small append.
+        var floors: [Double] = []
+        var syncs: [Double] = []
+        for _ in 0..<runs {
+            let pingpong = try runC(client, ["pingpong", "\(events * 4)"], nil)
+            floors.append(Double(pingpong[0]) / (Double(pingpong[1]) / 1e9))
+            let datasync = try runC(client, ["fdatasync", "\(events / 2)", work], nil)
+            syncs.append(Double(datasync[0]) / (Double(datasync[1]) / 1e9))
+        }
+        let floorRow = "floor: round trips/s between two processes, 128 B each way over a Unix socket pair (no work)"
+        let syncRow = "floor: fdatasync/s of 128-byte appends to one file (the disk)"
+        table.set(floorRow, "Herald", floors)
+        table.set(syncRow, "Herald", syncs)
         for (size, threads, durability) in [
-            (100, 1, "fsync"), (100, 4, "fsync"), (50_000, 1, "fsync"), (50_000, 4, "fsync"), (100, 1, "batch:10"),
+            (100, 1, "fsync"), (100, 4, "fsync"), (50_000, 1, "fsync"), (50_000, 4, "fsync"), (100, 1, "batch:5"),
+            (100, 4, "batch:5"),
         ] {
             let workload =
                 "publish \(size) B, 4 patterns, \(threads) thread\(threads > 1 ? "s" : ""), durability \(durability)"
             var cRates: [Double] = []
             var swiftRates: [Double] = []
+            var p50s: [Double] = []
+            var p99s: [Double] = []
             for _ in 0..<runs {
                 index += 1
                 let daemon = try HeraldDaemon(directory: "\(work)/saevt-\(index)", durability: durability)
                 let fields = try runC(client, ["publish", "\(size)", "\(events)", "\(threads)"], daemon)
                 cRates.append(Double(fields[0]) / (Double(fields[1]) / 1e9))
+                p50s.append(Double(fields[2]) / 1000)
+                p99s.append(Double(fields[3]) / 1000)
                 swiftRates.append(try await swiftPublish(daemon, size: size, threads: threads))
                 daemon.stop()
             }
             table.set(workload, "Herald", cRates)
             table.set(workload, Self.swiftColumn, swiftRates)
+            if threads == 1 {
+                table.setLatency(
+                    "publish round trip, \(size) B, 1 thread, durability \(durability)", "Herald",
+                    (median(p50s), median(p99s)))
+            }
         }
         let deliveries = "subscriber deliveries/s, 100 B events published live (batches of 1000, fsync)"
         var cRates: [Double] = []
@@ -80,6 +104,8 @@ struct SaEvtBench: AsyncParsableCommand {
         print("")
         print("Publish: one saEvtEventPublish after another on each thread (each waits for its event id,")
         print("so with fsync each waits for a disk flush; threads share flushes), \(events) events per run;")
+        print("round trips timed one by one in the C program (p50/p99 of each run, median of the runs).")
+        print("Floors: the same C program's socket-pair ping-pong and fdatasync loop, on this machine now.")
         print("Swift: HeraldClient.publish awaited one at a time per task. Subscriber: a pass-all")
         print("subscription dispatched from poll (SA_DISPATCH_ALL), \(subscribeEvents) events published by a")
         print("HeraldClient in batches of 1000; Swift: a channel stream (window 256), done per event.")
@@ -89,11 +115,13 @@ struct SaEvtBench: AsyncParsableCommand {
     }
 
     /// Runs the C program to completion; the numbers of its RESULT line.
-    func runC(_ client: String, _ arguments: [String], _ daemon: HeraldDaemon) throws -> [UInt64] {
+    func runC(_ client: String, _ arguments: [String], _ daemon: HeraldDaemon?) throws -> [UInt64] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: client)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": daemon.socket]) { $1 }
+        if let daemon {
+            process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": daemon.socket]) { $1 }
+        }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

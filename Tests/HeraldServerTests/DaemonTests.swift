@@ -1,6 +1,7 @@
 import Foundation
 import HeraldClient
 import HeraldWire
+import Synchronization
 import Testing
 
 /// End to end through a real `heraldd` process and real client processes.
@@ -359,6 +360,139 @@ import Testing
             if let next { #expect(first >= next) }
             next = first + UInt64(count)
         }
+    }
+
+    /// A connection's publishes take the direct path (decoded on the event loop, submitted
+    /// to the journal, answered from its completion) unless something must come first:
+    /// pipelined behind a close, the publish after it is refused, in order.
+    @Test func directPublishesKeepTheRequestsOrder() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        let fd = try RawSocket.connect(daemon.socket)
+        defer { close(fd) }
+        var bytes = ClientMessage.hello(WireHello(pid: 1, clientName: "order")).frame(correlation: 1).encoded
+        bytes += ClientMessage.openChannel(name: Array("o".utf8), flags: 5).frame(correlation: 2).encoded
+        try RawSocket.send(fd, bytes)
+        let handle = try RawSocket.readUntil(fd) {
+            if case .channelOpened(let handle, _) = $0 { return handle } else { return nil }
+        }
+        let one = [WireEvent(data: [1])]
+        var pipelined = ClientMessage.publish(handle: handle, events: one).frame(correlation: 10).encoded
+        pipelined += ClientMessage.publish(handle: handle, events: one).frame(correlation: 11).encoded
+        pipelined += ClientMessage.ping.frame(correlation: 12).encoded
+        pipelined += ClientMessage.publish(handle: handle, events: one).frame(correlation: 13).encoded
+        pipelined += ClientMessage.closeChannel(handle: handle).frame(correlation: 14).encoded
+        pipelined += ClientMessage.publish(handle: handle, events: one).frame(correlation: 15).encoded
+        pipelined += ClientMessage.goodbye.frame(correlation: 99).encoded
+        try RawSocket.send(fd, pipelined)
+        var replies: [(UInt32, ServerMessage)] = []
+        var decoder = WireFrameDecoder()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            decoder.feed(buffer[0..<got])
+            while let frame = try decoder.next() {
+                replies.append((frame.correlation, try ServerMessage(frame: frame)))
+            }
+        }
+        #expect(replies.map(\.0) == [10, 11, 12, 13, 14, 15, 99])
+        var published: [UInt64] = []
+        for (correlation, reply) in replies {
+            switch (correlation, reply) {
+            case (10, .published(let first, 1)), (11, .published(let first, 1)), (13, .published(let first, 1)):
+                published.append(first)
+            case (12, .pong), (14, .ok), (99, .ok): break
+            case (15, .error(let code, _)): #expect(code == 9)  // SA_AIS_ERR_BAD_HANDLE
+            default: Issue.record("reply \(correlation): \(reply)")
+            }
+        }
+        #expect(published.count == 3 && published == published.sorted())
+    }
+
+    /// The guard of the short request path: publishes one at a time through the socket are
+    /// answered on the direct path (counted by heraldd), not through the session and the
+    /// service's actor; a retained event (the registry keeps it) takes the actor's path.
+    @Test func publishesTakeTheDirectPath() async throws {
+        let metricsPath = "/tmp/hd-" + String(UUID().uuidString.prefix(8)) + ".sock"
+        let daemon = try await DaemonProcess.launch(arguments: ["--metrics", "unix:" + metricsPath])
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("d", flags: [.publisher, .subscriber, .create])
+        let stream = try await client.subscribe(channel, id: 1, filters: all)
+        var ids: [UInt64] = []
+        for index in 0..<50 { ids.append(try await client.publish(channel, WireEvent(data: [UInt8(index)]))) }
+        _ = try await client.publish(channel, WireEvent(retention: 60_000_000_000, data: [99]))
+        #expect(ids == ids.sorted() && Set(ids).count == 50)
+        let received = try await collect(stream, count: 51)
+        #expect(received.map { $0.data[0] } == (0..<50).map { UInt8($0) } + [99])
+        let fd = try RawSocket.connect(metricsPath)
+        defer { close(fd) }
+        try RawSocket.send(fd, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            text += String(decoding: buffer[0..<got], as: UTF8.self)
+        }
+        #expect(text.contains("herald_publish_requests_direct_total 50\n"))
+        #expect(text.contains("herald_published_events_total 51\n"))
+        await client.close()
+    }
+
+    /// A C library's calls wait on the calling thread (no task per call): many threads of
+    /// one connection at once, each answered with its own reply; a lost daemon fails them.
+    @Test func blockingCallsFromManyThreads() async throws {
+        let daemon = try await DaemonProcess.launch()
+        defer { daemon.cleanup() }
+        let client = try await daemon.client()
+        let channel = try await client.openChannel("b", flags: [.publisher, .create])
+        let perThread = 200
+        let ids = try await offPool {
+            let results = Mutex<[[UInt64]]>([])
+            let group = DispatchGroup()
+            for thread in 0..<4 {
+                group.enter()
+                Thread.detachNewThread {
+                    var mine: [UInt64] = []
+                    for index in 0..<perThread {
+                        let event = WireEvent(data: [UInt8(thread), UInt8(index % 256)])
+                        if let id = try? client.publishBlocking(channel, event) { mine.append(id) }
+                    }
+                    results.withLock { $0.append(mine) }
+                    group.leave()
+                }
+            }
+            group.wait()
+            return results.withLock { $0 }
+        }
+        #expect(ids.count == 4 && ids.allSatisfy { $0.count == perThread && $0 == $0.sorted() })
+        #expect(Set(ids.joined()).count == 4 * perThread)
+        let afterClose = try await offPool { () -> HeraldClientError? in
+            try client.closeChannelBlocking(channel)
+            do {
+                _ = try client.publishBlocking(channel, WireEvent(data: [0]))
+                return nil
+            } catch let error as HeraldClientError {
+                return error
+            }
+        }
+        guard case .refused(let code, _) = afterClose else {
+            Issue.record("a publish on a closed channel: \(String(describing: afterClose))")
+            return
+        }
+        #expect(code == 9)  // SA_AIS_ERR_BAD_HANDLE
+        daemon.kill9()
+        let failure = try await offPool { () -> HeraldClientError? in
+            do {
+                _ = try client.publishBlocking(channel, WireEvent(data: [0]))
+                return nil
+            } catch let error as HeraldClientError {
+                return error
+            }
+        }
+        #expect(failure != nil)
     }
 
     @Test func metricsAreServedInPrometheusText() async throws {

@@ -80,9 +80,14 @@ final class JournalIndexer: Sendable {
     private let worker: BatchingWorker<Work>
     let backlogEventsMax: Int
 
+    /// Commits, or event rows, that make a pass at once; fewer wait up to
+    /// `lingerNanoseconds` for more.
+    static let lingerCommits = 32
+    static let lingerRows = 512
+
     init(
         store: JournalIndexStore, indexedThrough: SequenceNumber, batchFramesMax: Int, backlogEventsMax: Int = .max,
-        logger: Logger
+        lingerNanoseconds: UInt64 = 2_000_000, logger: Logger
     ) {
         let shared = Shared(State(indexed: indexedThrough))
         self.shared = shared
@@ -90,6 +95,16 @@ final class JournalIndexer: Sendable {
         worker = BatchingWorker(
             name: "herald.journal.indexer",
             take: { queue in Self.takeBatch(&queue, framesMax: batchFramesMax) },
+            // A trickle of small commits (one request each) is indexed a few milliseconds
+            // late in one transaction, instead of one transaction and one wake-up per commit.
+            linger: .init(nanoseconds: lingerNanoseconds) { queue in
+                var rows = 0
+                for item in queue {
+                    guard case .frames(let frames) = item else { return true }
+                    for frame in frames { rows += frame.events.count }
+                }
+                return queue.count >= Self.lingerCommits || rows >= Self.lingerRows
+            },
             process: { work in
                 // After a failure, what is still queued is dropped as it comes up.
                 guard shared.state.withLock({ $0.failed == nil }) else { return }
