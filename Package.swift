@@ -207,7 +207,9 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldServiceTests",
-            dependencies: ["HeraldService", "HeraldJournal", "HeraldWire"],
+            dependencies: [
+                "HeraldService", "HeraldJournal", "HeraldWire", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
     ],

@@ -79,6 +79,23 @@ public final class Journal: Sendable {
         }
     }
 
+    /// `append(_:completion:)` that may commit on the calling thread: when the writer is idle
+    /// and durability is `batch` or `none`, the records are encoded and written here and
+    /// `completion` runs before this returns (the lone request's round trip then has no
+    /// thread hand-off); otherwise the writer thread does it, as `append` would. For a
+    /// caller that may spend a write system call, not an fdatasync (heraldd's event loop).
+    public func appendInline(
+        _ entries: [JournalEntry], completion: @escaping @Sendable (Result<SequenceRange, JournalError>) -> Void
+    ) {
+        do {
+            var request = try makeRequest(entries)
+            request.completion = completion
+            if !writer!.submitInline(request) { writer!.submit(request) }
+        } catch {
+            completion(.failure(error as? JournalError ?? .writerFailed("\(error)")))
+        }
+    }
+
     private func makeRequest(_ entries: [JournalEntry]) throws -> JournalWriter.Request {
         guard writer != nil else { throw JournalError.readOnly }
         guard !entries.isEmpty else { throw JournalError.emptyAppend }
@@ -124,6 +141,13 @@ public final class Journal: Sendable {
     /// Event rows handed to the indexer and not yet in SQLite (bounded by
     /// `JournalOptions.indexBacklogEventsMax` plus one commit).
     var indexBacklogEvents: Int { indexer?.backlogEvents ?? 0 }
+
+    /// Runs `body` on the writer thread between commit groups and waits for it (tests: a busy
+    /// writer).
+    func performOnWriter(_ body: @escaping @Sendable () -> Void) throws {
+        guard let writer else { throw JournalError.readOnly }
+        try writer.perform { _ in body() }
+    }
 
     /// Removes sealed segments past the retention limits now.
     @discardableResult

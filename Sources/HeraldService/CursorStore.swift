@@ -70,6 +70,13 @@ public final class CursorStore: Sendable {
         }
     }
 
+    /// Whether `error` (from `save`) says the disk is full: SQLite could not grow the
+    /// database or its write-ahead log. Space made later lets the same write succeed.
+    public static func isOutOfSpace(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_FULL || error.extendedResultCode == .SQLITE_IOERR_WRITE
+    }
+
     public func remove(named name: String) throws {
         try queue.write { db in try db.execute(sql: "DELETE FROM cursors WHERE name = ?", arguments: [name]) }
     }

@@ -294,8 +294,9 @@ public actor EventService {
     public nonisolated var publishesDirectly: Bool { sequencer is LocalSequencer }
 
     /// A publish that changes no service state, submitted to the journal's writer from the
-    /// caller's thread, without the actor: `completion` runs on the journal's thread once
-    /// the events are as durable as the journal promises (keep it short). This is the
+    /// caller's thread, without the actor: `completion` runs once the events are as durable
+    /// as the journal promises (keep it short), on the journal's thread — or on the calling
+    /// thread before this returns, when the journal commits it inline (`appendInline`). This is the
     /// request path of heraldd's connections (`publish` does the same work through the
     /// actor, for every other publish).
     ///
@@ -324,7 +325,7 @@ public actor EventService {
         var route = route
         route.sender = handle.opener
         guard let entries = try? entries(handle, events, origin: origin, route: route) else { return false }
-        journal.append(entries) { [self] result in
+        journal.appendInline(entries) { [self] result in
             switch result {
             case .success(let range):
                 completion(

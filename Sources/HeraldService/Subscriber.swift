@@ -396,7 +396,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         while !Task.isCancelled {
             await waitForWindow()
             if state.withLock({ $0.cancelled }) { return }
-            if try deliverRetained() { continue }
+            if try await deliverRetained() { continue }
             if let lagMax = options.lagMax, journal.head.sequence.rawValue > reader.nextSequence.rawValue + lagMax {
                 reader = try journal.reader(from: .end)
                 state.withLock { $0.held = HeldDeliveries() }
@@ -431,7 +431,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             if last > .zero { dropRetained(&fresh, scannedThrough: last) }
             let ready = commit(fresh, free: free, byPriority: byPriority, matched: (subscriptions, removals))
             if !ready.isEmpty {
-                try extendHorizon(to: ready.map(\.sequence).max()!)
+                try await extendHorizon(to: ready.map(\.sequence).max()!)
                 continuation.yield(ready)
             } else {
                 let through = reader.nextSequence.previous
@@ -625,7 +625,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    private func deliverRetained() throws -> Bool {
+    private func deliverRetained() async throws -> Bool {
         guard let (next, earlier) = state.withLock({ $0.retainedQueue.isEmpty ? nil : $0.retainedQueue.removeFirst() })
         else {
             return false
@@ -665,21 +665,33 @@ public final class Subscriber: AsyncSequence, Sendable {
                 retained: true, route: route, subscriber: self)
         }
         if let delivery {
-            try extendHorizon(to: delivery.sequence)
+            try await extendHorizon(to: delivery.sequence)
             continuation.yield([delivery])
         }
         return true
     }
 
-    /// Makes sure the persisted horizon covers `sequence` before it is handed out.
-    private func extendHorizon(to sequence: SequenceNumber) throws {
+    /// Makes sure the persisted horizon covers `sequence` before it is handed out. On a full
+    /// disk the cursor cannot be stored: the subscriber waits for room (retrying every
+    /// `Self.fullDiskRetry`) instead of ending its stream, and hands nothing out past the
+    /// stored horizon meanwhile, so its redelivery marks stay exact.
+    private func extendHorizon(to sequence: SequenceNumber) async throws {
         guard let persistHorizon else { return }
-        let current = state.withLock { ($0.horizon, $0.acknowledged) }
-        guard sequence > current.0 else { return }
-        let horizon = Swift.max(sequence, journal.head.sequence)
-        try persistHorizon(current.1, horizon)
-        state.withLock { $0.horizon = Swift.max($0.horizon, horizon) }
+        while true {
+            let current = state.withLock { ($0.horizon, $0.acknowledged) }
+            guard sequence > current.0 else { return }
+            let horizon = Swift.max(sequence, journal.head.sequence)
+            do {
+                try persistHorizon(current.1, horizon)
+                state.withLock { $0.horizon = Swift.max($0.horizon, horizon) }
+                return
+            } catch  where CursorStore.isOutOfSpace(error) {
+                try await Task.sleep(for: Self.fullDiskRetry)
+            }
+        }
     }
+
+    static let fullDiskRetry = Duration.milliseconds(200)
 
     /// Hands out an event that is not in the journal — a node-local notice such as
     /// NOT_PRIMARY when this node's cluster partition lost quorum — to a class subscriber of

@@ -19,11 +19,16 @@ struct DaemonBench: AsyncParsableCommand {
     @Option(help: "Publish rate of the latency runs (events/s).") var rate = 10_000
     @Option(help: "Seconds of each latency run.") var latencySeconds = 5
     @Option(help: "Events in history for the replay runs.") var replayEvents = 1_000_000
+    @Option(help: "Events of the 16-client run, one event per round trip.") var singleEvents = 32_000
     @Flag(help: "Herald only (no peers).") var noPeers = false
     @Flag(help: "Only the replay workload (Herald and the peers).") var replayOnly = false
     @Option(name: .customLong("work-dir")) var workDirectory = "bench-out"
 
     static let payloadBytes = 128
+
+    /// Cluster middleware publishes one event per call: 16 processes, each with one publish
+    /// of one event in flight, acknowledged once durable (group commit is all that helps).
+    static let singleRow = "durable publish, 16 clients, one event per round trip (fsync)"
 
     var latencyFsync: String { "publish→callback latency at \(formatRate(Double(rate))) ev/s, fsync before ack" }
     var latencyPeriodic: String {
@@ -83,6 +88,16 @@ struct DaemonBench: AsyncParsableCommand {
                 if clients == 1 { disk["Herald", default: []].append(Self.diskBytes("\(work)/herald-pub-1-\(run)")) }
             }
             table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "Herald", rates)
+        }
+        if !replayOnly {
+            var rates: [Double] = []
+            for run in 0..<runs {
+                let herald = try HeraldDaemon(directory: "\(work)/herald-single-\(run)", durability: "fsync")
+                rates.append(
+                    try await herald.publishThroughput(clients: 16, events: singleEvents, batch: 1, inFlight: 1))
+                herald.stop()
+            }
+            table.set(Self.singleRow, "Herald", rates)
         }
         if !replayOnly {
             let herald = try HeraldDaemon(directory: "\(work)/herald-latency", durability: "fsync")
@@ -147,6 +162,15 @@ struct DaemonBench: AsyncParsableCommand {
                     table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", column, rates)
                 }
                 if !replayOnly {
+                    var rates: [Double] = []
+                    for run in 0..<runs {
+                        let redis = try RedisPeer(
+                            directory: "\(work)/redis-\(policy)-single-\(run)", appendfsync: policy)
+                        rates.append(try redis.publishThroughput(clients: 16, events: singleEvents, batch: 1))
+                    }
+                    table.set(Self.singleRow, column, rates)
+                }
+                if !replayOnly {
                     let redis = try RedisPeer(directory: "\(work)/redis-\(policy)-latency", appendfsync: policy)
                     table.setLatency(
                         policy == "always" ? latencyFsync : latencyPeriodic, column,
@@ -194,6 +218,8 @@ struct DaemonBench: AsyncParsableCommand {
         print("interval (not per message; this version has no per-message fsync option).")
         print("Clients: Herald 1 client = one connection, batches of \(batch) events, 4 in flight; 8 clients = 8")
         print("processes. Redis = redis-benchmark XADD with -P \(batch) (pipeline) and -c 1/8 connections.")
+        print("16 clients, one event per round trip: 16 Herald publisher processes (one publish of one event")
+        print("in flight each) beside redis-benchmark -c 16 -P 1 XADD; \(singleEvents) events per run.")
         print("Bodies: 128-byte JSON-like events, varied (Herald and NATS: 4 096 seeded bodies in turn; Redis:")
         print("redis-benchmark's template with three random 12-digit fields per command).")
         print("NATS = \(batch) publishes in flight per connection, 1/8 connections in one process.")

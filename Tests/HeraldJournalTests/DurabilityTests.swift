@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import HeraldJournal
@@ -39,5 +40,52 @@ import Testing
         let elapsed = waitForSync(journal, after: synced, seconds: 2)
         let waited = try #require(elapsed, "the written appends were never synced")
         #expect(waited <= 0.3 + 0.4, "synced after \(waited) s")
+    }
+
+    /// `appendInline` commits on the calling thread when the writer is idle (the completion
+    /// has run when it returns), never overtakes work the writer has, and what it writes
+    /// is synced within the interval by the writer thread, with no append after it.
+    @Test func inlineAppendsCommitOnTheCallerAndAreSyncedWithinTheInterval() throws {
+        let folder = TemporaryDirectory("herald-inline")
+        defer { folder.cleanup() }
+        var options = JournalOptions()
+        options.durability = .batch(intervalMilliseconds: 300)
+        let journal = try Journal.open(at: folder.path, options: options)
+        defer { journal.close() }
+        var generator = EventGenerator(seed: 11)
+        _ = try journal.appendAndWait(generator.entries(1))
+        #expect(waitForSync(journal, after: 0, seconds: 2) != nil)
+        var ranges: [SequenceRange] = []
+        for _ in 0..<20 {
+            let done = Mutex<SequenceRange?>(nil)
+            journal.appendInline(generator.entries(1)) { result in done.withLock { $0 = try? result.get() } }
+            let range = try #require(done.withLock { $0 }, "committed on the caller's thread")
+            ranges.append(range)
+        }
+        #expect(ranges.map(\.first.rawValue) == (2...21).map { UInt64($0) })
+        let synced = journal.counters.syncs
+        let elapsed = try #require(waitForSync(journal, after: synced, seconds: 2), "inline appends never synced")
+        #expect(elapsed <= 0.3 + 0.4, "synced after \(elapsed) s")
+
+        // The writer busy with a task: an inline append waits its turn behind it.
+        let release = DispatchSemaphore(value: 0)
+        let running = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? journal.performOnWriter {
+                running.signal()
+                release.wait()
+            }
+        }
+        running.wait()
+        let late = Mutex<SequenceRange?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        journal.appendInline(generator.entries(1)) { result in
+            late.withLock { $0 = try? result.get() }
+            finished.signal()
+        }
+        #expect(late.withLock { $0 } == nil, "not committed while the writer was busy")
+        release.signal()
+        finished.wait()
+        #expect(late.withLock { $0 }?.first.rawValue == 22)
     }
 }

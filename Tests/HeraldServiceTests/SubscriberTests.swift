@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HeraldJournal
 import Synchronization
 import Testing
@@ -256,6 +257,36 @@ final class Collector: Sendable {
         #expect(subscriber.cursorSnapshot.acknowledged == got[1].sequence)
         subscriber.markClean(after: subscriber.cursorSnapshot)
         #expect(!subscriber.cursorSnapshot.dirty)
+        await service.shutdown()
+    }
+
+    /// A durable subscriber whose cursor cannot be stored (the disk is full: SQLite says
+    /// SQLITE_FULL) hands nothing out past its stored horizon and keeps its stream; once the
+    /// horizon can be stored again it delivers everything, in order.
+    @Test func aFullDiskHoldsADurableSubscriberBackWithoutEndingIt() async throws {
+        let journal = try Journal.open(at: "/j", options: simulatedOptions(SimulatedFileSystem()))
+        let service = try await EventService.open(journal: journal, cursors: try CursorStore(path: nil))
+        let handle = try await service.openChannel(channel, flags: .all)
+        for i in 0..<5 { _ = try await publish(service, handle, "e\(i)") }
+        let full = Atomic<Bool>(true)
+        let attempts = Atomic<Int>(0)
+        let subscriber = Subscriber(
+            selection: .classes([.group]), options: SubscriberOptions(start: .oldest, durableName: "d"),
+            journal: journal, cursor: nil,
+            persistHorizon: { _, _ in
+                attempts.add(1, ordering: .relaxed)
+                if full.load(ordering: .relaxed) { throw DatabaseError(resultCode: .SQLITE_FULL) }
+            })
+        subscriber.start(at: .oldest)
+        let collector = Collector(subscriber)
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(collector.deliveries.isEmpty, "nothing past the stored horizon")
+        #expect(attempts.load(ordering: .relaxed) >= 2, "tried again")
+        full.store(false, ordering: .relaxed)
+        let got = await collector.wait(for: 6)  // the open's JOIN, then the 5 casts
+        #expect(got.map(\.descriptor) == [.join] + Array(repeating: .cast, count: 5))
+        #expect(got.filter { $0.descriptor == .cast }.map(\.data) == (0..<5).map { Array("e\($0)".utf8) })
+        subscriber.cancel()
         await service.shutdown()
     }
 

@@ -29,6 +29,9 @@ final class JournalWriter: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var failure: JournalError?
+    /// A group is being committed (by the writer thread, or inline by `submitInline`'s
+    /// caller): whoever set it owns the writer's state until it clears it.
+    private var busy = false
 
     // Owned by the writer thread.
     private let segmentsDirectory: String
@@ -100,6 +103,35 @@ final class JournalWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Commits `request` on the calling thread, at once, when the writer has nothing to do
+    /// (no queued work, no group in progress, no sync pipeline, the indexer has room, no
+    /// segment roll due); its completion runs before this returns. False, doing nothing,
+    /// otherwise: then `submit` it. Saves the hand-off to the writer thread and back for a
+    /// lone request with `batch` or `none` durability (an fdatasync is never run inline:
+    /// fsync durability always goes through the sync stage).
+    func submitInline(_ request: Request) -> Bool {
+        guard syncer == nil else { return false }
+        condition.lock()
+        guard !busy, queue.isEmpty, !stopping, !stopped, failure == nil else {
+            condition.unlock()
+            return false
+        }
+        busy = true
+        condition.unlock()
+        let inline =
+            indexer.map { $0.backlogEvents < $0.backlogEventsMax } ?? true && !shouldRoll(now: options.clock.now())
+        let wasDirty = dirty
+        if inline { process([.append(request)]) }
+        condition.lock()
+        busy = false
+        // Wakes the writer thread only when it has something new to do: work queued
+        // meanwhile, a stop, or a periodic sync to schedule (it already waits for the
+        // deadline of one that was due).
+        if !queue.isEmpty || stopping || (dirty && !wasDirty) { condition.broadcast() }
+        condition.unlock()
+        return inline
+    }
+
     /// Runs `body` on the writer thread and waits for it. Throws `.closed` after `stop`.
     func perform<T: Sendable>(_ body: @escaping @Sendable (JournalWriter) throws -> T) throws -> T {
         let box = ResultBox<T>()
@@ -141,8 +173,8 @@ final class JournalWriter: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping {
-                if dirty, case .batch(let interval) = options.durability {
+            while (queue.isEmpty || busy) && !stopping {
+                if !busy, dirty, case .batch(let interval) = options.durability {
                     let deadline = lastSync + UInt64(interval) * 1_000_000
                     let now = DispatchTime.now().uptimeNanoseconds
                     if now >= deadline { break }
@@ -151,8 +183,10 @@ final class JournalWriter: @unchecked Sendable {
                     condition.wait()
                 }
             }
+            while busy { condition.wait() }  // stopping during an inline commit
             let work = takeGroup()
             let exiting = stopping && work.isEmpty
+            busy = !exiting
             condition.unlock()
 
             if exiting {
@@ -161,9 +195,12 @@ final class JournalWriter: @unchecked Sendable {
             }
             if work.isEmpty {
                 syncIfDue(force: true)
-                continue
+            } else {
+                process(work)
             }
-            process(work)
+            condition.lock()
+            busy = false
+            condition.unlock()
         }
     }
 
