@@ -88,4 +88,36 @@ import Testing
         finished.wait()
         #expect(late.withLock { $0 }?.first.rawValue == 22)
     }
+
+    /// The periodic sync of `batch` durability runs on the writer thread without holding
+    /// commits back: while the disk takes its time over an fdatasync, a lone append still
+    /// commits inline, and what it wrote is synced by a later pass.
+    @Test func aSlowPeriodicSyncDoesNotHoldInlineAppendsBack() throws {
+        let fs = SimulatedFileSystem()
+        var options = simulatedOptions(fs)
+        options.durability = .batch(intervalMilliseconds: 20)
+        let journal = try Journal.open(at: "/j", options: options)
+        var generator = EventGenerator(seed: 12)
+        _ = try journal.appendAndWait(generator.entries(1))
+        #expect(waitForSync(journal, after: 0, seconds: 2) != nil)
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let holding = Atomic<Bool>(true)
+        fs.beforeSync {
+            guard holding.exchange(false, ordering: .relaxed) else { return }
+            entered.signal()
+            release.wait()
+        }
+        _ = try journal.appendAndWait(generator.entries(1))  // dirty: a periodic sync comes
+        #expect(entered.wait(timeout: .now() + 2) == .success, "the periodic sync started")
+        let done = Mutex<SequenceRange?>(nil)
+        journal.appendInline(generator.entries(1)) { result in done.withLock { $0 = try? result.get() } }
+        #expect(done.withLock { $0 }?.first.rawValue == 3, "committed while the sync was held")
+        // The held sync started before that commit: when it completes the file stays dirty,
+        // and a later pass syncs it.
+        let synced = journal.counters.syncs
+        release.signal()
+        #expect(waitForSync(journal, after: synced + 1, seconds: 2) != nil, "the inline append synced later")
+        journal.close()
+    }
 }

@@ -32,6 +32,14 @@ final class JournalWriter: @unchecked Sendable {
     /// A group is being committed (by the writer thread, or inline by `submitInline`'s
     /// caller): whoever set it owns the writer's state until it clears it.
     private var busy = false
+    /// Commits so far (changed only by whoever holds `busy`): a periodic sync that ran
+    /// while commits went on leaves the file dirty.
+    private var commits: UInt64 = 0
+    /// The commit in progress runs inline on a caller's thread: it never syncs (the writer
+    /// thread does, without stopping commits).
+    private var committingInline = false
+    /// The writer thread waits for an inline commit to end (`waitWhileBusy`).
+    private var waitingWhileBusy = false
 
     // Owned by the writer thread.
     private let segmentsDirectory: String
@@ -121,13 +129,19 @@ final class JournalWriter: @unchecked Sendable {
         let inline =
             indexer.map { $0.backlogEvents < $0.backlogEventsMax } ?? true && !shouldRoll(now: options.clock.now())
         let wasDirty = dirty
-        if inline { process([.append(request)]) }
+        if inline {
+            committingInline = true
+            process([.append(request)])
+            committingInline = false
+        }
         condition.lock()
         busy = false
         // Wakes the writer thread only when it has something new to do: work queued
-        // meanwhile, a stop, or a periodic sync to schedule (it already waits for the
-        // deadline of one that was due).
-        if !queue.isEmpty || stopping || (dirty && !wasDirty) { condition.broadcast() }
+        // meanwhile, a stop, or a periodic sync to schedule or due now (it already waits for
+        // the deadline of one that was scheduled).
+        if !queue.isEmpty || stopping || waitingWhileBusy || (dirty && (!wasDirty || periodicSyncDue)) {
+            condition.broadcast()
+        }
         condition.unlock()
         return inline
     }
@@ -174,7 +188,14 @@ final class JournalWriter: @unchecked Sendable {
         while true {
             condition.lock()
             while (queue.isEmpty || busy) && !stopping {
-                if !busy, dirty, case .batch(let interval) = options.durability {
+                if busy {
+                    // An inline commit: it wakes this thread when it ends.
+                    waitingWhileBusy = true
+                    condition.wait()
+                    continue
+                }
+                waitingWhileBusy = false
+                if dirty, case .batch(let interval) = options.durability {
                     let deadline = lastSync + UInt64(interval) * 1_000_000
                     let now = DispatchTime.now().uptimeNanoseconds
                     if now >= deadline { break }
@@ -183,7 +204,7 @@ final class JournalWriter: @unchecked Sendable {
                     condition.wait()
                 }
             }
-            while busy { condition.wait() }  // stopping during an inline commit
+            waitWhileBusy()  // stopping during an inline commit
             let work = takeGroup()
             let exiting = stopping && work.isEmpty
             busy = !exiting
@@ -194,14 +215,59 @@ final class JournalWriter: @unchecked Sendable {
                 return
             }
             if work.isEmpty {
-                syncIfDue(force: true)
-            } else {
-                process(work)
+                periodicSync()
+                continue
             }
+            process(work)
             condition.lock()
             busy = false
             condition.unlock()
         }
+    }
+
+    /// The periodic sync of `batch` durability, on the writer thread, without holding
+    /// `busy` during the fdatasync: inline commits go on meanwhile (a lone publish never
+    /// waits for a flush it did not ask for). Called with `busy` set by the caller's pass;
+    /// clears it.
+    private func periodicSync() {
+        let file = active.file
+        let before = commits
+        var needed = false
+        if case .batch = options.durability { needed = dirty }
+        let start = DispatchTime.now().uptimeNanoseconds
+        condition.lock()
+        busy = false
+        condition.unlock()
+        guard needed, stickyFailure == nil else { return }
+        do {
+            try file.sync()
+            counters.synced()
+        } catch {
+            recordFailure(error as? JournalError ?? .writerFailed("\(error)"))
+            return
+        }
+        condition.lock()
+        waitWhileBusy()
+        // What was committed while the sync ran may not be covered: it stays dirty.
+        if commits == before { dirty = false }
+        lastSync = start
+        condition.unlock()
+    }
+
+    /// Waits (the lock held) until no inline commit is in progress.
+    private func waitWhileBusy() {
+        while busy {
+            waitingWhileBusy = true
+            condition.wait()
+        }
+        waitingWhileBusy = false
+    }
+
+    /// A periodic sync is due (`batch` durability, dirty, the interval over). Reads the
+    /// writer's state: call it holding `busy`, or under the lock while no one does.
+    private var periodicSyncDue: Bool {
+        guard dirty, case .batch(let interval) = options.durability else { return false }
+        return DispatchTime.now().uptimeNanoseconds - lastSync >= UInt64(interval) * 1_000_000
     }
 
     /// Takes queued work: appends up to `groupBytesMax` (at least one), or one task.
@@ -373,6 +439,7 @@ final class JournalWriter: @unchecked Sendable {
             throw OutOfSpace(error: error)
         }
         counters.wrote(records: Int(nextSequence.rawValue - ranges[0].first.rawValue), bytes: output.count)
+        commits &+= 1
         active.size += Int64(output.count)
         active.frames += frames.count
         switch options.durability {
@@ -380,8 +447,10 @@ final class JournalWriter: @unchecked Sendable {
             dirty = true  // until the syncer's fdatasync; `roll` and `finish` drain it first
         case .batch:
             dirty = true
-            syncIfDue(force: false)
-            if let failure = stickyFailure { throw failure }
+            if !committingInline {
+                syncIfDue(force: false)
+                if let failure = stickyFailure { throw failure }
+            }
         case .none:
             dirty = true
         }

@@ -21,6 +21,7 @@ public final class SimulatedFileSystem: JournalFileSystem {
         var failSyncDiscards = true
         var syncCount = 0
         var writeCount = 0
+        var beforeSync: (@Sendable () -> Void)?
     }
 
     public init() {}
@@ -46,6 +47,10 @@ public final class SimulatedFileSystem: JournalFileSystem {
             $0.failSyncDiscards = discardUnsynced
         }
     }
+
+    /// Runs `body` at the start of every file sync, outside the file system's lock (a slow
+    /// disk: `body` may block until the test lets the sync go on); nil removes it.
+    public func beforeSync(_ body: (@Sendable () -> Void)?) { state.withLock { $0.beforeSync = body } }
 
     public func clearFaults() {
         state.withLock {
@@ -190,6 +195,7 @@ public final class SimulatedFileSystem: JournalFileSystem {
     }
 
     func sync(_ node: SimulatedNode, path: String) throws {
+        state.withLock { $0.beforeSync }?()
         try state.withLock { state in
             state.syncCount += 1
             if let errno = state.failSyncErrno {
