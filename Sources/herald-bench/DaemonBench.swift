@@ -28,7 +28,21 @@ struct DaemonBench: AsyncParsableCommand {
 
     /// Cluster middleware publishes one event per call: 16 processes, each with one publish
     /// of one event in flight, acknowledged once durable (group commit is all that helps).
-    static let singleRow = "durable publish, 16 clients, one event per round trip (fsync)"
+    static let singleRow = "durable publish, 16 connections, one event per round trip (fsync)"
+
+    /// Runs the SaEvt C bench program against `socket`; the numbers of its RESULT line.
+    static func runSaEvt(_ client: String, _ arguments: [String], _ socket: String) throws -> [UInt64] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: client)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": socket]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return try SaEvtBench.fields(text, status: process.terminationStatus)
+    }
 
     var latencyFsync: String { "publish→callback latency at \(formatRate(Double(rate))) ev/s, fsync before ack" }
     var latencyPeriodic: String {
@@ -90,11 +104,15 @@ struct DaemonBench: AsyncParsableCommand {
             table.set("durable publish, \(clients) client\(clients > 1 ? "s" : "")", "Herald", rates)
         }
         if !replayOnly {
+            // The SaEvt C library (one process, a handle — a connection — per thread, as
+            // redis-benchmark drives 16 connections from one process): the lightest client.
+            let client = try buildC("tools/c/saevt_bench.c", library: "SaEvt", into: work)
             var rates: [Double] = []
             for run in 0..<runs {
                 let herald = try HeraldDaemon(directory: "\(work)/herald-single-\(run)", durability: "fsync")
-                rates.append(
-                    try await herald.publishThroughput(clients: 16, events: singleEvents, batch: 1, inFlight: 1))
+                let fields = try Self.runSaEvt(
+                    client, ["publish", "\(Self.payloadBytes)", "\(singleEvents)", "16", "handles"], herald.socket)
+                rates.append(Double(fields[0]) / (Double(fields[1]) / 1e9))
                 herald.stop()
             }
             table.set(Self.singleRow, "Herald", rates)
@@ -218,8 +236,9 @@ struct DaemonBench: AsyncParsableCommand {
         print("interval (not per message; this version has no per-message fsync option).")
         print("Clients: Herald 1 client = one connection, batches of \(batch) events, 4 in flight; 8 clients = 8")
         print("processes. Redis = redis-benchmark XADD with -P \(batch) (pipeline) and -c 1/8 connections.")
-        print("16 clients, one event per round trip: 16 Herald publisher processes (one publish of one event")
-        print("in flight each) beside redis-benchmark -c 16 -P 1 XADD; \(singleEvents) events per run.")
+        print("16 connections, one event per round trip: the SaEvt C bench program, 16 threads with a handle")
+        print("(a connection) each, one saEvtEventPublish at a time, beside redis-benchmark -c 16 -P 1 XADD;")
+        print("\(singleEvents) events per run.")
         print("Bodies: 128-byte JSON-like events, varied (Herald and NATS: 4 096 seeded bodies in turn; Redis:")
         print("redis-benchmark's template with three random 12-digit fields per command).")
         print("NATS = \(batch) publishes in flight per connection, 1/8 connections in one process.")

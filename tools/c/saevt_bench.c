@@ -5,6 +5,9 @@
  *                                        one handle, publish N events of SIZE bytes with 4
  *                                        patterns in all; prints "RESULT n ns p50_ns p99_ns"
  *                                        (CLOCK_MONOTONIC; percentiles of the round trips)
+ *   saevt_bench publish SIZE N THREADS handles
+ *                                        the same, each thread with a handle (a connection)
+ *                                        of its own (as 16 clients would be)
  *   saevt_bench pingpong N               the machine's floor for a round trip between two
  *                                        processes: 128 bytes each way over a Unix socket
  *                                        pair, N times; prints "RESULT n ns"
@@ -47,8 +50,11 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+static int handle_per_thread;
+
 static void *publisher(void *unused)
 {
+    SaEvtHandleT own = handle;
     SaEvtChannelHandleT channel;
     SaEvtEventHandleT event;
     SaEvtEventPatternT patterns[4] = {
@@ -59,7 +65,15 @@ static void *publisher(void *unused)
     long i;
     (void)unused;
     memset(data, 'x', (size_t)size);
-    if (saEvtChannelOpen(handle, &channel_name, SA_EVT_CHANNEL_CREATE | SA_EVT_CHANNEL_PUBLISHER, SA_TIME_MAX,
+    if (handle_per_thread) {
+        SaEvtCallbacksT none = {NULL, NULL};
+        SaVersionT version = {'B', 3, 1};
+        if (saEvtInitialize(&own, &none, &version) != SA_AIS_OK) {
+            failed = 1;
+            return NULL;
+        }
+    }
+    if (saEvtChannelOpen(own, &channel_name, SA_EVT_CHANNEL_CREATE | SA_EVT_CHANNEL_PUBLISHER, SA_TIME_MAX,
                          &channel)
             != SA_AIS_OK
         || saEvtEventAllocate(channel, &event) != SA_AIS_OK
@@ -82,6 +96,7 @@ static void *publisher(void *unused)
     pthread_mutex_unlock(&round_trips_lock);
     free(mine);
     free(data);
+    if (handle_per_thread) saEvtFinalize(own);
     return NULL;
 }
 
@@ -166,6 +181,7 @@ int main(int argc, char **argv)
         uint64_t start;
         size = atol(argv[2]);
         per_thread = atol(argv[3]) / threads;
+        handle_per_thread = argc > 5 && strcmp(argv[5], "handles") == 0;
         uint64_t elapsed;
         if (threads < 1 || threads > 64) return 64;
         round_trips = malloc(sizeof(uint64_t) * (size_t)(per_thread * threads + 1));
