@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "oc_event", type: .dynamic, targets: ["OCEvent"]),
         // The SA Forum Event Service C API: libSaEvt.so + include/saAis.h, include/saEvt.h.
         .library(name: "SaEvt", type: .dynamic, targets: ["SaEvt"]),
+        // The decoders of outside bytes as fuzz targets (the Fuzz package, tools/fuzz).
+        .library(name: "HeraldFuzzing", targets: ["HeraldFuzzing"]),
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "heraldd", targets: ["heraldd"]),
     ],
@@ -200,6 +202,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "HeraldFuzzing", dependencies: ["HeraldCluster", "HeraldJournal", "HeraldWire"],
+            swiftSettings: strict),
+        .testTarget(name: "HeraldFuzzingTests", dependencies: ["HeraldFuzzing"], swiftSettings: strict),
         .testTarget(
             name: "HeraldClusterTests",
             dependencies: ["HeraldCluster", "HeraldJournal"],

@@ -142,6 +142,9 @@ public final class Journal: Sendable {
     /// `JournalOptions.indexBacklogEventsMax` plus one commit).
     var indexBacklogEvents: Int { indexer?.backlogEvents ?? 0 }
 
+    /// The writer object (tests: that closing lets it go).
+    var writerObject: AnyObject? { writer }
+
     /// Runs `body` on the writer thread between commit groups and waits for it (tests: a busy
     /// writer).
     func performOnWriter(_ body: @escaping @Sendable () -> Void) throws {
