@@ -663,6 +663,42 @@ RULE(unsubscribe_hands_waiting_events_to_another_subscription)
     CHECK(saEvtFinalize(handle) == SA_AIS_OK);
 }
 
+/* The same when the subscription ends inside a callback of SA_DISPATCH_ALL, with the other
+ * events already taken for dispatch (the library takes what is pending at once): the rest of
+ * the call still follows the rule, in the same call. */
+static SaEvtChannelHandleT unsubscribing_channel;
+static void on_deliver_unsubscribing(SaEvtSubscriptionIdT subscription, SaEvtEventHandleT event, SaSizeT size)
+{
+    on_deliver(subscription, event, size);
+    if (n_seen == 1) saEvtEventUnsubscribe(unsubscribing_channel, 1);
+}
+
+RULE(unsubscribe_inside_dispatch_all_hands_the_rest_on)
+{
+    SaEvtCallbacksT unsubscribing = {on_open, on_deliver_unsubscribing};
+    SaEvtHandleT handle = initialize(&unsubscribing);
+    SaEvtEventFilterArrayT all = pass_all();
+    SaEvtEventFilterT only_b[1] = {F(SA_EVT_PREFIX_FILTER, "b", 1)};
+    SaEvtEventFilterArrayT b_filters = {1, only_b};
+    SaNameT name = fresh("handover-in-dispatch");
+    SaEvtEventIdT ids[4], id;
+    const char *patterns[4] = {"a", "b", "a", "b"};
+    int i;
+    CHECK(saEvtChannelOpen(handle, &name, 7, SA_TIME_MAX, &unsubscribing_channel) == SA_AIS_OK);
+    CHECK(saEvtEventSubscribe(unsubscribing_channel, &all, 1) == SA_AIS_OK);
+    CHECK(saEvtEventSubscribe(unsubscribing_channel, &b_filters, 7) == SA_AIS_OK);
+    for (i = 0; i < 4; i++) CHECK(publish(unsubscribing_channel, patterns[i], 1, 0, "x", &ids[i]) == SA_AIS_OK);
+    sleep_ms(500); /* all four reach the library and wait for dispatch */
+    CHECK(saEvtDispatch(handle, SA_DISPATCH_ALL) == SA_AIS_OK);
+    /* "a" for 1 (then 1 ends), "b" for 7, the second "a" for nobody, the second "b" for 7. */
+    CHECK(n_seen == 3);
+    CHECK(seen[0].subscription == 1 && seen[1].subscription == 7 && seen[2].subscription == 7);
+    CHECK(saEvtEventAttributesGet(seen[0].event, NULL, NULL, NULL, NULL, NULL, &id) == SA_AIS_OK && id == ids[0]);
+    CHECK(saEvtEventAttributesGet(seen[1].event, NULL, NULL, NULL, NULL, NULL, &id) == SA_AIS_OK && id == ids[1]);
+    CHECK(saEvtEventAttributesGet(seen[2].event, NULL, NULL, NULL, NULL, NULL, &id) == SA_AIS_OK && id == ids[3]);
+    CHECK(saEvtFinalize(handle) == SA_AIS_OK);
+}
+
 RULE(dispatch_one_and_all)
 {
     SaEvtHandleT handle = initialize(&callbacks);
@@ -886,6 +922,7 @@ int main(int argc, char **argv)
         RUN(retention_late_subscriber_expired_cleared);
         RUN(unsubscribe_leaves_nothing_behind);
         RUN(unsubscribe_hands_waiting_events_to_another_subscription);
+        RUN(unsubscribe_inside_dispatch_all_hands_the_rest_on);
         RUN(dispatch_one_and_all);
         RUN(dispatch_blocking_returns_after_finalize);
         RUN(finalize_closes_everything);
