@@ -42,24 +42,6 @@ public struct ClientDelivery: Sendable {
     public func withData<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try view.withData(body) }
 
     public func done() { connection.acknowledge(stream: stream, sequence: view.sequence, batch: ackBatch) }
-
-    /// `done()` of every delivery, one lock per run of one stream's deliveries (a consumer
-    /// that takes several at once, from several streams: the SaEvt library's dispatch).
-    public static func done(_ deliveries: some Sequence<ClientDelivery>) {
-        var sequences: [UInt64] = []
-        var current: ClientDelivery?
-        for delivery in deliveries {
-            if let head = current, head.stream != delivery.stream || head.connection !== delivery.connection {
-                head.connection.acknowledge(stream: head.stream, sequences: sequences, batch: head.ackBatch)
-                sequences.removeAll(keepingCapacity: true)
-            }
-            if sequences.isEmpty { current = delivery }
-            sequences.append(delivery.view.sequence)
-        }
-        if let head = current, !sequences.isEmpty {
-            head.connection.acknowledge(stream: head.stream, sequences: sequences, batch: head.ackBatch)
-        }
-    }
 }
 
 /// The deliveries of one stream, in journal order. Ends when the stream is detached, its

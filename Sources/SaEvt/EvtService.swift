@@ -44,9 +44,6 @@ final class EvtService: @unchecked Sendable {
     let openCallback: SaEvtChannelOpenCallbackT?
     let deliverCallback: SaEvtEventDeliverCallbackT?
     let state = Mutex(State())
-    /// Bumped (under `state`'s lock) by `ended` and `finalize`: a dispatch that took several
-    /// callbacks at once puts back what it has not run when it changed.
-    private let generation = Atomic<UInt64>(0)
     /// Serializes subscribes, so that one thread starts a channel open's stream.
     let subscribing = Mutex<Void>(())
 
@@ -133,7 +130,6 @@ final class EvtService: @unchecked Sendable {
         state.withLock { state in
             guard !state.finalized else { return }
             state.fences[channel, default: [:]][id] = Fence(through: through, remaining: remaining)
-            generation.add(1, ordering: .relaxed)
             var kept: [Pending] = []
             kept.reserveCapacity(state.pendingCount)
             for pending in state.queue[state.queueHead...] {
@@ -183,20 +179,8 @@ final class EvtService: @unchecked Sendable {
         case SA_DISPATCH_ONE:
             if let next = take() { run(next) }
         case SA_DISPATCH_ALL:
-            // What is pending now, taken under one lock and acknowledged at once (heraldd
-            // refills the window while the callbacks run); callbacks that arrive meanwhile
-            // wait for the next call.
-            let (batch, taken) = takeAll()
-            ClientDelivery.done(
-                batch.lazy.compactMap { if case .delivered(_, _, let delivery) = $0 { delivery } else { nil } })
-            var index = batch.startIndex
-            while index < batch.endIndex, generation.load(ordering: .relaxed) == taken {
-                run(batch[index], acknowledged: true)
-                index += 1
-            }
-            // A callback unsubscribed or finalized: the rest goes back, routed again, and is
-            // dispatched one at a time in this same call.
-            var count = index < batch.endIndex ? putBack(batch[index...]) : 0
+            // What is pending now; callbacks that arrive meanwhile wait for the next call.
+            var count = state.withLock { $0.pendingCount }
             while count > 0, let next = take() {
                 run(next)
                 count -= 1
@@ -212,54 +196,15 @@ final class EvtService: @unchecked Sendable {
         }
     }
 
-    /// Everything pending now (one lock), with the generation it was taken at.
-    private func takeAll() -> ([Pending], UInt64) {
-        state.withLock { state -> ([Pending], UInt64) in
-            guard !state.finalized, state.pendingCount > 0 else { return ([], 0) }
-            let batch = Array(state.queue[state.queueHead...])
-            state.queue.removeAll(keepingCapacity: true)
-            state.queueHead = 0
-            notifier.set(false)
-            return (batch, generation.load(ordering: .relaxed))
-        }
-    }
-
-    /// Puts callbacks taken by `takeAll` and not run back at the head of the queue, routing
-    /// deliveries of an ended subscription as `ended` did the queue (they are acknowledged
-    /// already: nothing to drop); returns how many went back.
-    private func putBack(_ rest: ArraySlice<Pending>) -> Int {
-        state.withLock { state -> Int in
-            guard !state.finalized else { return 0 }
-            var kept: [Pending] = []
-            kept.reserveCapacity(rest.count)
-            for pending in rest {
-                guard case .delivered(let channel, let id, let delivery) = pending, !delivery.isLostEvent,
-                    let fence = state.fences[channel]?[id]
-                else {
-                    kept.append(pending)
-                    continue
-                }
-                if let next = Self.lowestAccepting(fence.remaining, delivery.patterns) {
-                    kept.append(.delivered(channel: channel, subscription: next, delivery))
-                }
-            }
-            state.queue.insert(contentsOf: kept, at: state.queueHead)
-            notifier.set(state.pendingCount > 0)
-            return kept.count
-        }
-    }
-
-    private func run(_ pending: Pending, acknowledged: Bool = false) {
+    private func run(_ pending: Pending) {
         switch pending {
         case .opened(let invocation, let channel, let error):
             openCallback?(invocation, channel, SaAisErrorT(rawValue: error))
         case .delivered(let channelHandle, let subscriptionID, let delivery):
             // Consumed: the window slot frees at once (the data is copied into the event).
-            if !acknowledged { delivery.done() }
+            delivery.done()
             let event = Handles.tables.withLock { tables -> (UInt64, UInt32)? in
                 guard let channel = tables.channels[channelHandle] else { return nil }  // closed meanwhile
-                // Unsubscribed meanwhile (its fence gone before this came back): nobody's.
-                guard delivery.isLostEvent || channel.subscriptions[subscriptionID] != nil else { return nil }
                 var event = Handles.Event(service: handle, channel: channelHandle, delivered: true)
                 event.patterns = delivery.patterns
                 event.priority = delivery.priority
@@ -308,7 +253,6 @@ final class EvtService: @unchecked Sendable {
         }
         let closeNow = state.withLock { state -> Bool in
             state.finalized = true
-            generation.add(1, ordering: .relaxed)
             state.queue.removeAll()
             state.queueHead = 0
             notifier.set(true)  // wakes a blocked dispatch
