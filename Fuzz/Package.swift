@@ -1,20 +1,19 @@
 // swift-tools-version:6.1
 // Herald's fuzz targets for libFuzzer: built by tools/fuzz with
 // `-sanitize=fuzzer,address` (they need libFuzzer's driver, so they are a package of their
-// own, outside the main build). Each hands one `HeraldFuzzing.FuzzTarget` to the driver.
+// own, outside the main build). One driver runs the `HeraldFuzzing.FuzzTarget` named by
+// $HERALD_FUZZ_TARGET.
 import PackageDescription
-
-let targets = ["wire", "journal", "manifest", "cluster"]
 
 let package = Package(
     name: "HeraldFuzz",
     dependencies: [.package(name: "Herald", path: "..")],
-    targets: targets.map { name in
+    targets: [
         .executableTarget(
-            name: "fuzz-\(name)",
+            name: "herald-fuzz",
             dependencies: [.product(name: "HeraldFuzzing", package: "Herald")],
-            path: "Sources/fuzz-\(name)"
+            path: "Sources/herald-fuzz"
         )
-    },
+    ],
     swiftLanguageModes: [.v6]
 )

@@ -351,15 +351,8 @@ actor ClientSession {
     {
         let handle = try handle(opener)
         let ids = try await service.publish(
-            handle,
-            events.map {
-                (
-                    EventAttributes(
-                        patterns: $0.patterns, priority: $0.priority, retention: $0.retention,
-                        publisherName: $0.publisherName),
-                    $0.data
-                )
-            }, origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid), route: route)
+            handle, events.map(\.serviceEvent), origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid),
+            route: route)
         metrics.publishes.increment(by: ids.count)
         return .published(first: ids[0].rawValue, count: UInt32(ids.count))
     }
@@ -421,5 +414,16 @@ actor ClientSession {
         }
         handles.removeAll()
         logger.info("client disconnected", metadata: ["name": "\(clientName)"])
+    }
+}
+
+extension WireEvent {
+    /// A published event as the service takes it: its attributes and its data.
+    var serviceEvent: (EventAttributes, [UInt8]) {
+        (
+            EventAttributes(
+                patterns: patterns, priority: priority, retention: retention, publisherName: publisherName),
+            data
+        )
     }
 }

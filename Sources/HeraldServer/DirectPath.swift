@@ -98,15 +98,8 @@ final class DirectPath: Sendable {
         }
         let peer = context.session.peer
         let taken = context.service.publishDirect(
-            handle,
-            events.map {
-                (
-                    EventAttributes(
-                        patterns: $0.patterns, priority: $0.priority, retention: $0.retention,
-                        publisherName: $0.publisherName),
-                    $0.data
-                )
-            }, origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid), route: route
+            handle, events.map(\.serviceEvent), origin: PublisherOrigin(uid: peer.uid, gid: peer.gid, pid: peer.pid),
+            route: route
         ) { [self] result in
             let reply: ServerMessage
             switch result {

@@ -12,6 +12,14 @@ public final class CursorStore: Sendable {
         public var acknowledged: SequenceNumber
         public var deliveredThrough: SequenceNumber
         public var updated: Nanoseconds
+
+        public init(name: String, acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, updated: Nanoseconds)
+        {
+            self.name = name
+            self.acknowledged = acknowledged
+            self.deliveredThrough = deliveredThrough
+            self.updated = updated
+        }
     }
 
     private let queue: DatabaseQueue
@@ -22,7 +30,11 @@ public final class CursorStore: Sendable {
     public init(path: String?) throws {
         var configuration = Configuration()
         configuration.label = "herald.cursors"
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // The write-ahead log restarts well before it outgrows the room reserved below.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.reservedPages / 4)")
+        }
         queue =
             try path.map { try DatabaseQueue(path: $0, configuration: configuration) }
             ?? DatabaseQueue(configuration: configuration)
@@ -40,6 +52,23 @@ public final class CursorStore: Sendable {
                     """)
         }
         try migrator.migrate(queue)
+        if path != nil { try reserveRoom() }
+    }
+
+    /// Pages of room reserved at open (256 KiB of 4 KiB pages).
+    static let reservedPages = 64
+
+    /// Makes the files big enough that storing cursors never needs more disk: a blob of
+    /// `reservedPages` pages written (the write-ahead log grows by that much and keeps its
+    /// size: SQLite reuses it from the start after each checkpoint) and dropped (its pages
+    /// stay in the database file as free pages for new rows). So a durable subscriber can
+    /// still store its cursor — and go on delivering — when the disk is full.
+    private func reserveRoom() throws {
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS room (bytes BLOB)")
+            try db.execute(sql: "INSERT INTO room VALUES (zeroblob(?))", arguments: [Self.reservedPages * 4096])
+        }
+        try queue.write { db in try db.execute(sql: "DROP TABLE room") }
     }
 
     public func cursor(named name: String) throws -> Cursor? {

@@ -30,20 +30,6 @@ struct DaemonBench: AsyncParsableCommand {
     /// of one event in flight, acknowledged once durable (group commit is all that helps).
     static let singleRow = "durable publish, 16 connections, one event per round trip (fsync)"
 
-    /// Runs the SaEvt C bench program against `socket`; the numbers of its RESULT line.
-    static func runSaEvt(_ client: String, _ arguments: [String], _ socket: String) throws -> [UInt64] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: client)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": socket]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return try SaEvtBench.fields(text, status: process.terminationStatus)
-    }
-
     var latencyFsync: String { "publish→callback latency at \(formatRate(Double(rate))) ev/s, fsync before ack" }
     var latencyPeriodic: String {
         "publish→callback latency at \(formatRate(Double(rate))) ev/s, periodic fsync (Herald batch:10 ms)"
@@ -110,8 +96,9 @@ struct DaemonBench: AsyncParsableCommand {
             var rates: [Double] = []
             for run in 0..<runs {
                 let herald = try HeraldDaemon(directory: "\(work)/herald-single-\(run)", durability: "fsync")
-                let fields = try Self.runSaEvt(
-                    client, ["publish", "\(Self.payloadBytes)", "\(singleEvents)", "16", "handles"], herald.socket)
+                let fields = try SaEvtBench.runC(
+                    client, ["publish", "\(Self.payloadBytes)", "\(singleEvents)", "16", "handles"],
+                    socket: herald.socket)
                 rates.append(Double(fields[0]) / (Double(fields[1]) / 1e9))
                 herald.stop()
             }

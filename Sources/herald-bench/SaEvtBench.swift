@@ -118,11 +118,16 @@ struct SaEvtBench: AsyncParsableCommand {
 
     /// Runs the C program to completion; the numbers of its RESULT line.
     func runC(_ client: String, _ arguments: [String], _ daemon: HeraldDaemon?) throws -> [UInt64] {
+        try Self.runC(client, arguments, socket: daemon?.socket)
+    }
+
+    /// The same, against heraldd's `socket` (nil: the program needs none).
+    static func runC(_ client: String, _ arguments: [String], socket: String?) throws -> [UInt64] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: client)
         process.arguments = arguments
-        if let daemon {
-            process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": daemon.socket]) { $1 }
+        if let socket {
+            process.environment = ProcessInfo.processInfo.environment.merging(["HERALD_SOCKET": socket]) { $1 }
         }
         let output = Pipe()
         process.standardOutput = output

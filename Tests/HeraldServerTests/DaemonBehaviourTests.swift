@@ -1,5 +1,7 @@
 import Foundation
 import HeraldClient
+import HeraldJournal
+import HeraldService
 import HeraldWire
 import Testing
 
@@ -320,6 +322,41 @@ import Testing
         #expect(try await collect(stream, count: 2).map(\.eventID) == ids)
         await greedy.close()
         await other.close()
+    }
+
+    /// As root: cursors can still be stored on a full disk (the store reserves its room at
+    /// open), so durable subscribers go on delivering: a 1 MiB tmpfs filled to the last byte
+    /// after the store opened, then a thousand saves of moving cursors, all stored.
+    @Test(.enabled(if: getuid() == 0)) func cursorsAreStoredOnAFullDisk() async throws {
+        let mountPoint = NSTemporaryDirectory() + "herald-cursors-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        #expect(try await runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]).0 == 0)
+        defer {
+            _ = try? runProcessBlocking("/bin/umount", ["-l", mountPoint], input: nil)
+            try? FileManager.default.removeItem(atPath: mountPoint)
+        }
+        let store = try CursorStore(path: mountPoint + "/" + CursorStore.fileName)
+        // Fill what is left: dd stops at "No space left on device".
+        _ = try await runProcess("/bin/dd", ["if=/dev/zero", "of=\(mountPoint)/filler", "bs=4096"])
+        var stored = 0
+        var failure: (any Error)?
+        for round in 1...1000 {
+            let cursors = (0..<8).map {
+                CursorStore.Cursor(
+                    name: "durable-\($0)", acknowledged: SequenceNumber(UInt64(round * 10 + $0)),
+                    deliveredThrough: SequenceNumber(UInt64(round * 10 + $0 + 5)), updated: Int64(round))
+            }
+            do {
+                try store.save(cursors)
+                stored += 1
+            } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(stored == 1000, "stored \(stored), then \(String(describing: failure))")
+        #expect(try store.cursor(named: "durable-7")?.acknowledged == SequenceNumber(10_007))
+        store.close()
     }
 
     /// As root: the data folder on a 3 MiB tmpfs. Publishing until it is full gets a clear

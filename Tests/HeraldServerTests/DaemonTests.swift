@@ -330,17 +330,7 @@ import Testing
         }
         pipelined += ClientMessage.goodbye.frame(correlation: 99).encoded
         try RawSocket.send(fd, pipelined)
-        var replies: [(UInt32, ServerMessage)] = []
-        var decoder = WireFrameDecoder()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if got <= 0 { break }
-            decoder.feed(buffer[0..<got])
-            while let frame = try decoder.next() {
-                replies.append((frame.correlation, try ServerMessage(frame: frame)))
-            }
-        }
+        let replies = try RawSocket.repliesUntilClosed(fd)
         #expect(replies.map(\.0) == [10, 11, 12, 13, 14, 99])
         var next: UInt64?
         for ((_, reply), (index, size)) in zip(replies, sizes.enumerated()) {
@@ -385,17 +375,7 @@ import Testing
         pipelined += ClientMessage.publish(handle: handle, events: one).frame(correlation: 15).encoded
         pipelined += ClientMessage.goodbye.frame(correlation: 99).encoded
         try RawSocket.send(fd, pipelined)
-        var replies: [(UInt32, ServerMessage)] = []
-        var decoder = WireFrameDecoder()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if got <= 0 { break }
-            decoder.feed(buffer[0..<got])
-            while let frame = try decoder.next() {
-                replies.append((frame.correlation, try ServerMessage(frame: frame)))
-            }
-        }
+        let replies = try RawSocket.repliesUntilClosed(fd)
         #expect(replies.map(\.0) == [10, 11, 12, 13, 14, 15, 99])
         var published: [UInt64] = []
         for (correlation, reply) in replies {
@@ -426,16 +406,7 @@ import Testing
         #expect(ids == ids.sorted() && Set(ids).count == 50)
         let received = try await collect(stream, count: 51)
         #expect(received.map { $0.data[0] } == (0..<50).map { UInt8($0) } + [99])
-        let fd = try RawSocket.connect(metricsPath)
-        defer { close(fd) }
-        try RawSocket.send(fd, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
-        var text = ""
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if got <= 0 { break }
-            text += String(decoding: buffer[0..<got], as: UTF8.self)
-        }
+        let text = try RawSocket.metrics(metricsPath)
         #expect(text.contains("herald_publish_requests_direct_total 50\n"))
         #expect(text.contains("herald_published_events_total 51\n"))
         await client.close()
@@ -507,16 +478,7 @@ import Testing
         _ = try await client.publish(channel, (0..<7).map { _ in WireEvent(data: [1]) })
         _ = try await collect(stream, count: 7)
         try await Task.sleep(for: .milliseconds(100))  // cursors are persisted every 5 ms
-        let fd = try RawSocket.connect(metricsPath)
-        defer { close(fd) }
-        try RawSocket.send(fd, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
-        var text = ""
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if got <= 0 { break }
-            text += String(decoding: buffer[0..<got], as: UTF8.self)
-        }
+        let text = try RawSocket.metrics(metricsPath)
         #expect(text.hasPrefix("HTTP/1.0 200 OK"))
         #expect(text.contains("herald_published_events_total 7"))
         #expect(text.contains("herald_acks_total 7"))

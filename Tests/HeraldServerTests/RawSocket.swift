@@ -5,6 +5,42 @@ import HeraldWire
 enum RawSocket {
     struct Failure: Error { let what: String }
 
+    /// Everything the peer sends until it closes (an HTTP/1.0 answer), as text.
+    static func readToEnd(_ fd: Int32) -> String {
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            text += String(decoding: buffer[0..<got], as: UTF8.self)
+        }
+        return text
+    }
+
+    /// `GET /metrics` on a metrics endpoint's Unix socket: the whole answer.
+    static func metrics(_ path: String) throws -> String {
+        let fd = try connect(path)
+        defer { close(fd) }
+        try send(fd, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        return readToEnd(fd)
+    }
+
+    /// Every frame heraldd sends until it closes the connection, with its correlation id.
+    static func repliesUntilClosed(_ fd: Int32) throws -> [(UInt32, ServerMessage)] {
+        var replies: [(UInt32, ServerMessage)] = []
+        var decoder = WireFrameDecoder()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { break }
+            decoder.feed(buffer[0..<got])
+            while let frame = try decoder.next() {
+                replies.append((frame.correlation, try ServerMessage(frame: frame)))
+            }
+        }
+        return replies
+    }
+
     static func connect(_ path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_un()
