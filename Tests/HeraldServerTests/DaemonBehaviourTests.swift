@@ -328,13 +328,8 @@ import Testing
     /// open), so durable subscribers go on delivering: a 1 MiB tmpfs filled to the last byte
     /// after the store opened, then a thousand saves of moving cursors, all stored.
     @Test(.enabled(if: getuid() == 0)) func cursorsAreStoredOnAFullDisk() async throws {
-        let mountPoint = NSTemporaryDirectory() + "herald-cursors-" + String(UUID().uuidString.prefix(8))
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        #expect(try await runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]).0 == 0)
-        defer {
-            _ = try? runProcessBlocking("/bin/umount", ["-l", mountPoint], input: nil)
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        let mountPoint = try await Tmpfs.mount(size: "1m")
+        defer { Tmpfs.unmount(mountPoint) }
         let store = try CursorStore(path: mountPoint + "/" + CursorStore.fileName)
         // Fill what is left: dd stops at "No space left on device".
         _ = try await runProcess("/bin/dd", ["if=/dev/zero", "of=\(mountPoint)/filler", "bs=4096"])
@@ -364,13 +359,8 @@ import Testing
     /// event, and once the file system is made bigger, publishing resumes and the index
     /// catches up, without a restart.
     @Test(.enabled(if: getuid() == 0)) func aFullDiskRefusesPublishesAndPublishingResumesWithSpace() async throws {
-        let mountPoint = NSTemporaryDirectory() + "herald-full-" + String(UUID().uuidString.prefix(8))
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        #expect(try await runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint]).0 == 0)
-        defer {
-            _ = try? runProcessBlocking("/bin/umount", ["-l", mountPoint], input: nil)
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        let mountPoint = try await Tmpfs.mount(size: "3m")
+        defer { Tmpfs.unmount(mountPoint) }
         let daemon = try await DaemonProcess.launch(arguments: ["--data-dir", mountPoint + "/data"])
         defer { daemon.cleanup() }
         let client = try await daemon.client()
@@ -529,4 +519,19 @@ func runProcessBlocking(_ executable: String, _ arguments: [String], input: Stri
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// A small tmpfs of its own (root only): a file system that fills up.
+enum Tmpfs {
+    static func mount(size: String) async throws -> String {
+        let mountPoint = NSTemporaryDirectory() + "herald-tmpfs-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        #expect(try await runProcess("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint]).0 == 0)
+        return mountPoint
+    }
+
+    static func unmount(_ mountPoint: String) {
+        _ = try? runProcessBlocking("/bin/umount", ["-l", mountPoint], input: nil)
+        try? FileManager.default.removeItem(atPath: mountPoint)
+    }
 }
