@@ -313,15 +313,9 @@ public actor EventService {
         completion: @escaping @Sendable (Result<[EventID], ServiceError>) -> Void
     ) -> Bool {
         guard publishesDirectly, handle.flags.contains(.publisher), route.replyTo == 0,
-            route.senderName.count <= EventRoute.nameBytesMax,
-            events.allSatisfy({ $0.0.retention == 0 })
+            events.allSatisfy({ $0.0.retention == 0 }), (try? Self.checkAddress(route)) != nil
         else { return false }
-        switch route.target {
-        case .everyone: break
-        case .nodes(let nodes): guard !nodes.isEmpty, nodes.count <= EventRoute.nodesMax else { return false }
-        case .name(let name): guard !name.isEmpty, name.count <= EventRoute.nameBytesMax else { return false }
-        case .session, .requester: return false
-        }
+        if case .session = route.target { return false }
         var route = route
         route.sender = handle.opener
         guard let entries = try? entries(handle, events, origin: origin, route: route) else { return false }
@@ -364,17 +358,9 @@ public actor EventService {
     private func resolve(_ requested: EventRoute, sender: UInt64) throws(ServiceError) -> EventRoute {
         var route = requested
         route.sender = sender
-        guard route.senderName.count <= EventRoute.nameBytesMax else { throw .nameTooLong }
-        switch route.target {
-        case .everyone: break
-        case .nodes(let nodes):
-            guard !nodes.isEmpty, nodes.count <= EventRoute.nodesMax else { throw .invalidParameter }
-        case .name(let name):
-            guard !name.isEmpty else { throw .invalidParameter }
-            guard name.count <= EventRoute.nameBytesMax else { throw .nameTooLong }
-        case .session(let opener):
+        try Self.checkAddress(route)
+        if case .session(let opener) = route.target {
             guard registry.channels.values.contains(where: { $0.openers[opener] != nil }) else { throw .notExist }
-        case .requester: throw .invalidParameter
         }
         guard route.replyTo != 0 else { return route }
         // A reply goes to the answered event's publisher: nothing else may be asked.
@@ -392,6 +378,22 @@ public actor EventService {
         else { throw .notExist }
         route.target = .requester(session: request.sender, name: request.senderName)
         return route
+    }
+
+    /// What a route's address must be, checked without the registry or the journal: a
+    /// sender name and a durable name within their limits, a node list not empty nor too
+    /// long; `.requester` is the service's own (a resolved reply), never asked for.
+    private nonisolated static func checkAddress(_ route: EventRoute) throws(ServiceError) {
+        guard route.senderName.count <= EventRoute.nameBytesMax else { throw .nameTooLong }
+        switch route.target {
+        case .everyone, .session: break
+        case .nodes(let nodes):
+            guard !nodes.isEmpty, nodes.count <= EventRoute.nodesMax else { throw .invalidParameter }
+        case .name(let name):
+            guard !name.isEmpty else { throw .invalidParameter }
+            guard name.count <= EventRoute.nameBytesMax else { throw .nameTooLong }
+        case .requester: throw .invalidParameter
+        }
     }
 
     /// The node id this service's subscribers have in routes (as in the membership: the

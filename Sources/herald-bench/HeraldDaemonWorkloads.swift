@@ -28,11 +28,11 @@ final class HeraldDaemon {
 
     func stop() { server.stop() }
 
-    func publishThroughput(clients: Int, events: Int, batch: Int, inFlight: Int = 4) async throws -> Double {
+    func publishThroughput(clients: Int, events: Int, batch: Int) async throws -> Double {
         if clients == 1 {
             let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench")
             let channel = try await client.openChannel("bench", flags: [.publisher, .create])
-            let elapsed = try await Self.publish(client, channel, events: events, batch: batch, inFlight: inFlight)
+            let elapsed = try await Self.publish(client, channel, events: events, batch: batch)
             await client.close()
             return Double(events) / elapsed
         }
@@ -44,7 +44,6 @@ final class HeraldDaemon {
             process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
             process.arguments = [
                 "daemon-publisher", "--socket", socket, "--events", "\(perClient)", "--batch", "\(batch)",
-                "--in-flight", "\(inFlight)",
             ]
             let input = Pipe()
             let output = Pipe()
@@ -227,14 +226,13 @@ struct DaemonPublisherChild: AsyncParsableCommand {
     @Option var socket: String
     @Option var events: Int
     @Option var batch: Int
-    @Option var inFlight = 4
 
     func run() async throws {
         let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench-child")
         let channel = try await client.openChannel("bench", flags: [.publisher, .create])
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         _ = readLine()
-        let elapsed = try await HeraldDaemon.publish(client, channel, events: events, batch: batch, inFlight: inFlight)
+        let elapsed = try await HeraldDaemon.publish(client, channel, events: events, batch: batch)
         FileHandle.standardOutput.write(Data("\(elapsed)\n".utf8))
         await client.close()
     }

@@ -201,6 +201,41 @@ import Testing
         await service.shutdown()
     }
 
+    /// The same with the filler published on the direct path (no actor): the segment rolls it
+    /// makes still get their state snapshots, so retention removing the segments that created
+    /// the channel loses nothing; retained events and cluster nodes are not for that path.
+    @Test func directPublishesKeepSnapshotsOnEverySegment() async throws {
+        let fs = SimulatedFileSystem()
+        let clock = ManualWallClock()
+        var options = simulatedOptions(fs, clock: clock)
+        options.segmentBytesMax = 4096
+        options.retentionBytes = 12_000
+        var service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
+        let handle = try await service.openChannel(name, flags: .all)
+        let retained = try await service.publish(
+            handle, EventAttributes(retention: 1_000_000_000_000), data: Array("keep me".utf8))
+        let origin = PublisherOrigin(uid: 1, gid: 1, pid: 1)
+        #expect(!service.publishDirect(handle, [(EventAttributes(retention: 5), [1])], origin: origin) { _ in })
+        for i in 0..<300 {
+            let result = await withCheckedContinuation { continuation in
+                let taken = service.publishDirect(
+                    handle, [(EventAttributes(), Array("filler \(i)".utf8))], origin: origin
+                ) { continuation.resume(returning: $0) }
+                #expect(taken)
+            }
+            #expect((try? result.get())?.count == 1)
+        }
+        try await Task.sleep(for: .milliseconds(200))  // the snapshot of the last roll
+        try service.journal.applyRetention()
+        #expect(service.journal.oldestSequence > retained.sequence!, "the create and the retained event are gone")
+        await service.shutdown()
+
+        service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
+        #expect(await service.registry.channel(named: name)?.id == handle.channel)
+        #expect(await service.retainedEvents(in: handle.channel).map(\.id) == [retained])
+        await service.shutdown()
+    }
+
     @Test func snapshotsRoundTripAndRejectDamage() {
         var registry = ChannelRegistry()
         var log = ChannelRegistryTests.Log()
