@@ -490,11 +490,20 @@ public actor EventService {
         var persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
         if let name = options.durableName, let cursors {
             let clock = self.clock
-            persistHorizon = { acknowledged, horizon in
-                try cursors.save([
-                    CursorStore.Cursor(
-                        name: name, acknowledged: acknowledged, deliveredThrough: horizon, updated: clock.now())
-                ])
+            persistHorizon = { [self] acknowledged, horizon in
+                do {
+                    try cursors.save([
+                        CursorStore.Cursor(
+                            name: name, acknowledged: acknowledged, deliveredThrough: horizon, updated: clock.now())
+                    ])
+                } catch {
+                    // A full disk only holds the subscriber back (it retries); anything else
+                    // ends its stream, and shutdown reports why.
+                    if !CursorStore.isOutOfSpace(error) {
+                        self.horizonFailure.withLock { $0 = $0 ?? "durable subscriber \(name) ended: \(error)" }
+                    }
+                    throw error
+                }
             }
         }
         let subscriber = Subscriber(
@@ -596,6 +605,9 @@ public actor EventService {
     /// could not be stored: its acknowledgements since the last flush are lost. Never
     /// cleared; `shutdown` reports it.
     public private(set) var lostCursorFailure: String?
+    /// Why a durable subscriber's stream ended because its cursor could not be stored
+    /// before a delivery (the first such failure; never cleared; `shutdown` reports it).
+    private nonisolated let horizonFailure = Mutex<String?>(nil)
 
     /// Stops every subscriber, persists cursors and closes the journal. Returns why the
     /// durable cursors could not be persisted, if they could not (acknowledgements since the
@@ -607,7 +619,9 @@ public actor EventService {
         let failure: String?
         do {
             try persist(allSubscribers)
-            failure = lostCursorFailure.map { "a closed subscriber's durable cursor was not stored: \($0)" }
+            failure =
+                lostCursorFailure.map { "a closed subscriber's durable cursor was not stored: \($0)" }
+                ?? horizonFailure.withLock { $0 }
         } catch {
             failure = cursorFlushFailure ?? "\(error)"
         }

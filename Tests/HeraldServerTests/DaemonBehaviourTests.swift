@@ -185,11 +185,15 @@ import Testing
         _ = try await client.subscribe(channel, id: 1, filters: all)
         _ = try await client.publish(channel, [WireEvent(data: [1])])
         _ = try await collect(stream, count: 1)
-        // Garbage over the cursor database in place (heraldd keeps it open), then a newer
-        // acknowledgement that must be persisted at shutdown.
+        // Garbage over the whole cursor database in place (heraldd keeps it open), then a
+        // newer delivery and acknowledgement that must be persisted: whichever write finds
+        // the damage first (the delivery's horizon or the shutdown's flush), heraldd says so
+        // and exits 74.
         for name in ["cursors.sqlite", "cursors.sqlite-wal", "cursors.sqlite-shm"] {
-            guard let handle = FileHandle(forWritingAtPath: daemon.directory + "/data/" + name) else { continue }
-            try handle.write(contentsOf: Data(repeating: 0xA5, count: 8192))
+            let path = daemon.directory + "/data/" + name
+            guard let handle = FileHandle(forWritingAtPath: path) else { continue }
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+            try handle.write(contentsOf: Data(repeating: 0xA5, count: max(size, 8192)))
             try handle.close()
         }
         _ = try await client.publish(channel, [WireEvent(data: [2])])
