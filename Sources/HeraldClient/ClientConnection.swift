@@ -154,9 +154,11 @@ final class ClientConnection: Sendable {
         switch message {
         case .deliveries:
             break  // handled above
-        case .streamEnded(let streamID, let code):
+        case .streamEnded(let streamID, let code, let message):
             let stream = state.withLock { $0.streams.removeValue(forKey: streamID) }
-            stream?.finish(code == 0 ? nil : .refused(code: code, message: "stream \(streamID) ended by heraldd"))
+            let reason = message.isEmpty ? "" : ": \(message)"
+            stream?.finish(
+                code == 0 ? nil : .refused(code: code, message: "stream \(streamID) ended by heraldd\(reason)"))
         case .error(let code, let text) where frame.correlation == 0:
             fail(.refused(code: code, message: "heraldd closed the connection: \(text)"))
         default:

@@ -365,9 +365,13 @@ actor ClientSession {
             let metrics = self.metrics
             let subscriber = stream.subscriber
             let admit = stream.handle == nil ? groupAccessFilter() : nil
-            let routes = version >= 3
+            let (routes, reasons) = (version >= 3, version >= 4)
+            let logger = self.logger
+            let onFailure: @Sendable (String) -> Void = { failure in
+                logger.error("stream ended by heraldd", metadata: ["stream": "\(id)", "reason": "\(failure)"])
+            }
             streams[id]?.task = Task {
-                await DeliveryBatcher(routes: routes).run(
+                await DeliveryBatcher(routes: routes, reasons: reasons, onFailure: onFailure).run(
                     stream: id, subscriber: subscriber, outbound: outbound, metrics: metrics, admit: admit)
             }
         }

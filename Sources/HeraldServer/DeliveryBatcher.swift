@@ -27,10 +27,19 @@ final class DeliveryBatcher: Sendable {
 
     /// Whether deliveries carry their route (protocol version 3).
     private let routes: Bool
+    /// Whether `streamEnded` says why heraldd ended a stream (protocol version 4).
+    private let reasons: Bool
+    /// Told why heraldd ended the stream, when it did (for the log).
+    private let onFailure: (@Sendable (String) -> Void)?
 
-    init(framesMax: Int = 512, routes: Bool = true) {
+    init(
+        framesMax: Int = 512, routes: Bool = true, reasons: Bool = true,
+        onFailure: (@Sendable (String) -> Void)? = nil
+    ) {
         self.framesMax = framesMax
         self.routes = routes
+        self.reasons = reasons
+        self.onFailure = onFailure
     }
 
     /// Runs until the subscriber ends or the connection fails; then sends `streamEnded`.
@@ -73,7 +82,18 @@ final class DeliveryBatcher: Sendable {
                         }
                     }
                 }
-                let ended = ServerMessage.streamEnded(stream: id, code: 0).encodedFrame(correlation: 0)
+                // Ended by heraldd (a damaged segment, a cursor store that failed): the
+                // client is told why (version 4) and the log names it; a detach or a closed
+                // channel ends with 0.
+                var code: UInt32 = 0
+                var message = ""
+                if let failure = subscriber.failure {
+                    code = UInt32(ServiceError.failedOperation.rawValue)
+                    if self.reasons { message = failure }
+                    self.onFailure?(failure)
+                }
+                let ended = ServerMessage.streamEnded(stream: id, code: code, message: message).encodedFrame(
+                    correlation: 0)
                 try? await outbound.write(ByteBuffer(bytes: ended))
             }
         }

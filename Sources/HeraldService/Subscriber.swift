@@ -305,13 +305,21 @@ public final class Subscriber: AsyncSequence, Sendable {
             state.withLock { $0.loopStartedAt = Task.currentPriority }
             do {
                 try await run(from: position)
+            } catch is CancellationError {
             } catch {
-                // A damaged journal ends the subscription; the stream simply finishes.
+                // A damaged segment (or a cursor that cannot be stored) ends this
+                // subscription only; `endReason` says why, naming the damage.
+                endReason.withLock { $0 = "\(error)" }
             }
             continuation.finish()
         }
         task.withLock { $0 = loop }
     }
+
+    /// Why the stream ended, when the journal or the cursor store ended it (a damaged
+    /// segment: its file, byte offset, sequence and reason); nil for a cancel or a close.
+    public var failure: String? { endReason.withLock { $0 } }
+    private let endReason = Mutex<String?>(nil)
 
     /// Stops deliveries and ends the stream.
     public func cancel() {

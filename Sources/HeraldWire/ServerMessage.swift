@@ -14,8 +14,10 @@ public enum ServerMessage: Hashable, Sendable {
     case status(WireStatus)
     case pong
     case deliveries(stream: UInt32, [WireDelivery])
-    /// The stream will deliver nothing more (`code` 0: detached or channel closed).
-    case streamEnded(stream: UInt32, code: UInt32)
+    /// The stream will deliver nothing more (`code` 0: detached or channel closed). Version 4
+    /// adds why, when heraldd ended it (a damaged segment names its file, offset and
+    /// sequence); the message is empty for older sessions, and then not encoded.
+    case streamEnded(stream: UInt32, code: UInt32, message: String = "")
     /// The latest signed checkpoint (a C2SP signed note).
     case checkpoint(note: String)
     case inclusionProof(WireInclusionProof)
@@ -132,9 +134,10 @@ public enum ServerMessage: Hashable, Sendable {
                     publisherName: delivery.event.publisherName, patterns: delivery.event.patterns,
                     data: delivery.event.data)
             }
-        case .streamEnded(let stream, let code):
+        case .streamEnded(let stream, let code, let message):
             writer.u32(stream)
             writer.u32(code)
+            if !message.isEmpty { writer.bytes16(Array(message.utf8.prefix(4096))) }
         case .checkpoint(let note):
             writer.bytes16(Array(note.utf8))
         case .inclusionProof(let proof):
@@ -219,7 +222,12 @@ public enum ServerMessage: Hashable, Sendable {
             self = .deliveries(stream: stream, views.map(\.delivery))
             return
         case .streamEnded:
-            self = .streamEnded(stream: try reader.u32("stream"), code: try reader.u32("code"))
+            let stream = try reader.u32("stream")
+            let code = try reader.u32("code")
+            // Version 4: a message may follow; a version-3 frame ends here.
+            let message =
+                reader.remaining == 0 ? "" : String(decoding: try reader.bytes16("message", max: 4096), as: UTF8.self)
+            self = .streamEnded(stream: stream, code: code, message: message)
         case .checkpoint:
             self = .checkpoint(note: String(decoding: try reader.bytes16("checkpoint", max: 65_535), as: UTF8.self))
         case .inclusionProof:

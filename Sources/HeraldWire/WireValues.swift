@@ -256,10 +256,11 @@ public struct WireStatus: Hashable, Sendable {
 }
 
 public enum WireProtocol {
-    /// The newest protocol version this build speaks. Version 3 added `publishRouted` and
-    /// the route of a delivery (flag 8); version 2 added the channel id to deliveries and
-    /// the `systemEvent` request; version 1 was never released.
-    public static let version: UInt16 = 3
+    /// The newest protocol version this build speaks. Version 4 added why heraldd ended a
+    /// stream (`streamEnded`'s message); version 3 added `publishRouted` and the route of a
+    /// delivery (flag 8); version 2 added the channel id to deliveries and the
+    /// `systemEvent` request; version 1 was never released.
+    public static let version: UInt16 = 4
     /// The oldest version a server of this build still accepts.
     public static let versionMin: UInt16 = 2
     public static let serverName = "heraldd"

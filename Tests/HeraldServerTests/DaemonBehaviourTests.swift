@@ -175,6 +175,77 @@ import Testing
         #expect(kept.prefix(printed.count).elementsEqual(lines.split(separator: "\n").prefix(printed.count)))
     }
 
+    /// A byte flipped in a sealed segment while heraldd serves (issue 20, part 6): a reader
+    /// that reaches it is told which file, byte and sequence; a live subscriber and the
+    /// publisher go on; `herald audit verify` names the damage; a restart keeps the segment
+    /// as it is (nothing dropped) and a second replay meets the same damage.
+    @Test func aDamagedSealedSegmentEndsOnlyTheReadersThatReachIt() async throws {
+        let daemon = try await DaemonProcess.launch(arguments: ["--segment-bytes", "65536"])
+        defer { daemon.cleanup() }
+        var client = try await daemon.client()
+        var channel = try await client.openChannel("work", flags: [.publisher, .subscriber, .create])
+        let ids = try await publish(client, channel, count: 2_000)
+        await client.close()
+        // A restart, so that the frames are read from the disk (not from the tail cache).
+        #expect(await daemon.stop() == 0)
+        try await daemon.restart()
+        let folder = daemon.directory + "/data"
+        let segments = try FileManager.default.contentsOfDirectory(atPath: folder + "/segments")
+            .filter { $0.hasSuffix(".hseg") }.sorted()
+        #expect(segments.count >= 4, "\(segments)")
+        let damaged = folder + "/segments/" + segments[1]
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: damaged)))
+        let offset = bytes.count / 2
+        bytes[offset] ^= 0x40
+        let handle = try #require(FileHandle(forWritingAtPath: damaged))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: [bytes[offset]])
+        try handle.close()
+
+        client = try await daemon.client()
+        channel = try await client.openChannel("work", flags: [.publisher, .subscriber])
+        let live = try await client.attach(
+            WireAttach(target: .channel(handle: channel.handle), start: .now, window: 256))
+        _ = try await client.subscribe(channel, id: 1, filters: all)
+        let reader = try await client.openChannel("work", flags: [.subscriber])
+        let replay = try await client.attach(
+            WireAttach(target: .channel(handle: reader.handle), start: .oldest, window: 256))
+        _ = try await client.subscribe(reader, id: 1, filters: all)
+        let replayed = try await drain(replay)
+        #expect(replayed.count < ids.count, "the replay stops at the damage")
+        #expect(replayed.map(\.eventID) == Array(ids.prefix(replayed.count)), "in order up to it")
+        guard case .refused(let code, let message) = replay.endReason else {
+            Issue.record("the replay ended with \(String(describing: replay.endReason))")
+            return
+        }
+        #expect(code == 21)
+        #expect(message.contains("segments/" + segments[1]) && message.contains("at byte"), "\(message)")
+        #expect(message.contains("sequence"), "\(message)")
+        #expect(daemon.stderr.contains("stream ended by heraldd"), "\(daemon.stderr)")
+
+        // Everyone else goes on: the publisher publishes, the live subscriber receives.
+        let more = try await publish(client, channel, count: 300)
+        let received = try await collect(live, count: more.count)
+        #expect(received.map(\.eventID) == more)
+
+        let (status, out, err) = try await runHerald(["audit", "verify", "--data-dir", folder], socket: "")
+        #expect(status == 65, "\(out) \(err)")
+        #expect((out + err).contains(segments[1]), "\(out) \(err)")
+
+        await client.close()
+        #expect(await daemon.stop() == 0)
+        // heraldd rebuilds its state from the journal at start: it refuses to start over the
+        // damage (naming it) rather than skip it, and leaves the segment as it is.
+        do {
+            try await daemon.restart()
+            Issue.record("heraldd started over a damaged segment")
+        } catch DaemonProcess.DaemonError.didNotStart(let text) {
+            #expect(text.contains("segments/" + segments[1]) && text.contains("sequence"), "\(text)")
+        }
+        let kept = try [UInt8](Data(contentsOf: URL(fileURLWithPath: damaged)))
+        #expect(kept == bytes, "the damaged segment is kept as it was")
+    }
+
     @Test func aCursorStoreThatCannotBeWrittenMakesHeralddExit74() async throws {
         let daemon = try await DaemonProcess.launch()
         defer { daemon.cleanup() }

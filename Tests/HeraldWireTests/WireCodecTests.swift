@@ -69,6 +69,9 @@ let sampleServerMessages: [ServerMessage] = [
                 route: DeliveryRoute(cast: .unicast, replyTo: 1005, sender: 44), event: WireEvent(data: [9])),
         ]),
     .streamEnded(stream: 1, code: 0),
+    .streamEnded(
+        stream: 2, code: 21,
+        message: "journal damaged: segments/00000000000000000001.hseg at byte 4096 (sequence 17): frame checksum"),
     .checkpoint(note: "herald/a\n3\nAAAA\n\n— herald/a xyz\n"),
     .inclusionProof(
         WireInclusionProof(
@@ -236,7 +239,7 @@ let sampleServerMessages: [ServerMessage] = [
         let open = ClientMessage.openChannel(name: Array("ab".utf8), flags: 3).frame(correlation: 1).encoded
         #expect(open == [10, 0, 0, 0, 0x10, 1, 0, 0, 0, 2, 0, 0x61, 0x62, 3])
         let hello = ClientMessage.hello(WireHello(pid: 1, clientName: "c")).frame(correlation: 0).encoded
-        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 2, 0, 3, 0, 1, 0, 0, 0, 1, 0, 0x63])
+        #expect(hello == [20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x48, 0x52, 0x4C, 0x44, 2, 0, 4, 0, 1, 0, 0, 0, 1, 0, 0x63])
         // Version 3: a routed publish (unicast to a name, under a durable name) and a routed
         // delivery (flag 8, then cast, reply-to, sender after the origin).
         let routed = ClientMessage.publishRouted(
@@ -280,6 +283,24 @@ let sampleServerMessages: [ServerMessage] = [
         )
         let error = ServerMessage.error(code: 12, message: "x").frame(correlation: 2).encoded
         #expect(error == [12, 0, 0, 0, 0xFF, 2, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0x78])
+    }
+
+    /// `streamEnded` as versions 2 and 3 send it (stream, code) still decodes, with no
+    /// message, and a stream ended without a reason is encoded exactly so; version 4 adds
+    /// the reason after the code.
+    @Test func streamEndedOfEveryVersion() throws {
+        let version3: [UInt8] = [13, 0, 0, 0, 0xA1, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]
+        var decoder = WireFrameDecoder()
+        decoder.feed(version3)
+        let frame = try #require(try decoder.next())
+        #expect(try ServerMessage(frame: frame) == .streamEnded(stream: 3, code: 0, message: ""))
+        #expect(ServerMessage.streamEnded(stream: 3, code: 0).frame(correlation: 0).encoded == version3)
+        let version4 = ServerMessage.streamEnded(stream: 3, code: 21, message: "x").frame(correlation: 0).encoded
+        #expect(version4 == [16, 0, 0, 0, 0xA1, 0, 0, 0, 0, 3, 0, 0, 0, 21, 0, 0, 0, 1, 0, 0x78])
+        var damaged = WireFrameDecoder()
+        damaged.feed([14, 0, 0, 0, 0xA1, 0, 0, 0, 0, 3, 0, 0, 0, 21, 0, 0, 0, 1])
+        let short = try #require(try damaged.next())
+        #expect(throws: WireError.self) { try ServerMessage(frame: short) }
     }
 
     @Test func dripFedAndCoalescedStreamsGiveTheSameFrames() throws {

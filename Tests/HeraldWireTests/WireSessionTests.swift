@@ -40,9 +40,9 @@ import Testing
     @Test func incompatibleVersionsGetAClearError() {
         var session = WireServerSession()
         session.receive(
-            ClientMessage.hello(WireHello(versionMin: 4, versionMax: 5, pid: 1, clientName: "future"))
+            ClientMessage.hello(WireHello(versionMin: 5, versionMax: 6, pid: 1, clientName: "future"))
                 .frame(correlation: 1).encoded)
-        #expect(throws: WireError.handshake("client speaks versions 4...5, server speaks 2...3")) { try session.next() }
+        #expect(throws: WireError.handshake("client speaks versions 5...6, server speaks 2...4")) { try session.next() }
     }
 
     /// A version-2 client is still served (as version 2), but a routed publish is a
@@ -67,7 +67,7 @@ import Testing
         var current = WireServerSession()
         current.receive(ClientMessage.hello(WireHello(pid: 1, clientName: "new")).frame(correlation: 1).encoded)
         #expect(try current.next() != nil)
-        #expect(current.state == .established(version: 3))
+        #expect(current.state == .established(version: 4))
     }
 
     /// The route block a publish record carries: every target round-trips, the broadcast
