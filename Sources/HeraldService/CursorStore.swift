@@ -86,9 +86,20 @@ public final class CursorStore: Sendable {
     public func save(_ cursors: [Cursor]) throws {
         guard !cursors.isEmpty else { return }
         try queue.write { db in
+            // The delivery loop (the horizon before a hand-out) and the periodic flush (a
+            // snapshot taken a moment earlier) both write a cursor: the later write may carry
+            // the older position, and replacing the row with it let the stored horizon go
+            // back (after a crash, events delivered past it came again unmarked: found by the
+            // kill soak). An attachment that starts elsewhere than its cursor removes the row
+            // first (`remove(named:)`).
             let statement = try db.cachedStatement(
-                sql:
-                    "INSERT OR REPLACE INTO cursors (name, acknowledged, delivered_through, updated_ns) VALUES (?, ?, ?, ?)"
+                sql: """
+                    INSERT INTO cursors (name, acknowledged, delivered_through, updated_ns) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET
+                        acknowledged = max(acknowledged, excluded.acknowledged),
+                        delivered_through = max(delivered_through, excluded.delivered_through),
+                        updated_ns = excluded.updated_ns
+                    """
             )
             for cursor in cursors {
                 try statement.execute(arguments: [

@@ -475,7 +475,12 @@ public actor EventService {
         var cursor: CursorStore.Cursor?
         if let name = options.durableName {
             guard allSubscribers.allSatisfy({ $0.options.durableName != name }) else { throw .exist }
-            do { cursor = try cursors?.cursor(named: name) } catch { throw .library }
+            do {
+                cursor = try cursors?.cursor(named: name)
+                // Started elsewhere than its cursor: the stored cursor is the old
+                // attachment's, and stored positions only move forward (`CursorStore.save`).
+                if options.start != .cursor, cursor != nil { try cursors?.remove(named: name) }
+            } catch { throw .library }
         }
         let position: ReadPosition
         switch options.start {

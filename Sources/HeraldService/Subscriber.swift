@@ -445,7 +445,10 @@ public final class Subscriber: AsyncSequence, Sendable {
                 let through = reader.nextSequence.previous
                 state.withLock { state in
                     if through > state.scanned { state.scanned = through }
-                    if state.outstanding.isEmpty && through > state.acknowledged {
+                    // Nothing outstanding and nothing read ahead and held: all up to here is
+                    // done (a held delivery was not handed out: a cursor stored past it would
+                    // lose it for good).
+                    if state.outstanding.isEmpty && state.held.isEmpty && through > state.acknowledged {
                         state.acknowledged = through
                         state.dirty = true
                     }

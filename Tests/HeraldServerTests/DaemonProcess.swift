@@ -101,6 +101,7 @@ final class DaemonProcess: @unchecked Sendable {
         process.standardOutput = stdout
         try process.run()
         self.process = process
+        stoppedByTest = false
         // The first stdout line says it serves.
         var line: [UInt8] = []
         while true {
@@ -117,6 +118,8 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private var outputPipe: Pipe?
+    /// Whether the test stopped or killed this process (else an exit is heraldd's own).
+    private var stoppedByTest = false
 
     /// The rest of stdout after the start line (read after the process ended).
     func remainingOutput() -> String {
@@ -130,12 +133,14 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     func kill9() {
+        stoppedByTest = true
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
     /// SIGTERM, then the exit status.
     func terminate() -> Int32 {
+        stoppedByTest = true
         process.terminate()
         process.waitUntilExit()
         return process.terminationStatus
@@ -144,6 +149,12 @@ final class DaemonProcess: @unchecked Sendable {
     /// Kills the daemon if it still runs and removes its folder (kept, with its logs, when
     /// HERALD_TEST_KEEP is set: for looking at a failure).
     func cleanup() {
+        if !process.isRunning && !stoppedByTest {
+            // It ended by itself: say how, with its log, for whoever reads the failure.
+            print(
+                "heraldd in \(directory) ended on its own (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit") "
+                    + "\(process.terminationStatus)):\n\(stderr.suffix(4000))")
+        }
         if process.isRunning { kill9() }
         if ProcessInfo.processInfo.environment["HERALD_TEST_KEEP"] == nil {
             try? FileManager.default.removeItem(atPath: directory)

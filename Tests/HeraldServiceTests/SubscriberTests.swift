@@ -290,6 +290,79 @@ final class Collector: Sendable {
         await service.shutdown()
     }
 
+    /// The acknowledged cursor never passes an event that was not handed out yet, while
+    /// acknowledgements race the delivery loop (window 2, each delivery acknowledged at once,
+    /// read-ahead held beyond the window): a cursor stored past an event not handed out would
+    /// lose it for good after a crash.
+    @Test func theCursorNeverPassesAnEventNotHandedOut() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, durableName: "racer", window: 2))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let handedOut = Mutex<[UInt64]>([])
+        let consumer = Task {
+            for await delivery in subscriber {
+                handedOut.withLock { $0.append(delivery.sequence.rawValue) }
+                delivery.done()
+            }
+        }
+        let total = 3_000
+        let publisher = Task {
+            for index in 0..<total { _ = try await publish(service, handle, "e\(index)") }
+        }
+        // (acknowledged, how many were handed out then), sampled while it runs.
+        var samples: [(UInt64, Int)] = []
+        while handedOut.withLock({ $0.count }) < total {
+            let acknowledged = subscriber.cursorSnapshot.acknowledged.rawValue
+            samples.append((acknowledged, handedOut.withLock { $0.count }))
+            await Task.yield()
+        }
+        try await publisher.value
+        let all = handedOut.withLock { $0 }
+        #expect(all == all.sorted() && Set(all).count == total)
+        let broken = samples.filter { acknowledged, count in count < all.count && all[count] <= acknowledged }
+        #expect(
+            broken.isEmpty, "\(broken.count) of \(samples.count) samples: the cursor passed an event not handed out")
+        consumer.cancel()
+        subscriber.cancel()
+        await service.shutdown()
+    }
+
+    /// Two writers of one cursor (the delivery loop's horizon, the flush's snapshot taken a
+    /// moment earlier): the later write with the older position does not move the stored
+    /// cursor back (the kill soak found events delivered again unmarked after a crash).
+    /// A durable attachment that starts elsewhere than its cursor starts the cursor anew.
+    @Test func storedCursorsOnlyMoveForwardWithinAnAttachment() async throws {
+        let store = try CursorStore(path: nil)
+        func cursor(_ acknowledged: UInt64, _ through: UInt64) -> CursorStore.Cursor {
+            CursorStore.Cursor(
+                name: "audit", acknowledged: SequenceNumber(acknowledged), deliveredThrough: SequenceNumber(through),
+                updated: 1)
+        }
+        try store.save([cursor(5, 20)])
+        try store.save([cursor(7, 12)])  // a snapshot of acknowledged 7, taken before horizon 20
+        let stored = try #require(try store.cursor(named: "audit"))
+        #expect(stored.acknowledged.rawValue == 7 && stored.deliveredThrough.rawValue == 20)
+
+        let service = try await EventService.open(
+            journal: try Journal.open(at: "/j", options: simulatedOptions(SimulatedFileSystem())), cursors: store)
+        let handle = try await service.openChannel(channel, flags: .all)
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, durableName: "audit", window: 10))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber)
+        _ = try await publish(service, handle, "e0")
+        let first = await collector.wait(for: 1)
+        #expect(first.map(\.redelivered) == [false], "a new start: nothing is marked as delivered before")
+        try await Task.sleep(for: .milliseconds(30))
+        try await service.flushCursors()
+        let restarted = try #require(try await service.storedCursors().first)
+        #expect(restarted.acknowledged == first[0].sequence, "the old attachment's 7 and 20 are gone")
+        #expect(restarted.deliveredThrough == first[0].sequence)
+        await service.shutdown()
+    }
+
     @Test func durableCursorSurvivesARestartAndMarksRedeliveries() async throws {
         let fs = SimulatedFileSystem()
         let clock = ManualWallClock()

@@ -85,7 +85,8 @@ final class JournalWriter: @unchecked Sendable {
             syncer.start()
             self.syncer = syncer
         }
-        let thread = Thread { [self] in run() }
+        // Weak: once `run` returns, the thread (which lives a moment longer) holds nothing.
+        let thread = Thread { [weak self] in self?.run() }
         thread.name = "herald.journal.writer"
         thread.stackSize = 1 << 20
         self.thread = thread
