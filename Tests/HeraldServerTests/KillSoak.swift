@@ -20,7 +20,8 @@ final class KillSoak: @unchecked Sendable {
         var clientKills = 40
         /// Pause between two kills, in milliseconds (drawn uniformly).
         var pause: ClosedRange<Int> = 150...450
-        /// Between two events of one publisher.
+        /// Between two events of one publisher (a long run publishes slower: every delivery
+        /// is kept for the check).
         var publishPause = Duration.milliseconds(2)
         var log: (@Sendable (String) -> Void)? = nil
     }
@@ -44,7 +45,9 @@ final class KillSoak: @unchecked Sendable {
         var sequence: UInt64
         var eventID: UInt64
         var redelivered: Bool
-        var data: Substring
+        /// The event's data "P<publisher> <n>" as `KillSoak.key` (8 bytes per delivery: a
+        /// long run keeps millions).
+        var data: UInt64
     }
 
     /// One subscriber: its deliveries, one list per life, and (durable) the stored cursor
@@ -214,7 +217,7 @@ final class KillSoak: @unchecked Sendable {
             let fields = line.split(separator: " ", maxSplits: 3)
             guard fields.count == 4, let sequence = UInt64(fields[0]), let eventID = UInt64(fields[1]) else { return }
             let delivery = Delivery(
-                sequence: sequence, eventID: eventID, redelivered: fields[2] == "R", data: fields[3])
+                sequence: sequence, eventID: eventID, redelivered: fields[2] == "R", data: KillSoak.key(fields[3]))
             subscriber.lives.withLock { $0[life].deliveries.append(delivery) }
             // Acknowledgements held back at random: tail acknowledges what it has written,
             // and a full pipe holds it.
@@ -276,6 +279,29 @@ final class KillSoak: @unchecked Sendable {
         for child in everyone { if let child { try await offPool { child.kill9() } } }
     }
 
+    /// "P<publisher> <n>" as one number (publisher << 40 | n); anything else is `.max`.
+    static func key(_ text: Substring) -> UInt64 {
+        let parts = text.dropFirst().split(separator: " ")
+        guard text.first == "P", parts.count == 2, let publisher = UInt64(parts[0]), let n = UInt64(parts[1]),
+            publisher < 1 << 20, n < 1 << 40
+        else { return .max }
+        return publisher << 40 | n
+    }
+
+    /// The index of the first element of the ascending `sequences` above `value`.
+    static func index(after value: UInt64, in sequences: [UInt64]) -> Int {
+        var (low, high) = (0, sequences.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if sequences[middle] <= value { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    static func text(_ key: UInt64) -> String {
+        key == .max ? "not a soak event" : "P\(key >> 40) \(key & (1 << 40 - 1))"
+    }
+
     // MARK: The check
 
     struct Report: Sendable {
@@ -327,7 +353,7 @@ final class KillSoak: @unchecked Sendable {
             let last = try await drain(stream, idle: .seconds(1)).map {
                 Delivery(
                     sequence: $0.sequence, eventID: $0.eventID, redelivered: $0.redelivered,
-                    data: Substring(String(decoding: $0.data, as: UTF8.self)))
+                    data: KillSoak.key(Substring(String(decoding: $0.data, as: UTF8.self))))
             }
             subscriber.lives.withLock { $0.append((cursor, last)) }
             try await client.closeChannel(channel)
@@ -339,11 +365,11 @@ final class KillSoak: @unchecked Sendable {
         let journal = try await drain(stream, idle: .seconds(1))
         await client.close()
         report.journaled = journal.count
-        var dataByID: [UInt64: String] = [:]
+        var dataByID: [UInt64: UInt64] = [:]
         var positions: [String: Int] = [:]  // "P<id> <n>" → its first position in the journal
         for (position, event) in journal.enumerated() {
             let text = String(decoding: event.data, as: UTF8.self)
-            dataByID[event.eventID] = text
+            dataByID[event.eventID] = Self.key(Substring(text))
             if positions[text] == nil { positions[text] = position }
         }
         let channelSequences = journal.map(\.sequence)
@@ -355,9 +381,9 @@ final class KillSoak: @unchecked Sendable {
             var previous = -1
             for (n, eventID) in acknowledged {
                 let expected = "P\(publisher.id) \(n)"
-                guard dataByID[eventID] == expected else {
+                guard dataByID[eventID] == Self.key(Substring(expected)) else {
                     problem(
-                        "P\(publisher.id): acknowledged \(expected) (id \(eventID)) is \(dataByID[eventID] ?? "missing")"
+                        "P\(publisher.id): acknowledged \(expected) (id \(eventID)) is \(dataByID[eventID].map(Self.text) ?? "missing")"
                     )
                     continue
                 }
@@ -404,14 +430,19 @@ final class KillSoak: @unchecked Sendable {
                 // Every life gets every event of the channel from its first on; a durable
                 // one starts with the first after its stored cursor.
                 if let first = deliveries.first?.sequence, let end = deliveries.last?.sequence {
-                    let expected = channelSequences.filter { $0 >= first && $0 <= end }
-                    if deliveries.map(\.sequence) != expected {
+                    let expected = channelSequences[
+                        Self.index(
+                            after: first - 1, in: channelSequences)..<Self.index(after: end, in: channelSequences)]
+                    if !deliveries.map(\.sequence).elementsEqual(expected) {
                         let gap = zip(deliveries.map(\.sequence), expected).first { $0 != $1 }
                         problem(
                             "\(subscriber.name) life \(life): \(expected.count - deliveries.count) events skipped "
                                 + "(at \(gap.map { "\($0.1): \($0.0) came" } ?? "the end"))")
                     }
-                    if subscriber.durable, let next = channelSequences.first(where: { $0 > cursor }), first > next {
+                    if subscriber.durable,
+                        let next = channelSequences.dropFirst(Self.index(after: cursor, in: channelSequences)).first,
+                        first > next
+                    {
                         problem(
                             "\(subscriber.name) life \(life): started at \(first), after its cursor \(cursor) came \(next)"
                         )

@@ -5,8 +5,8 @@ import Testing
 /// long one with the same code): 20 SIGKILLs of heraldd and 40 of its clients, at random
 /// moments, and nothing acknowledged may be lost, delivered again unmarked, or delivered
 /// again after its acknowledgement was stored; every publisher's order kept; the chain
-/// verifies. HERALD_SOAK_SEED, HERALD_SOAK_DAEMON_KILLS and HERALD_SOAK_CLIENT_KILLS
-/// change the run.
+/// verifies. HERALD_SOAK_SEED, HERALD_SOAK_DAEMON_KILLS, HERALD_SOAK_CLIENT_KILLS and
+/// HERALD_SOAK_PUBLISH_PAUSE_MS change the run.
 @Suite(.serialized) struct KillSoakTests {
     @Test func wholeSystemKillSoak() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -14,6 +14,9 @@ import Testing
         settings.seed = environment["HERALD_SOAK_SEED"].flatMap { UInt64($0) } ?? 20_261_207
         settings.daemonKills = environment["HERALD_SOAK_DAEMON_KILLS"].flatMap { Int($0) } ?? 20
         settings.clientKills = environment["HERALD_SOAK_CLIENT_KILLS"].flatMap { Int($0) } ?? 40
+        if let pause = environment["HERALD_SOAK_PUBLISH_PAUSE_MS"].flatMap({ Int($0) }) {
+            settings.publishPause = .milliseconds(pause)
+        }
         settings.log = { print($0) }
         let began = ContinuousClock.now
         let soak = try await KillSoak(settings: settings)
