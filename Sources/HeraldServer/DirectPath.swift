@@ -86,8 +86,14 @@ final class DirectPath: Sendable {
             (opener, events, route) = (handle, published, requested)
         default: return false
         }
+        // Bounded: a client that pipelines publishes without reading the replies (or faster
+        // than the disk) goes through the lane once `inFlightMax` are in flight or its
+        // replies are not being read (the channel is not writable), and the lane's queue
+        // stops the reading — heraldd's memory stays bounded, not the flood.
         let context = state.withLock { state -> Context? in
-            guard state.outstanding == 0, let context = state.context else { return nil }
+            guard state.outstanding == 0, state.inFlight < Self.inFlightMax, let context = state.context,
+                context.channel.isWritable
+            else { return nil }
             state.inFlight += 1
             return context
         }
@@ -118,6 +124,9 @@ final class DirectPath: Sendable {
         if !taken { end() }
         return taken
     }
+
+    /// Direct publishes of one connection in flight at most.
+    static let inFlightMax = 64
 
     private func end() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -13,6 +13,9 @@ final class RequestLane: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var spaceWaiters: [CheckedContinuation<Void, Never>] = []
         var finished = false
+        /// `run` ended (a reply could not be written: the client went away): nothing more
+        /// is queued, and a reader waiting for room is let go.
+        var closed = false
     }
 
     private let state = Mutex(State())
@@ -24,20 +27,23 @@ final class RequestLane: Sendable {
         self.eventsPerMergeMax = eventsPerMergeMax
     }
 
-    /// Queues a request; waits while the queue is full.
-    func submit(_ correlation: UInt32, _ message: ClientMessage) async {
+    /// Queues a request; waits while the queue is full. False once the lane has ended (the
+    /// connection is going: stop reading it).
+    func submit(_ correlation: UInt32, _ message: ClientMessage) async -> Bool {
         while true {
-            let (added, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            let (added, waiter) = state.withLock { state -> (Bool?, CheckedContinuation<Void, Never>?) in
+                guard !state.closed else { return (nil, nil) }
                 guard state.items.count < queueMax else { return (false, nil) }
                 state.items.append((correlation, message))
                 defer { state.waiter = nil }
                 return (true, state.waiter)
             }
             waiter?.resume()
-            if added { return }
+            guard let added else { return false }
+            if added { return true }
             await withCheckedContinuation { continuation in
                 let full = state.withLock { state -> Bool in
-                    guard state.items.count >= queueMax else { return false }
+                    guard state.items.count >= queueMax && !state.closed else { return false }
                     state.spaceWaiters.append(continuation)
                     return true
                 }
@@ -61,6 +67,11 @@ final class RequestLane: Sendable {
     func run(session: ClientSession, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, direct: DirectPath)
         async throws
     {
+        // However it ends — a write that fails because the client went away with replies
+        // unread, a goodbye — a reader waiting for room must not wait for good: the
+        // connection would never be cleaned up (found by the hostile-clients test: 996 of
+        // 1 000 closed connections stayed).
+        defer { close() }
         while let batch = await nextBatch() {
             await direct.drained()
             defer { direct.answered(batch.count) }
@@ -89,6 +100,16 @@ final class RequestLane: Sendable {
             }
             if case .goodbye = batch[0].message { return }
         }
+    }
+
+    private func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            state.items.removeAll()
+            defer { state.spaceWaiters = [] }
+            return state.spaceWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// The next request, with the publishes on the same handle queued right after it.

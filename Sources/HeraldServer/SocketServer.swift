@@ -168,7 +168,7 @@ public final class SocketServer: Service, Sendable {
                 case .request(_, let request) where request.type == .ack:
                     _ = await session.handle(request)
                 case .request(let correlation, let request):
-                    await lane.submit(correlation, request)
+                    guard await lane.submit(correlation, request) else { break reading }
                     if case .goodbye = request { break reading }
                 }
             }
