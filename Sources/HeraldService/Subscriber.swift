@@ -325,6 +325,13 @@ public final class Subscriber: AsyncSequence, Sendable {
     public func cancel() {
         state.withLock { state in
             state.cancelled = true
+            // Read ahead and never handed out: an acknowledgement after this (nothing
+            // outstanding) must not count them done, or the stored cursor passes them and
+            // they are lost for good (found by the kill soak: a killed subscriber's next
+            // life started past events it never received).
+            if let first = state.held.first?.sequence, first.previous < state.scanned {
+                state.scanned = first.previous
+            }
             state.held = HeldDeliveries()  // its deliveries refer to this subscriber
         }
         wakeIdle()
@@ -444,6 +451,9 @@ public final class Subscriber: AsyncSequence, Sendable {
             } else {
                 let through = reader.nextSequence.previous
                 state.withLock { state in
+                    // Cancelled: what this pass read was dropped (commit hands out nothing
+                    // then), not delivered.
+                    guard !state.cancelled else { return }
                     if through > state.scanned { state.scanned = through }
                     // Nothing outstanding and nothing read ahead and held: all up to here is
                     // done (a held delivery was not handed out: a cursor stored past it would

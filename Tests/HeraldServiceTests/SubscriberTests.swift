@@ -329,6 +329,52 @@ final class Collector: Sendable {
         await service.shutdown()
     }
 
+    /// A subscriber cancelled at a random moment (its client went away) while its loop
+    /// reads ahead: acknowledging everything it handed out never moves its cursor past an
+    /// event it did not hand out (the loop's pass that the cancel cut short used to count
+    /// what it had read as done: the kill soak's killed subscribers lost up to a read-ahead
+    /// of events for good).
+    @Test func aCancelNeverCountsReadAheadAsDone() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        for index in 0..<600 { _ = try await publish(service, handle, "e\(index)") }
+        // The channel's sequences, from a subscriber that takes them all.
+        let whole = Collector(
+            try await service.subscriber(for: handle, options: SubscriberOptions(start: .oldest, window: 1_000)))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let sequences = await whole.wait(for: 600).map(\.sequence.rawValue)
+        #expect(sequences.count == 600)
+        try await service.unsubscribe(handle, id: 1)
+        try await service.removeSubscriber(for: handle)
+        var generator = SplitMix64(seed: 7)
+        var broken = 0
+        for round in 0..<300 {
+            let name = "c\(round)"
+            let subscriber = try await service.subscriber(
+                for: handle, options: SubscriberOptions(start: .oldest, durableName: name, window: 4))
+            try await service.subscribe(handle, id: 1, filters: [])
+            let handedOut = Mutex<[UInt64]>([])
+            let consumer = Task {
+                for await delivery in subscriber {
+                    handedOut.withLock { $0.append(delivery.sequence.rawValue) }
+                    delivery.done()
+                }
+            }
+            let pause = Int(generator.next() % 3_000)
+            try await Task.sleep(for: .microseconds(pause))
+            subscriber.cancel()
+            await consumer.value
+            let all = handedOut.withLock { $0 }
+            let acknowledged = subscriber.cursorSnapshot.acknowledged.rawValue
+            let next = all.last.map { last in sequences.first { $0 > last } } ?? sequences.first
+            if let next, acknowledged >= next { broken += 1 }
+            try await service.unsubscribe(handle, id: 1)
+            try await service.removeSubscriber(for: handle)
+        }
+        #expect(broken == 0, "\(broken) of 300 cancels counted events never handed out as acknowledged")
+        await service.shutdown()
+    }
+
     /// Two writers of one cursor (the delivery loop's horizon, the flush's snapshot taken a
     /// moment earlier): the later write with the older position does not move the stored
     /// cursor back (the kill soak found events delivered again unmarked after a crash).
