@@ -443,8 +443,9 @@ public final class Subscriber: AsyncSequence, Sendable {
                     return fresh.count < room
                 }
             }
-            if last > .zero { dropRetained(&fresh, scannedThrough: last) }
-            let ready = commit(fresh, free: free, byPriority: byPriority, matched: (subscriptions, removals))
+            if last > .zero { dropRetained(&fresh) }
+            let ready = commit(
+                fresh, scannedThrough: last, free: free, byPriority: byPriority, matched: (subscriptions, removals))
             if !ready.isEmpty {
                 try await extendHorizon(to: ready.map(\.sequence).max()!)
                 continuation.yield(ready)
@@ -607,11 +608,10 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
     }
 
-    /// Drops retained events already sent from what was just read, and moves the scanned
-    /// mark, under one lock.
-    private func dropRetained(_ fresh: inout [Delivery], scannedThrough last: SequenceNumber) {
+    /// Drops retained events already sent from what was just read. (The scanned mark
+    /// moves in `commit`, with the deliveries read: never past deliveries not yet held.)
+    private func dropRetained(_ fresh: inout [Delivery]) {
         state.withLock { state in
-            if last > state.scanned { state.scanned = last }
             if !state.retainedSent.isEmpty {
                 fresh.removeAll { state.retainedSent.contains($0.sequence.rawValue) }
             }
@@ -622,11 +622,14 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// out, counted as outstanding (one lock). Held deliveries are in the state so that an
     /// unsubscribe re-matches them at once (`remove(subscription:)`).
     private func commit(
-        _ fresh: [Delivery], free: Int, byPriority: Bool,
+        _ fresh: [Delivery], scannedThrough last: SequenceNumber, free: Int, byPriority: Bool,
         matched: (subscriptions: [UInt32: [EventFilter]], removals: Int)
     ) -> [Delivery] {
         state.withLock { state in
+            // Cancelled: what was read is dropped, and the scanned mark stays before it (an
+            // acknowledgement with nothing outstanding counts everything scanned as done).
             guard !state.cancelled else { return [] }
+            if last > state.scanned { state.scanned = last }
             if state.removals == matched.removals {
                 state.held.append(fresh)
             } else {

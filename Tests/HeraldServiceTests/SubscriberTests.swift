@@ -38,6 +38,30 @@ final class Collector: Sendable {
     }
 }
 
+/// A subscriber whose every delivery is recorded (its sequence) and acknowledged at once.
+final class AckingConsumer: Sendable {
+    final class HandedOut: Sendable {
+        let list = Mutex<[UInt64]>([])
+    }
+
+    let subscriber: Subscriber
+    private let handedOut = HandedOut()
+    let task: Task<Void, Never>
+
+    init(_ subscriber: Subscriber) {
+        self.subscriber = subscriber
+        let handedOut = self.handedOut
+        task = Task {
+            for await delivery in subscriber {
+                handedOut.list.withLock { $0.append(delivery.sequence.rawValue) }
+                delivery.done()
+            }
+        }
+    }
+
+    var sequences: [UInt64] { handedOut.list.withLock { $0 } }
+}
+
 @Suite struct SubscriberTests {
     let channel = Array("cluster".utf8)
 
@@ -297,34 +321,29 @@ final class Collector: Sendable {
     @Test func theCursorNeverPassesAnEventNotHandedOut() async throws {
         let service = try await service()
         let handle = try await service.openChannel(channel, flags: .all)
-        let subscriber = try await service.subscriber(
-            for: handle, options: SubscriberOptions(start: .oldest, durableName: "racer", window: 2))
+        let consumer = AckingConsumer(
+            try await service.subscriber(
+                for: handle, options: SubscriberOptions(start: .oldest, durableName: "racer", window: 2)))
+        let subscriber = consumer.subscriber
         try await service.subscribe(handle, id: 1, filters: [])
-        let handedOut = Mutex<[UInt64]>([])
-        let consumer = Task {
-            for await delivery in subscriber {
-                handedOut.withLock { $0.append(delivery.sequence.rawValue) }
-                delivery.done()
-            }
-        }
         let total = 3_000
         let publisher = Task {
             for index in 0..<total { _ = try await publish(service, handle, "e\(index)") }
         }
         // (acknowledged, how many were handed out then), sampled while it runs.
         var samples: [(UInt64, Int)] = []
-        while handedOut.withLock({ $0.count }) < total {
+        while consumer.sequences.count < total {
             let acknowledged = subscriber.cursorSnapshot.acknowledged.rawValue
-            samples.append((acknowledged, handedOut.withLock { $0.count }))
+            samples.append((acknowledged, consumer.sequences.count))
             await Task.yield()
         }
         try await publisher.value
-        let all = handedOut.withLock { $0 }
+        let all = consumer.sequences
         #expect(all == all.sorted() && Set(all).count == total)
         let broken = samples.filter { acknowledged, count in count < all.count && all[count] <= acknowledged }
         #expect(
             broken.isEmpty, "\(broken.count) of \(samples.count) samples: the cursor passed an event not handed out")
-        consumer.cancel()
+        consumer.task.cancel()
         subscriber.cancel()
         await service.shutdown()
     }
@@ -350,24 +369,22 @@ final class Collector: Sendable {
         var broken = 0
         for round in 0..<300 {
             let name = "c\(round)"
-            let subscriber = try await service.subscriber(
-                for: handle, options: SubscriberOptions(start: .oldest, durableName: name, window: 4))
+            let consumer = AckingConsumer(
+                try await service.subscriber(
+                    for: handle, options: SubscriberOptions(start: .oldest, durableName: name, window: 4)))
+            let subscriber = consumer.subscriber
             try await service.subscribe(handle, id: 1, filters: [])
-            let handedOut = Mutex<[UInt64]>([])
-            let consumer = Task {
-                for await delivery in subscriber {
-                    handedOut.withLock { $0.append(delivery.sequence.rawValue) }
-                    delivery.done()
-                }
-            }
             let pause = Int(generator.next() % 3_000)
             try await Task.sleep(for: .microseconds(pause))
             subscriber.cancel()
-            await consumer.value
-            let all = handedOut.withLock { $0 }
+            await consumer.task.value
+            let all = consumer.sequences
             let acknowledged = subscriber.cursorSnapshot.acknowledged.rawValue
             let next = all.last.map { last in sequences.first { $0 > last } } ?? sequences.first
-            if let next, acknowledged >= next { broken += 1 }
+            if let next, acknowledged >= next {
+                broken += 1
+                print("cancel \(round) after \(pause) µs: \(all.count) handed out, last \(all.last ?? 0), next \(next), acknowledged \(acknowledged)")
+            }
             try await service.unsubscribe(handle, id: 1)
             try await service.removeSubscriber(for: handle)
         }
