@@ -383,7 +383,9 @@ final class AckingConsumer: Sendable {
             let next = all.last.map { last in sequences.first { $0 > last } } ?? sequences.first
             if let next, acknowledged >= next {
                 broken += 1
-                print("cancel \(round) after \(pause) µs: \(all.count) handed out, last \(all.last ?? 0), next \(next), acknowledged \(acknowledged)")
+                print(
+                    "cancel \(round) after \(pause) µs: \(all.count) handed out, last \(all.last ?? 0), next \(next), acknowledged \(acknowledged)"
+                )
             }
             try await service.unsubscribe(handle, id: 1)
             try await service.removeSubscriber(for: handle)
