@@ -76,8 +76,14 @@ import Testing
         #expect(segments.count > 3, "several segments sealed before the pause")
         try await Task.sleep(for: .milliseconds(3500))
         _ = try await publish(second, open, count: 2_000)
-        let oldest = try #require(try await stats(aged)["first_sequence"] as? Int)
-        #expect(before == 1 && oldest == segments.last, "oldest \(oldest), segments before the pause \(segments)")
+        let agedStats = try await stats(aged)
+        let oldest = try #require(agedStats["first_sequence"] as? Int)
+        let last = try #require(agedStats["last_sequence"] as? Int)
+        // Every segment sealed before the pause is gone. The one active then goes too when
+        // the second batch took over 3 s after its last event (a loaded machine), so it is
+        // not asked for; what was written in the last 3 s stays.
+        #expect(before == 1 && oldest >= segments.last!, "oldest \(oldest), segments before the pause \(segments)")
+        #expect(oldest < last, "the newest events stay")
         await second.close()
     }
 
