@@ -177,17 +177,22 @@ import Testing
         #expect(replayed.byName == after.byName)
     }
 
-    @Test func channelsSurviveRetentionOfTheSegmentsThatCreatedThem() async throws {
-        let fs = SimulatedFileSystem()
+    /// A channel with a retained event, 300 filler events published by `fill` over 4 KiB
+    /// segments, retention down to 12 000 bytes (the segments that created the channel and
+    /// hold the retained event go), a reopen: the channel, its id counter and the retained
+    /// event are all still there, from the state snapshots.
+    private func channelsSurviveRetention(
+        fill: (EventService, ChannelHandle) async throws -> Void
+    ) async throws {
         let clock = ManualWallClock()
-        var options = simulatedOptions(fs, clock: clock)
+        var options = simulatedOptions(SimulatedFileSystem(), clock: clock)
         options.segmentBytesMax = 4096
         options.retentionBytes = 12_000
         var service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
         let handle = try await service.openChannel(name, flags: .all)
         let retained = try await service.publish(
             handle, EventAttributes(retention: 1_000_000_000_000), data: Array("keep me".utf8))
-        for i in 0..<300 { _ = try await service.publish(handle, EventAttributes(), data: Array("filler \(i)".utf8)) }
+        try await fill(service, handle)
         try service.journal.applyRetention()
         #expect(service.journal.oldestSequence > retained.sequence!, "the create and the retained event are gone")
         let before = await service.registry
@@ -201,39 +206,32 @@ import Testing
         await service.shutdown()
     }
 
+    @Test func channelsSurviveRetentionOfTheSegmentsThatCreatedThem() async throws {
+        try await channelsSurviveRetention { service, handle in
+            for i in 0..<300 {
+                _ = try await service.publish(handle, EventAttributes(), data: Array("filler \(i)".utf8))
+            }
+        }
+    }
+
     /// The same with the filler published on the direct path (no actor): the segment rolls it
     /// makes still get their state snapshots, so retention removing the segments that created
     /// the channel loses nothing; retained events and cluster nodes are not for that path.
     @Test func directPublishesKeepSnapshotsOnEverySegment() async throws {
-        let fs = SimulatedFileSystem()
-        let clock = ManualWallClock()
-        var options = simulatedOptions(fs, clock: clock)
-        options.segmentBytesMax = 4096
-        options.retentionBytes = 12_000
-        var service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
-        let handle = try await service.openChannel(name, flags: .all)
-        let retained = try await service.publish(
-            handle, EventAttributes(retention: 1_000_000_000_000), data: Array("keep me".utf8))
-        let origin = PublisherOrigin(uid: 1, gid: 1, pid: 1)
-        #expect(!service.publishDirect(handle, [(EventAttributes(retention: 5), [1])], origin: origin) { _ in })
-        for i in 0..<300 {
-            let result = await withCheckedContinuation { continuation in
-                let taken = service.publishDirect(
-                    handle, [(EventAttributes(), Array("filler \(i)".utf8))], origin: origin
-                ) { continuation.resume(returning: $0) }
-                #expect(taken)
+        try await channelsSurviveRetention { service, handle in
+            let origin = PublisherOrigin(uid: 1, gid: 1, pid: 1)
+            #expect(!service.publishDirect(handle, [(EventAttributes(retention: 5), [1])], origin: origin) { _ in })
+            for i in 0..<300 {
+                let result = await withCheckedContinuation { continuation in
+                    let taken = service.publishDirect(
+                        handle, [(EventAttributes(), Array("filler \(i)".utf8))], origin: origin
+                    ) { continuation.resume(returning: $0) }
+                    #expect(taken)
+                }
+                #expect((try? result.get())?.count == 1)
             }
-            #expect((try? result.get())?.count == 1)
+            try await Task.sleep(for: .milliseconds(200))  // the snapshot of the last roll
         }
-        try await Task.sleep(for: .milliseconds(200))  // the snapshot of the last roll
-        try service.journal.applyRetention()
-        #expect(service.journal.oldestSequence > retained.sequence!, "the create and the retained event are gone")
-        await service.shutdown()
-
-        service = try await EventService.open(journal: try Journal.open(at: "/j", options: options), clock: clock)
-        #expect(await service.registry.channel(named: name)?.id == handle.channel)
-        #expect(await service.retainedEvents(in: handle.channel).map(\.id) == [retained])
-        await service.shutdown()
     }
 
     @Test func snapshotsRoundTripAndRejectDamage() {
