@@ -206,7 +206,7 @@ import Testing
                         }
                         bytes += ClientMessage.goodbye.frame(correlation: 5_000).encoded
                         try RawSocket.send(fd, bytes)
-                        let refused = try RawSocket.repliesUntilClosed(fd).filter {
+                        let refused = try RawSocket.repliesUntilClosed(fd, quiet: 120).filter {
                             if case .error(18, _) = $0.1 { return true } else { return false }
                         }
                         shared.outcome.withLock { $0.refusedOpens = refused.count }

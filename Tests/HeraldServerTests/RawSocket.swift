@@ -26,12 +26,20 @@ enum RawSocket {
     }
 
     /// Every frame heraldd sends until it closes the connection, with its correlation id.
-    static func repliesUntilClosed(_ fd: Int32) throws -> [(UInt32, ServerMessage)] {
+    /// Silence for `quiet` seconds is an error that says how far the replies got (a receive
+    /// timeout is not the end of the conversation).
+    static func repliesUntilClosed(_ fd: Int32, quiet: Int = 10) throws -> [(UInt32, ServerMessage)] {
+        var timeout = timeval(tv_sec: quiet, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var replies: [(UInt32, ServerMessage)] = []
         var decoder = WireFrameDecoder()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got < 0 && errno == EINTR { continue }
+            if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                throw Failure(what: "no reply for \(quiet) s after \(replies.count) replies")
+            }
             if got <= 0 { break }
             decoder.feed(buffer[0..<got])
             while let frame = try decoder.next() {
