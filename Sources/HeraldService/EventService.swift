@@ -20,6 +20,8 @@ public actor EventService {
     private let sequencer: any Sequencer
     private var subscribers: [UInt64: Subscriber] = [:]
     private var classSubscribers: [Subscriber] = []
+    /// Reads the journal's head once for every subscriber that caught up with it.
+    private nonisolated let dispatcher: LiveDispatcher
     private var flusher: Task<Void, Never>?
     /// The segment the last state snapshot went into.
     private var snapshotSegment: SegmentID?
@@ -79,7 +81,15 @@ public actor EventService {
         self.limits = limits
         self.clock = clock
         self.tail = try journal.reader(from: .oldest)
+        self.dispatcher = LiveDispatcher(journal: journal)
     }
+
+    /// Records read for subscribers so far: by the live dispatcher (once for all the
+    /// subscribers that caught up) and by the readers of those behind it.
+    public nonisolated var recordsReadForSubscribers: UInt64 { dispatcher.recordsRead.load(ordering: .relaxed) }
+
+    /// Subscribers the live dispatcher reads for now.
+    nonisolated var liveSubscriberCount: Int { dispatcher.attachedCount }
 
     /// In a cluster (the sequencer's node is not 0): records of other nodes are applied as
     /// they arrive, and no state snapshots are journaled (each node would write its own at
@@ -513,7 +523,7 @@ public actor EventService {
         }
         let subscriber = Subscriber(
             selection: selection, options: options, journal: journal, cursor: options.start == .cursor ? cursor : nil,
-            node: routeNode, session: session, persistHorizon: persistHorizon)
+            node: routeNode, session: session, dispatcher: dispatcher, persistHorizon: persistHorizon)
         subscriber.queueCurrent(current)
         subscriber.start(at: position)
         return subscriber
@@ -621,6 +631,7 @@ public actor EventService {
     public func shutdown() -> String? {
         flusher?.cancel()
         for subscriber in allSubscribers { subscriber.cancel() }
+        dispatcher.stop()
         let failure: String?
         do {
             try persist(allSubscribers)

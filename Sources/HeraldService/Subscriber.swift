@@ -119,6 +119,9 @@ public final class Subscriber: AsyncSequence, Sendable {
         var removals = 0
         /// The priority the delivery loop actually runs at (checked by the suite).
         var loopStartedAt: TaskPriority?
+        /// Attached to the live dispatcher: it reads the journal for this subscriber and
+        /// leaves matched deliveries in `held`; `scanned` then trails (see `scannedThrough`).
+        var live = false
     }
 
     public let selection: SubscriberSelection
@@ -135,13 +138,17 @@ public final class Subscriber: AsyncSequence, Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
     /// Persists (acknowledged, horizon) for a durable subscriber; nil otherwise.
     private let persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
+    /// Reads the head for every subscriber that caught up with it; nil: this one always
+    /// reads on its own.
+    private let dispatcher: LiveDispatcher?
 
     init(
         selection: SubscriberSelection, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?,
-        node: UInt32 = 1, session: SessionAddress = SessionAddress(),
+        node: UInt32 = 1, session: SessionAddress = SessionAddress(), dispatcher: LiveDispatcher? = nil,
         persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
     ) {
         self.selection = selection
+        self.dispatcher = dispatcher
         self.options = options
         recipient = RouteRecipient(
             node: node, durableName: options.durableName.map { Array($0.utf8) }, session: session)
@@ -183,7 +190,26 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// The cursor a durable subscriber would persist now.
     var cursorSnapshot: (acknowledged: SequenceNumber, deliveredThrough: SequenceNumber, dirty: Bool) {
-        state.withLock { ($0.acknowledged, $0.horizon, $0.dirty) }
+        state.withLock { state in
+            // Live with nothing outstanding or read ahead: every record the dispatcher passed
+            // is done (it matched nothing for this subscriber).
+            if state.live && state.outstanding.isEmpty && state.held.isEmpty {
+                let through = scannedThrough(state)
+                if through > state.acknowledged {
+                    state.acknowledged = through
+                    state.dirty = true
+                }
+            }
+            return (state.acknowledged, state.horizon, state.dirty)
+        }
+    }
+
+    /// Every record up to here has been looked at for this subscriber: by its own reader,
+    /// or (live) by the dispatcher, whose position runs ahead of `scanned` for the records
+    /// that gave this subscriber nothing.
+    func scannedThrough(_ state: State) -> SequenceNumber {
+        guard state.live, let dispatcher else { return state.scanned }
+        return Swift.max(state.scanned, dispatcher.position.previous)
     }
 
     /// Clears the dirty mark after `snapshot` was persisted, unless an ack (on another
@@ -231,7 +257,14 @@ public final class Subscriber: AsyncSequence, Sendable {
             // accepts it, or to nobody (SAF: nothing for a subscription after its unsubscribe).
             state.held.rematch(state.subscriptions, after: state.subscribedAfter)
             state.removals &+= 1
+            // Without a subscription the reader does not move (a later subscription of an
+            // open replaying history applies to what was not read yet): off the dispatcher.
+            if state.subscriptions.isEmpty && state.live {
+                state.scanned = scannedThrough(state)
+                state.live = false
+            }
         }
+        wakeIdle()
     }
 
     // MARK: Acknowledgement
@@ -267,7 +300,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             case (let a?, let b?): lowest = Swift.min(a, b)
             case (let a, let b): lowest = a ?? b
             }
-            let floor = lowest.map { SequenceNumber($0 - 1) } ?? state.scanned
+            let floor = lowest.map { SequenceNumber($0 - 1) } ?? scannedThrough(state)
             if floor > state.acknowledged {
                 state.acknowledged = floor
                 state.dirty = true
@@ -324,6 +357,8 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// Stops deliveries and ends the stream.
     public func cancel() {
         state.withLock { state in
+            state.scanned = scannedThrough(state)
+            state.live = false
             state.cancelled = true
             // Read ahead and never handed out: an acknowledgement after this (nothing
             // outstanding) must not count them done, or the stored cursor passes them and
@@ -334,6 +369,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             }
             state.held = HeldDeliveries()  // its deliveries refer to this subscriber
         }
+        dispatcher?.detach(self)
         wakeIdle()
         wakeWindow()
         task.withLock { $0 }?.cancel()
@@ -406,12 +442,23 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     private func run(from position: ReadPosition) async throws {
         var reader = try journal.reader(from: position)
+        /// On the dispatcher: `reader` is left where it was and not used until it leaves.
+        var attached = false
         let byPriority: Bool
         if case .channel = selection { byPriority = true } else { byPriority = false }
         while !Task.isCancelled {
             await waitForWindow()
             if state.withLock({ $0.cancelled }) { return }
             if try await deliverRetained() { continue }
+            if attached {
+                if let resumeAt = try await handOutLive(byPriority: byPriority) {
+                    // Off the dispatcher (read-ahead full, or no subscription left): on its own
+                    // again from where the dispatcher left it.
+                    reader = try journal.reader(from: .sequence(resumeAt))
+                    attached = false
+                }
+                continue
+            }
             if let lagMax = options.lagMax, journal.head.sequence.rawValue > reader.nextSequence.rawValue + lagMax {
                 reader = try journal.reader(from: .end)
                 state.withLock { $0.held = HeldDeliveries() }
@@ -435,13 +482,16 @@ public final class Subscriber: AsyncSequence, Sendable {
             var last = SequenceNumber.zero
             var publishers = PublisherCache()
             if room > 0 {
-                try reader.nextView { view in
+                let seen = try reader.nextView { view in
                     last = view.sequence
-                    if let delivery = offer(view, reader, subscriptions, after, redeliverThrough, &publishers) {
+                    if let delivery = offer(
+                        view, { reader.currentPayload() }, subscriptions, after, redeliverThrough, &publishers)
+                    {
                         fresh.append(delivery)
                     }
                     return fresh.count < room
                 }
+                dispatcher?.recordsRead.add(UInt64(seen), ordering: .relaxed)
             }
             if last > .zero { dropRetained(&fresh) }
             let ready = commit(
@@ -464,8 +514,138 @@ public final class Subscriber: AsyncSequence, Sendable {
                         state.dirty = true
                     }
                 }
+                // Caught up with the head: the dispatcher reads on for it.
+                if let dispatcher, reader.nextSequence > journal.head.sequence,
+                    dispatcher.attach(self, from: reader.nextSequence)
+                {
+                    attached = true
+                    continue
+                }
                 await waitIdle(after: through)
             }
+        }
+    }
+
+    // MARK: Live (attached to the dispatcher)
+
+    /// Hands out what the dispatcher left, as the window allows, or parks until it leaves
+    /// more. Returns where to read on from when the subscriber is no longer live.
+    private func handOutLive(byPriority: Bool) async throws -> SequenceNumber? {
+        let (ready, resumeAt) = state.withLock { state -> ([Delivery], SequenceNumber?) in
+            guard state.live else { return ([], state.scanned.next) }
+            guard !state.held.isEmpty else {
+                let through = scannedThrough(state)
+                if state.outstanding.isEmpty && through > state.acknowledged {
+                    state.acknowledged = through
+                    state.dirty = true
+                }
+                return ([], nil)
+            }
+            let ready = state.held.take(options.window - state.outstanding.count, byPriority: byPriority)
+            for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
+            state.dirty = true
+            return (ready, nil)
+        }
+        if let resumeAt { return resumeAt }
+        if let highest = ready.map(\.sequence).max() {
+            try await extendHorizon(to: highest)
+            continuation.yield(ready)
+        } else {
+            await waitLive()
+        }
+        return nil
+    }
+
+    /// Parks the live loop until the dispatcher leaves deliveries, retained events are
+    /// queued, the subscriber leaves the dispatcher or is cancelled.
+    private func waitLive() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if !state.retainedQueue.isEmpty || state.cancelled || !state.live || !state.held.isEmpty { return true }
+                state.idle = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// The subscriptions a dispatcher pass matches against, taken once per pass.
+    struct MatchSnapshot {
+        var subscriptions: [UInt32: [EventFilter]]
+        var after: [UInt32: SequenceNumber]
+        var redeliverThrough: SequenceNumber
+        var removals: Int
+    }
+
+    /// Nil when the subscriber is no longer live.
+    func matchSnapshot() -> MatchSnapshot? {
+        state.withLock { state in
+            guard state.live, !state.cancelled else { return nil }
+            return MatchSnapshot(
+                subscriptions: state.subscriptions, after: state.subscribedAfter,
+                redeliverThrough: state.redeliverThrough, removals: state.removals)
+        }
+    }
+
+    /// The dispatcher attaches it (under the dispatcher's lock): only with a subscription
+    /// to match (a channel open) and not cancelled.
+    func enterLive() -> Bool {
+        state.withLock { state in
+            if case .channel = selection, state.subscriptions.isEmpty { return false }
+            guard !state.cancelled else { return false }
+            state.live = true
+            return true
+        }
+    }
+
+    /// The most a live subscriber holds read ahead: beyond it (its window full, its
+    /// deliveries not acknowledged), it leaves the dispatcher and reads on its own later.
+    /// Four times what it reads ahead on its own, so that a burst of appends (a dispatcher
+    /// pass is up to `LiveDispatcher.passRecordsMax` records) does not send it away.
+    var liveReadAheadMax: Int {
+        let bound = 4 * Swift.max(options.window, Self.lookAheadMin)
+        guard let lagMax = options.lagMax else { return bound }
+        return Swift.max(1, Swift.min(bound, Int(clamping: lagMax)))
+    }
+
+    /// Leaves a dispatcher pass's deliveries (records through `last`) with the subscriber.
+    /// Returns false when it is not live any more, or when its read-ahead reached its
+    /// bound: then it takes what fits and reads on its own from the first one that did not.
+    func push(
+        _ fresh: [Delivery], through last: SequenceNumber, passStart: SequenceNumber, matched: MatchSnapshot
+    ) -> (stays: Bool, wake: CheckedContinuation<Void, Never>?) {
+        state.withLock { state in
+            guard state.live, !state.cancelled else { return (false, nil) }
+            defer { state.idle = nil }
+            var fresh = fresh
+            if !state.retainedSent.isEmpty {
+                fresh.removeAll { state.retainedSent.contains($0.sequence.rawValue) }
+            }
+            let room = liveReadAheadMax - state.held.count
+            if fresh.count > room {
+                let first = fresh[Swift.max(room, 0)].sequence
+                Self.absorb(
+                    Array(fresh.prefix(Swift.max(room, 0))), matched: (matched.subscriptions, matched.removals),
+                    into: &state)
+                state.scanned = Swift.max(state.scanned, Swift.max(passStart.previous, first.previous))
+                state.live = false
+                return (false, state.idle)
+            }
+            Self.absorb(fresh, matched: (matched.subscriptions, matched.removals), into: &state)
+            if last > state.scanned { state.scanned = last }
+            return (true, state.idle)
+        }
+    }
+
+    /// The dispatcher cannot go on (it met damage): the subscriber reads on its own from
+    /// `passStart`.
+    func leaveLive(passStart: SequenceNumber) -> CheckedContinuation<Void, Never>? {
+        state.withLock { state in
+            guard state.live else { return nil }
+            state.scanned = Swift.max(state.scanned, passStart.previous)
+            state.live = false
+            defer { state.idle = nil }
+            return state.idle
         }
     }
 
@@ -552,8 +732,8 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// `commit` took it).
     /// Its data and patterns are the reader's shared payload arrays (retained, not copied:
     /// subscribers reading the same recent frames share one copy of each event).
-    private func offer(
-        _ view: RecordView, _ reader: JournalReader, _ subscriptions: [UInt32: [EventFilter]],
+    func offer(
+        _ view: RecordView, _ currentPayload: () -> RecordPayload, _ subscriptions: [UInt32: [EventFilter]],
         _ after: [UInt32: SequenceNumber],
         _ redeliverThrough: SequenceNumber, _ publishers: inout PublisherCache
     ) -> Delivery? {
@@ -563,13 +743,13 @@ public final class Subscriber: AsyncSequence, Sendable {
         switch selection {
         case .channel(let handle):
             guard kind == .publish, view.channel == handle.channel else { return nil }
-            payload = reader.currentPayload()
+            payload = currentPayload()
             guard let id = Self.match(subscriptions, patterns: payload.patterns, sequence: view.sequence, after: after)
             else { return nil }
             subscriptionID = id
         case .classes(let classes):
             let descriptor = EventDescriptor(rawValue: view.descriptor)
-            let isEvent = kind == .system || kind == .publish || kind == .channelOpen || kind == .channelClose
+            let isEvent = Self.isClassEventKind(kind)
             // Event 0 is "invalid" (a publisher-only open's join/leave), except for MEMB,
             // where it is a membership without quorum.
             let wanted =
@@ -577,7 +757,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 && (descriptor.event != 0 || descriptor.eventClass == .membership)
             guard isEvent && wanted else { return nil }
             subscriptionID = 0
-            payload = reader.currentPayload()
+            payload = currentPayload()
         }
         guard let route = recipient.admit(flags: view.flags, publisher: payload.publisher) else { return nil }
         let publisher = publishers.split(flags: view.flags, publisher: payload.publisher)
@@ -589,6 +769,12 @@ public final class Subscriber: AsyncSequence, Sendable {
                 publisherName: publisher.name),
             publishTime: view.time, data: payload.data, origin: publisher.origin,
             redelivered: view.sequence <= redeliverThrough, retained: false, route: route, subscriber: self)
+    }
+
+    /// The kinds of record an OCF class subscriber may take.
+    @inline(__always)
+    static func isClassEventKind(_ kind: ServiceRecordKind?) -> Bool {
+        kind == .system || kind == .publish || kind == .channelOpen || kind == .channelClose
     }
 
     /// The last publisher field split (name, origin), reused while consecutive records come
@@ -630,22 +816,29 @@ public final class Subscriber: AsyncSequence, Sendable {
             // acknowledgement with nothing outstanding counts everything scanned as done).
             guard !state.cancelled else { return [] }
             if last > state.scanned { state.scanned = last }
-            if state.removals == matched.removals {
-                state.held.append(fresh)
-            } else {
-                // Matched on a snapshot from before an unsubscribe: again, against the
-                // snapshot's subscriptions that are still there.
-                var batch = HeldDeliveries()
-                batch.append(fresh)
-                let current = state.subscriptions
-                batch.rematch(matched.subscriptions.filter { current[$0.key] != nil }, after: state.subscribedAfter)
-                state.held.append(batch.take(batch.count, byPriority: false))
-            }
+            Self.absorb(fresh, matched: matched, into: &state)
             guard !state.held.isEmpty else { return [] }
             let ready = state.held.take(free, byPriority: byPriority)
             for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
             state.dirty = true
             return ready
+        }
+    }
+
+    /// Adds matched deliveries to the read-ahead.
+    private static func absorb(
+        _ fresh: [Delivery], matched: (subscriptions: [UInt32: [EventFilter]], removals: Int), into state: inout State
+    ) {
+        if state.removals == matched.removals {
+            state.held.append(fresh)
+        } else {
+            // Matched on a snapshot from before an unsubscribe: again, against the
+            // snapshot's subscriptions that are still there.
+            var batch = HeldDeliveries()
+            batch.append(fresh)
+            let current = state.subscriptions
+            batch.rematch(matched.subscriptions.filter { current[$0.key] != nil }, after: state.subscribedAfter)
+            state.held.append(batch.take(batch.count, byPriority: false))
         }
     }
 
@@ -667,7 +860,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         }
         let delivery = state.withLock { state -> Delivery? in
             // Passed by the live reader already, and delivered then: at most once per open.
-            let deliveredLive = next <= state.scanned && Self.match(earlier, patterns: record.patterns) != nil
+            let deliveredLive = next <= scannedThrough(state) && Self.match(earlier, patterns: record.patterns) != nil
             let id: UInt32?
             if case .classes = selection {
                 id = 0

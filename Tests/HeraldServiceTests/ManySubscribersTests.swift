@@ -79,6 +79,55 @@ import Testing
         }
         for collector in collectors { collector.task.cancel() }
     }
+
+    /// The records read for subscribers stay about one per record appended however many
+    /// subscribers wait at the head: the live dispatcher reads each record once and looks
+    /// only at the subscribers of its channel (each of these 44 subscribers reading the
+    /// journal for itself read every record, 44 per record appended).
+    @Test func recordsAreReadOnceHoweverManySubscribersWaitAtTheHead() async throws {
+        let journal = try Journal.open(at: "/j", options: simulatedOptions(SimulatedFileSystem()))
+        let service = try await EventService.open(journal: journal)
+        let busy = try await service.openChannel(Array("busy".utf8), flags: .all)
+        var quiet: [BatchCollector] = []
+        for index in 0..<40 {
+            let open = try await service.openChannel(Array("quiet\(index)".utf8), flags: [.create, .subscriber])
+            quiet.append(BatchCollector(try await service.subscribe(open, id: 1, filters: []), batches: true))
+        }
+        var loud: [(collector: BatchCollector, prefix: String?)] = []
+        for index in 0..<4 {
+            let open = try await service.openChannel(Array("busy".utf8), flags: [.subscriber])
+            let prefix = index % 2 == 0 ? nil : "odd"
+            let filters = prefix.map { [EventFilter(.prefix, $0)] } ?? []
+            loud.append(
+                (BatchCollector(try await service.subscribe(open, id: 1, filters: filters), batches: true), prefix))
+        }
+        for _ in 0..<2000 where service.liveSubscriberCount < 44 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(service.liveSubscriberCount == 44, "every subscriber reached the head")
+
+        let readBefore = service.recordsReadForSubscribers
+        let headBefore = journal.head.sequence
+        var odd: [SequenceNumber] = []
+        for batch in 0..<20 {
+            let events = (0..<100).map { index in
+                (EventAttributes(patterns: [Array((index % 2 == 1 ? "odd" : "even").utf8)]), [UInt8(batch)])
+            }
+            let ids = try await service.publish(busy, events)
+            odd += ids.enumerated().filter { $0.offset % 2 == 1 }.compactMap(\.element.sequence)
+        }
+        let last = journal.head.sequence
+        for (collector, prefix) in loud {
+            let got = try await collector.waitFor(prefix == nil ? last : odd.last!).map(\.sequence)
+            #expect(got.count == (prefix == nil ? 2000 : 1000))
+            if prefix != nil { #expect(got == odd) }
+        }
+        let read = service.recordsReadForSubscribers - readBefore
+        let appended = last.rawValue - headBefore.rawValue
+        #expect(read >= appended, "every record appended was looked at")
+        #expect(read < 3 * appended, "records read for subscribers: \(read) for \(appended) appended")
+        #expect(quiet.allSatisfy { $0.received.isEmpty }, "nothing for the other channels' subscribers")
+        for collector in quiet + loud.map(\.collector) { collector.task.cancel() }
+        await service.shutdown()
+    }
 }
 
 /// Takes a subscriber's deliveries one by one (acknowledging each) or batch by batch
@@ -109,6 +158,8 @@ final class BatchCollector: Sendable {
             }
         }
     }
+
+    var received: [Delivery] { store.list.withLock { $0 } }
 
     /// The deliveries once `sequence` was delivered (at most 20 s).
     func waitFor(_ sequence: SequenceNumber) async throws -> [Delivery] {
