@@ -81,8 +81,12 @@ import Testing
         let last = try #require(agedStats["last_sequence"] as? Int)
         // Every segment sealed before the pause is gone. The one active then goes too when
         // the second batch took over 3 s after its last event (a loaded machine), so it is
-        // not asked for; what was written in the last 3 s stays.
-        #expect(before == 1 && oldest >= segments.last!, "oldest \(oldest), segments before the pause \(segments)")
+        // not asked for; what was written in the last 3 s stays. (On a loaded machine the
+        // first batch itself can take over 3 s, and its first segments go before the pause:
+        // `before` is only reported.)
+        #expect(
+            oldest >= segments.last!,
+            "oldest \(oldest), segments before the pause \(segments), oldest then \(before)")
         #expect(oldest < last, "the newest events stay")
         await second.close()
     }
