@@ -22,9 +22,10 @@ final class JournalIndexStore: Sendable {
         configuration.prepareDatabase { db in
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                // 64 MiB of page cache: the events table and its two secondary indexes
-                // take inserts at three places of the file; with SQLite's 2 MiB default a
-                // 10 M-row build spends its time re-reading evicted pages.
+                // 64 MiB of page cache: the events table, its index by publisher (inserts
+                // scattered over the file) and the frames table take inserts at three places
+                // of the file; with SQLite's 2 MiB default a 10 M-row build spends its time
+                // re-reading evicted pages.
                 try db.execute(sql: "PRAGMA cache_size = -65536")
             }
         }
