@@ -151,11 +151,14 @@ public final class JournalReader {
             records: records)
     }
 
-    /// The payload (publisher, patterns, data as owned arrays) of the record `nextView` is
-    /// showing its body now; for a frame from the tail cache, shared with every reader.
-    public func currentPayload() -> RecordPayload {
-        precondition(loaded && recordIndex > 0, "currentPayload() outside a nextView body")
-        return decoder.payload(recordIndex - 1)
+    /// For the record `nextView` is showing its body now, when it is in a frame from the
+    /// tail cache: the value `make` derives from it, made for every record of that frame by
+    /// the first reader that asks and shared with every other (so that many subscribers of
+    /// the same recent events decode and copy each of them once). Nil for a frame this
+    /// reader decoded itself: derive from the view then.
+    public func currentShared<Value: Sendable>(_ make: (RecordView) -> Value) -> Value? {
+        precondition(loaded && recordIndex > 0, "currentShared outside a nextView body")
+        return decoder.shared(recordIndex - 1, make)
     }
 
     /// Zero-copy iteration: calls `body` with each next record (valid only during the call)

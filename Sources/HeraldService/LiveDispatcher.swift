@@ -166,11 +166,10 @@ final class LiveDispatcher: Sendable {
         let from: SequenceNumber
         let snapshot: Subscriber.MatchSnapshot
         var fresh: [Delivery] = []
-        var publishers = Subscriber.PublisherCache()
 
-        mutating func offer(_ view: RecordView, _ payload: () -> RecordPayload) {
+        mutating func offer(_ record: inout Subscriber.RecordSource, _ publishers: inout Subscriber.PublisherCache) {
             if let delivery = subscriber.offer(
-                view, payload, snapshot.subscriptions, snapshot.after, snapshot.redeliverThrough, &publishers)
+                &record, snapshot.subscriptions, snapshot.after, snapshot.redeliverThrough, &publishers)
             {
                 fresh.append(delivery)
             }
@@ -197,18 +196,15 @@ final class LiveDispatcher: Sendable {
                 return targets.count - 1
             }
             var last = SequenceNumber.zero
+            var publishers = Subscriber.PublisherCache()
             let seen: Int
             do {
                 seen = try reader.nextView(limit: Self.passRecordsMax) { view in
                     last = view.sequence
                     let kind = ServiceRecordKind(flags: view.flags)
-                    var payload: RecordPayload?
-                    func shared() -> RecordPayload {
-                        if let payload { return payload }
-                        let made = reader.currentPayload()
-                        payload = made
-                        return made
-                    }
+                    // Decoded once, on first use, for every subscriber that takes it (and
+                    // only then: records of channels no one attached to cost nothing).
+                    var record = Subscriber.RecordSource(view, reader, sharing: false)
                     if kind == .publish, let attached = state.channels[view.channel] {
                         let indexes: [Int]
                         if let known = byChannel[view.channel] {
@@ -218,13 +214,13 @@ final class LiveDispatcher: Sendable {
                             byChannel[view.channel] = indexes
                         }
                         for index in indexes where view.sequence >= targets[index].from {
-                            targets[index].offer(view, shared)
+                            targets[index].offer(&record, &publishers)
                         }
                     }
                     if !state.classes.isEmpty && Subscriber.isClassEventKind(kind) {
                         if classTargets == nil { classTargets = state.classes.values.compactMap(target) }
                         for index in classTargets! where view.sequence >= targets[index].from {
-                            targets[index].offer(view, shared)
+                            targets[index].offer(&record, &publishers)
                         }
                     }
                     return true

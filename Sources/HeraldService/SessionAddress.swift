@@ -32,18 +32,12 @@ struct RouteRecipient: Sendable {
         }
     }
 
-    /// The route of a record (by its flags and publisher field) if this subscriber may see
-    /// it: `.some(nil)` for a record without a route (a broadcast, as every record written
-    /// before routes existed), nil when the record is addressed to others (or its route
-    /// does not decode: an event is never shown to subscribers it may not be for).
-    func admit(flags: UInt8, publisher: [UInt8]) -> DeliveryRoute?? {
-        guard let block = PublisherOrigin.routeBlock(flags: flags, publisher: publisher) else { return .some(nil) }
-        if EventRoute.isBroadcast(recordBlock: block), block.count >= 11 {
-            var sender: UInt64 = 0
-            for index in 0..<8 { sender |= UInt64(block[block.startIndex + 3 + index]) << (8 * index) }
-            return DeliveryRoute(cast: .broadcast, replyTo: 0, sender: sender)
+    /// Whether this subscriber may see a record routed so (an undecodable route: no one).
+    func admits(_ routing: DeliveryContent.Routing) -> Bool {
+        switch routing {
+        case .none, .everyone: return true
+        case .routed(let route, _): return accepts(route)
+        case .undecodable: return false
         }
-        guard let route = EventRoute(recordBlock: block), accepts(route) else { return nil }
-        return DeliveryRoute(route)
     }
 }

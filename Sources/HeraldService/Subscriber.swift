@@ -48,29 +48,59 @@ public struct Delivery: Sendable {
     public static let lostEventPattern = Array("SA_EVT_LOST_EVENT_PATTERN".utf8)
 
     public var sequence: SequenceNumber
-    /// The OCF event descriptor (GROUP CAST for a published event).
-    public var descriptor: EventDescriptor
-    public var eventID: EventID
-    /// The channel of a published event or of a GROUP join/leave; 0 for MEMB and COMM events.
-    public var channel: UInt32
     /// The subscription (of this channel open) whose filters matched; the lowest id if several.
     public var subscriptionID: UInt32
-    public var attributes: EventAttributes
-    public var publishTime: Nanoseconds
-    public var data: [UInt8]
-    /// Who published it, as the daemon saw the publisher's socket; nil when published
-    /// in-process or by the service itself.
-    public var origin: PublisherOrigin?
     /// Delivered before a restart and not acknowledged then.
     public var redelivered: Bool
     /// Delivered because it was retained when the subscription was made.
     public var retained: Bool
+    /// Decoded once per record and shared by all its deliveries.
+    let content: DeliveryContent
+    let subscriber: Subscriber
+
+    /// The OCF event descriptor (GROUP CAST for a published event).
+    public var descriptor: EventDescriptor { content.descriptor }
+    public var eventID: EventID { content.eventID }
+    /// The channel of a published event or of a GROUP join/leave; 0 for MEMB and COMM events.
+    public var channel: UInt32 { content.channel }
+    public var attributes: EventAttributes { content.attributes }
+    public var publishTime: Nanoseconds { content.publishTime }
+    public var data: [UInt8] { content.data }
+    /// Who published it, as the daemon saw the publisher's socket; nil when published
+    /// in-process or by the service itself.
+    public var origin: PublisherOrigin? { content.origin }
     /// A lost-event notice: events were skipped.
     public var isLostEvent: Bool { eventID == .lost }
     /// The event's route (cast kind, what it answers, the sender's open); nil for events
     /// that have none (joins, leaves, system events, events journaled before routes).
-    public var route: DeliveryRoute?
-    let subscriber: Subscriber
+    public var route: DeliveryRoute? { content.routing.delivered }
+
+    init(
+        sequence: SequenceNumber, subscriptionID: UInt32, redelivered: Bool, retained: Bool,
+        content: DeliveryContent, subscriber: Subscriber
+    ) {
+        self.sequence = sequence
+        self.subscriptionID = subscriptionID
+        self.redelivered = redelivered
+        self.retained = retained
+        self.content = content
+        self.subscriber = subscriber
+    }
+
+    /// A delivery with content of its own (retained events, notices, lost events).
+    init(
+        sequence: SequenceNumber, descriptor: EventDescriptor, eventID: EventID, channel: UInt32,
+        subscriptionID: UInt32, attributes: EventAttributes, publishTime: Nanoseconds, data: [UInt8],
+        origin: PublisherOrigin? = nil, redelivered: Bool, retained: Bool, route: DeliveryRoute? = nil,
+        subscriber: Subscriber
+    ) {
+        self.init(
+            sequence: sequence, subscriptionID: subscriptionID, redelivered: redelivered, retained: retained,
+            content: DeliveryContent(
+                descriptor: descriptor, eventID: eventID, channel: channel, attributes: attributes,
+                publishTime: publishTime, data: data, origin: origin, routing: route.map { .everyone($0) } ?? .none),
+            subscriber: subscriber)
+    }
 
     /// Acknowledges the delivery. Harmless when called twice.
     public func done() { subscriber.acknowledge(sequence) }
@@ -484,9 +514,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             if room > 0 {
                 let seen = try reader.nextView { view in
                     last = view.sequence
-                    if let delivery = offer(
-                        view, { reader.currentPayload() }, subscriptions, after, redeliverThrough, &publishers)
-                    {
+                    var record = RecordSource(view, reader, sharing: true)
+                    if let delivery = offer(&record, subscriptions, after, redeliverThrough, &publishers) {
                         fresh.append(delivery)
                     }
                     return fresh.count < room
@@ -733,18 +762,19 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// Its data and patterns are the reader's shared payload arrays (retained, not copied:
     /// subscribers reading the same recent frames share one copy of each event).
     func offer(
-        _ view: RecordView, _ currentPayload: () -> RecordPayload, _ subscriptions: [UInt32: [EventFilter]],
-        _ after: [UInt32: SequenceNumber],
+        _ record: inout RecordSource, _ subscriptions: [UInt32: [EventFilter]], _ after: [UInt32: SequenceNumber],
         _ redeliverThrough: SequenceNumber, _ publishers: inout PublisherCache
     ) -> Delivery? {
+        let view = record.view
         let subscriptionID: UInt32
         let kind = ServiceRecordKind(flags: view.flags)
-        let payload: RecordPayload
         switch selection {
         case .channel(let handle):
             guard kind == .publish, view.channel == handle.channel else { return nil }
-            payload = currentPayload()
-            guard let id = Self.match(subscriptions, patterns: payload.patterns, sequence: view.sequence, after: after)
+            guard
+                let id = record.withPatterns({
+                    Self.match(subscriptions, patterns: $0, sequence: view.sequence, after: after)
+                })
             else { return nil }
             subscriptionID = id
         case .classes(let classes):
@@ -757,18 +787,52 @@ public final class Subscriber: AsyncSequence, Sendable {
                 && (descriptor.event != 0 || descriptor.eventClass == .membership)
             guard isEvent && wanted else { return nil }
             subscriptionID = 0
-            payload = currentPayload()
         }
-        guard let route = recipient.admit(flags: view.flags, publisher: payload.publisher) else { return nil }
-        let publisher = publishers.split(flags: view.flags, publisher: payload.publisher)
+        let content = record.content(&publishers)
+        guard recipient.admits(content.routing) else { return nil }
         return Delivery(
-            sequence: view.sequence, descriptor: EventDescriptor(rawValue: view.descriptor),
-            eventID: EventID(sequence: view.sequence), channel: view.channel, subscriptionID: subscriptionID,
-            attributes: EventAttributes(
-                patterns: payload.patterns, priority: view.priority, retention: view.retention,
-                publisherName: publisher.name),
-            publishTime: view.time, data: payload.data, origin: publisher.origin,
-            redelivered: view.sequence <= redeliverThrough, retained: false, route: route, subscriber: self)
+            sequence: view.sequence, subscriptionID: subscriptionID, redelivered: view.sequence <= redeliverThrough,
+            retained: false, content: content, subscriber: self)
+    }
+
+    /// One record as the subscribers that look at it need it: its patterns and the content
+    /// its deliveries share, each made on first use (a record no one takes is not decoded).
+    /// With `sharing`, a record of a frame from the journal's tail cache takes the content
+    /// made once for every reader of that frame.
+    struct RecordSource {
+        let view: RecordView
+        private let reader: JournalReader
+        private var sharing: Bool
+        private var patterns: [[UInt8]]?
+        private var made: DeliveryContent?
+
+        init(_ view: RecordView, _ reader: JournalReader, sharing: Bool) {
+            self.view = view
+            self.reader = reader
+            self.sharing = sharing
+        }
+
+        /// Calls `body` with the record's patterns, borrowed (no copy per subscriber).
+        mutating func withPatterns<Result>(_ body: ([[UInt8]]) -> Result) -> Result {
+            if let made = made ?? takeShared() { return body(made.attributes.patterns) }
+            if patterns == nil { patterns = view.patterns }
+            return body(patterns.unsafelyUnwrapped)
+        }
+
+        mutating func content(_ publishers: inout PublisherCache) -> DeliveryContent {
+            if let made = made ?? takeShared() { return made }
+            let content = DeliveryContent(view, patterns: patterns, publishers: &publishers)
+            made = content
+            return content
+        }
+
+        private mutating func takeShared() -> DeliveryContent? {
+            guard sharing else { return nil }
+            sharing = false
+            var publishers = PublisherCache()
+            made = reader.currentShared { DeliveryContent($0, patterns: nil, publishers: &publishers) }
+            return made
+        }
     }
 
     /// The kinds of record an OCF class subscriber may take.
@@ -784,11 +848,13 @@ public final class Subscriber: AsyncSequence, Sendable {
         var flags: UInt8 = 0
         var split: (origin: PublisherOrigin?, name: [UInt8]) = (nil, [])
 
-        mutating func split(flags: UInt8, publisher: [UInt8]) -> (origin: PublisherOrigin?, name: [UInt8]) {
+        mutating func split<Bytes: Collection<UInt8>>(flags: UInt8, publisher: Bytes) -> (
+            origin: PublisherOrigin?, name: [UInt8]
+        ) where Bytes.Index == Int {
             let flags = flags & (PublisherOrigin.flag | RecordCodec.routeFlag)
-            if flags == self.flags, let raw, raw == publisher { return split }
+            if flags == self.flags, let raw, raw.elementsEqual(publisher) { return split }
             split = PublisherOrigin.split(flags: flags, publisher: publisher)
-            raw = publisher
+            raw = Array(publisher)
             self.flags = flags
             return split
         }
@@ -855,9 +921,10 @@ public final class Subscriber: AsyncSequence, Sendable {
         } catch JournalError.notRetained {
             found = nil
         }
-        guard let record = found, let route = recipient.admit(flags: record.flags, publisher: record.publisher) else {
-            return true
-        }
+        guard let record = found else { return true }
+        let routing = DeliveryContent.routing(flags: record.flags, publisher: record.publisher)
+        guard recipient.admits(routing) else { return true }
+        let route = routing.delivered
         let delivery = state.withLock { state -> Delivery? in
             // Passed by the live reader already, and delivered then: at most once per open.
             let deliveredLive = next <= scannedThrough(state) && Self.match(earlier, patterns: record.patterns) != nil

@@ -10,12 +10,14 @@ import Testing
 /// event must stay within the budget. A count, not a time: it does not depend on the
 /// machine's speed, and a change that copies or allocates per event again fails here.
 @Suite(.serialized) struct AllocationBudgetTests {
-    /// heraldd's allocations per replayed event, by build configuration: measured 2026-12
-    /// after the batch delivery work at 36.1 (debug, what the suite runs; 43.2 before it)
-    /// and 3.06 (release). The budgets leave room for noise (timers and logging over the
-    /// run), not for a new per-event copy.
+    /// heraldd's allocations per replayed event, by build configuration: measured 2026-12-07
+    /// with deliveries sharing one decoded content per record: debug (what the suite runs)
+    /// 21.6 alone and 38.4 in the whole suite running beside it (a loaded machine hands out
+    /// smaller batches: the per-batch allocations count more per event); release 6.08 (the
+    /// content is one allocation per record, 5.08 before it). The budgets leave room for that
+    /// noise, not for a new per-event copy.
     static var replayAllocationsPerEventMax: Double {
-        builtProduct("heraldd").contains("/release/") ? 3.6 : 38
+        builtProduct("heraldd").contains("/release/") ? 6.6 : 41
     }
 
     @Test func replayThroughHeralddStaysWithinItsAllocationBudget() async throws {

@@ -125,6 +125,13 @@ import Testing
         #expect(read >= appended, "every record appended was looked at")
         #expect(read < 3 * appended, "records read for subscribers: \(read) for \(appended) appended")
         #expect(quiet.allSatisfy { $0.received.isEmpty }, "nothing for the other channels' subscribers")
+        // Decoded once for all: the deliveries of a record share its content (6 000 deliveries
+        // of 2 000 records would be 6 000 contents if each subscriber copied; a subscriber that
+        // left the dispatcher under load and read on its own adds its own at most).
+        let deliveries = loud.flatMap { $0.collector.received.filter { $0.sequence > headBefore } }
+        #expect(deliveries.count == 6000)
+        let contents = Set(deliveries.map { ObjectIdentifier($0.content) }).count
+        #expect(contents < 4000, "\(contents) contents for \(deliveries.count) deliveries of \(appended) records")
         for collector in quiet + loud.map(\.collector) { collector.task.cancel() }
         await service.shutdown()
     }

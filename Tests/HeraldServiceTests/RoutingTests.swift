@@ -70,9 +70,10 @@ import Testing
         let recipient = RouteRecipient(node: 3, durableName: nil, session: SessionAddress())
         let record = try #require(
             try service.journal.record(SequenceNumber(service.journal.head.sequence.rawValue - 1)))
-        #expect(recipient.admit(flags: record.flags, publisher: record.publisher) != nil)
+        let routing = DeliveryContent.routing(flags: record.flags, publisher: record.publisher)
+        #expect(recipient.admits(routing))
         let onNode1 = RouteRecipient(node: 1, durableName: nil, session: SessionAddress())
-        #expect(onNode1.admit(flags: record.flags, publisher: record.publisher) == nil)
+        #expect(!onNode1.admits(routing))
         await service.shutdown()
     }
 

@@ -106,19 +106,3 @@ public struct JournalLimits: Hashable, Sendable {
         }
     }
 }
-
-/// The variable fields of a record as owned arrays. For a frame served from the tail cache
-/// they are made once and shared by every reader (copy-on-write arrays: a reader that
-/// keeps them retains, it does not copy), so that many subscribers of the same recent
-/// events do not each copy every event's bytes.
-public struct RecordPayload: Sendable {
-    public let publisher: [UInt8]
-    public let patterns: [[UInt8]]
-    public let data: [UInt8]
-
-    init(_ view: RecordView) {
-        publisher = Array(view.publisher)
-        patterns = view.patterns
-        data = Array(view.data)
-    }
-}

@@ -11,8 +11,9 @@ final class CachedFrame: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let count: Int
     let offsets: [Int]
-    /// Every record's payload, made by the first reader that asks and then shared.
-    private let payloads = Mutex<[RecordPayload]?>(nil)
+    /// A value per record that a reader's user derives from it (the service's delivery
+    /// contents), made by the first reader that asks and then shared.
+    private let derived = Mutex<AnyObject?>(nil)
 
     init(
         segment: SegmentID, offset: Int64, descriptor: FrameDescriptor, records: UnsafeRawBufferPointer, offsets: [Int]
@@ -29,12 +30,14 @@ final class CachedFrame: @unchecked Sendable {
 
     deinit { base.deallocate() }
 
-    /// The payloads of all its records (made once, under the frame's lock; then shared).
-    func sharedPayloads() -> [RecordPayload] {
-        payloads.withLock { payloads in
-            if let payloads { return payloads }
-            let made = (0..<offsets.count).map { RecordPayload(record($0)) }
-            payloads = made
+    /// `make` of every record, in order: made once, under the frame's lock, by the first
+    /// caller, then shared. (One kind of value per frame: a caller asking for another type
+    /// gets its own, unshared.)
+    func shared<Value: Sendable>(_ make: (RecordView) -> Value) -> SharedValues<Value> {
+        derived.withLock { derived in
+            if let values = derived as? SharedValues<Value> { return values }
+            let made = SharedValues((0..<offsets.count).map { make(record($0)) })
+            if derived == nil { derived = made }
             return made
         }
     }
@@ -44,6 +47,13 @@ final class CachedFrame: @unchecked Sendable {
         let stop = index + 1 < offsets.count ? offsets[index + 1] : count
         return RecordCodec.viewUnchecked(UnsafeRawBufferPointer(start: base + start, count: stop - start))
     }
+}
+
+/// Values derived from a cached frame's records, one per record (a class: a reader checks
+/// its type once per frame, without copying the array).
+final class SharedValues<Value: Sendable>: Sendable {
+    let values: [Value]
+    init(_ values: [Value]) { self.values = values }
 }
 
 /// Recent frames, decompressed, shared by every reader of the journal: the first reader to

@@ -9,24 +9,30 @@ final class FrameDecoder {
     private(set) var descriptor: FrameDescriptor?
     /// A frame served from the tail cache instead of decoded here.
     private var cached: CachedFrame?
-    /// The cached frame's shared payloads, once asked for.
-    private var sharedPayloads: [RecordPayload]?
+    /// The cached frame's shared values, once asked for.
+    private var sharedValues: AnyObject?
 
     var count: Int { cached?.offsets.count ?? offsets.count }
+    /// Whether the records come from the tail cache (their payloads are shared).
+    var isCached: Bool { cached != nil }
 
     /// Serves the records of an already verified, cached frame.
     func load(_ frame: CachedFrame) {
         cached = frame
-        sharedPayloads = nil
+        sharedValues = nil
         descriptor = frame.descriptor
     }
 
-    /// The `index`th record's payload: shared with other readers for a cached frame, made
-    /// for this reader otherwise.
-    func payload(_ index: Int) -> RecordPayload {
-        guard let cached else { return RecordPayload(record(index)) }
-        if sharedPayloads == nil { sharedPayloads = cached.sharedPayloads() }
-        return sharedPayloads![index]
+    /// For a cached frame, `make` of its `index`th record, made once for the whole frame
+    /// and shared with every reader of it; nil for a frame decoded here.
+    func shared<Value: Sendable>(_ index: Int, _ make: (RecordView) -> Value) -> Value? {
+        guard let cached else { return nil }
+        if let shared = sharedValues, ObjectIdentifier(type(of: shared)) == ObjectIdentifier(SharedValues<Value>.self) {
+            return unsafeDowncast(shared, to: SharedValues<Value>.self).values[index]
+        }
+        let shared = cached.shared(make)
+        sharedValues = shared
+        return shared.values[index]
     }
 
     /// Decodes `frame`; on damage returns why (and which sequence, when known).
@@ -34,7 +40,7 @@ final class FrameDecoder {
         offsets.removeAll(keepingCapacity: true)
         descriptor = nil
         cached = nil
-        sharedPayloads = nil
+        sharedValues = nil
         let d = frame.descriptor
         if let failure = decompressor.decompress(frame.data, rawLength: Int(d.rawLength), into: buffer) {
             return (failure, d.firstSequence)
