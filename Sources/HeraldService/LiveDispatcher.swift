@@ -143,18 +143,22 @@ final class LiveDispatcher: Sendable {
     /// Parks until a record past the position is readable, or a kick.
     private func waitForWork() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
+            let (ready, idle) = state.withLock { state -> (Bool, Bool) in
                 if state.stopped || state.kicked {
                     state.kicked = false
-                    return true
+                    return (true, false)
                 }
                 state.waiter = continuation
-                return false
+                return (false, state.isEmpty)
             }
             if ready {
                 continuation.resume()
                 return
             }
+            // No one attached: appends are no one's business here (the position stays where
+            // the last subscriber left, and watching from there would wake this at once,
+            // again and again); the next attach kicks.
+            if idle { return }
             let watch = journal.watchAppend(after: position.previous) { [self] in kick() }
             if let watch, state.withLock({ $0.waiter == nil }) { watch.cancel() }
         }
