@@ -771,11 +771,14 @@ public final class Subscriber: AsyncSequence, Sendable {
         switch selection {
         case .channel(let handle):
             guard kind == .publish, view.channel == handle.channel else { return nil }
-            guard
-                let id = record.withPatterns({
-                    Self.match(subscriptions, patterns: $0, sequence: view.sequence, after: after)
-                })
-            else { return nil }
+            let id =
+                if let content = record.madeContent() {
+                    Self.match(
+                        subscriptions, patterns: content.attributes.patterns, sequence: view.sequence, after: after)
+                } else {
+                    Self.match(subscriptions, patterns: view.patternBytes, sequence: view.sequence, after: after)
+                }
+            guard let id else { return nil }
             subscriptionID = id
         case .classes(let classes):
             let descriptor = EventDescriptor(rawValue: view.descriptor)
@@ -795,15 +798,14 @@ public final class Subscriber: AsyncSequence, Sendable {
             retained: false, content: content, subscriber: self)
     }
 
-    /// One record as the subscribers that look at it need it: its patterns and the content
-    /// its deliveries share, each made on first use (a record no one takes is not decoded).
-    /// With `sharing`, a record of a frame from the journal's tail cache takes the content
-    /// made once for every reader of that frame.
+    /// One record as the subscribers that look at it need it: the content its deliveries
+    /// share, made on first use (a record no one takes is not decoded; filters are matched
+    /// on the record's bytes until then). With `sharing`, a record of a frame from the
+    /// journal's tail cache takes the content made once for every reader of that frame.
     struct RecordSource {
         let view: RecordView
         private let reader: JournalReader
         private var sharing: Bool
-        private var patterns: [[UInt8]]?
         private var made: DeliveryContent?
 
         init(_ view: RecordView, _ reader: JournalReader, sharing: Bool) {
@@ -812,16 +814,12 @@ public final class Subscriber: AsyncSequence, Sendable {
             self.sharing = sharing
         }
 
-        /// Calls `body` with the record's patterns, borrowed (no copy per subscriber).
-        mutating func withPatterns<Result>(_ body: ([[UInt8]]) -> Result) -> Result {
-            if let made = made ?? takeShared() { return body(made.attributes.patterns) }
-            if patterns == nil { patterns = view.patterns }
-            return body(patterns.unsafelyUnwrapped)
-        }
+        /// The content if it is made already (or shared by the frame): nil costs nothing.
+        mutating func madeContent() -> DeliveryContent? { made ?? takeShared() }
 
         mutating func content(_ publishers: inout PublisherCache) -> DeliveryContent {
             if let made = made ?? takeShared() { return made }
-            let content = DeliveryContent(view, patterns: patterns, publishers: &publishers)
+            let content = DeliveryContent(view, patterns: nil, publishers: &publishers)
             made = content
             return content
         }
@@ -1011,10 +1009,10 @@ public final class Subscriber: AsyncSequence, Sendable {
 
     /// The lowest subscription id whose filters accept `patterns` (of record `sequence`, not
     /// before a subscription's `after` bound).
-    static func match(
-        _ subscriptions: [UInt32: [EventFilter]], patterns: [[UInt8]], sequence: SequenceNumber = .zero,
+    static func match<Patterns: Sequence>(
+        _ subscriptions: [UInt32: [EventFilter]], patterns: Patterns, sequence: SequenceNumber = .zero,
         after: [UInt32: SequenceNumber] = [:]
-    ) -> UInt32? {
+    ) -> UInt32? where Patterns.Element: Collection<UInt8> {
         var lowest: UInt32?
         for (id, filters) in subscriptions where lowest.map({ id < $0 }) ?? true {
             if !after.isEmpty, let bound = after[id], sequence <= bound { continue }

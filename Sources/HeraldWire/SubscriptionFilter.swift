@@ -12,11 +12,11 @@ extension SubscriptionFilter {
     /// Whether this filter accepts `candidate`: byte-wise, case-sensitive, binary-safe. An
     /// unknown type code accepts nothing.
     @inlinable
-    public func accepts(_ candidate: [UInt8]) -> Bool {
+    public func accepts<Candidate: Collection<UInt8>>(_ candidate: Candidate) -> Bool {
         let pattern = filterPattern
         switch typeCode {
         case 4: return true
-        case 3: return candidate == pattern
+        case 3: return candidate.count == pattern.count && candidate.elementsEqual(pattern)
         case 1: return candidate.count >= pattern.count && candidate.starts(with: pattern)
         case 2: return candidate.count >= pattern.count && candidate.suffix(pattern.count).elementsEqual(pattern)
         default: return false
@@ -32,12 +32,11 @@ extension Collection where Element: SubscriptionFilter {
     /// matches every subscription). This is openais' rule; OpenSAF applies the extra filters
     /// to an empty pattern instead; docs/saevt.md says why Herald follows openais.
     @inlinable
-    public func accept(patterns: [[UInt8]]) -> Bool {
-        var index = patterns.startIndex
+    public func accept<Patterns: Sequence>(patterns: Patterns) -> Bool where Patterns.Element: Collection<UInt8> {
+        var remaining = patterns.makeIterator()
         for filter in self {
-            guard index < patterns.endIndex else { return true }
-            if !filter.accepts(patterns[index]) { return false }
-            index += 1
+            guard let pattern = remaining.next() else { return true }
+            if !filter.accepts(pattern) { return false }
         }
         return true
     }

@@ -177,6 +177,24 @@ public struct RecordView {
     }
     public var data: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[dataStart...]) }
 
+    /// The patterns as views into the record's bytes (valid while the view is), in order:
+    /// for matching filters without copying them.
+    public var patternBytes: PatternBytes { PatternBytes(bytes: bytes, count: patternCount, start: patternsStart) }
+
+    public struct PatternBytes: Sequence, IteratorProtocol {
+        let bytes: UnsafeRawBufferPointer
+        var count: Int
+        var start: Int
+
+        public mutating func next() -> UnsafeRawBufferPointer? {
+            guard count > 0 else { return nil }
+            count -= 1
+            let length = Int(bytes.loadLE(UInt16.self, at: start))
+            defer { start += 2 + length }
+            return UnsafeRawBufferPointer(rebasing: bytes[(start + 2)..<(start + 2 + length)])
+        }
+    }
+
     public var patterns: [[UInt8]] {
         var result: [[UInt8]] = []
         result.reserveCapacity(patternCount)
