@@ -1,3 +1,4 @@
+import Glibc
 public import HeraldJournal
 public import HeraldWire
 import Synchronization
@@ -850,11 +851,22 @@ public final class Subscriber: AsyncSequence, Sendable {
             origin: PublisherOrigin?, name: [UInt8]
         ) where Bytes.Index == Int {
             let flags = flags & (PublisherOrigin.flag | RecordCodec.routeFlag)
-            if flags == self.flags, let raw, raw.elementsEqual(publisher) { return split }
+            if flags == self.flags, let raw, Self.same(raw, publisher) { return split }
             split = PublisherOrigin.split(flags: flags, publisher: publisher)
             raw = Array(publisher)
             self.flags = flags
             return split
+        }
+
+        /// Byte equality with one `memcmp` where the bytes are contiguous (a record's field).
+        private static func same<Bytes: Collection<UInt8>>(_ raw: [UInt8], _ other: Bytes) -> Bool {
+            guard raw.count == other.count else { return false }
+            let contiguous = other.withContiguousStorageIfAvailable { other in
+                raw.withUnsafeBufferPointer { raw in
+                    raw.isEmpty || memcmp(raw.baseAddress!, other.baseAddress!, raw.count) == 0
+                }
+            }
+            return contiguous ?? raw.elementsEqual(other)
         }
     }
 
