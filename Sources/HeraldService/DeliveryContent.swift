@@ -48,15 +48,15 @@ final class DeliveryContent: Sendable {
         self.routing = routing
     }
 
-    /// The content of a journal record (its `patterns` when already copied out;
-    /// `publishers` keeps the last publisher field split: consecutive records mostly share it).
-    convenience init(_ view: RecordView, patterns: [[UInt8]]?, publishers: inout Subscriber.PublisherCache) {
+    /// The content of a journal record, copied out of its bytes (`publishers` keeps the last
+    /// publisher field split: consecutive records mostly share it).
+    convenience init(_ view: RecordView, publishers: inout Subscriber.PublisherCache) {
         let publisher = publishers.split(flags: view.flags, publisher: view.publisher)
         self.init(
             descriptor: EventDescriptor(rawValue: view.descriptor), eventID: EventID(sequence: view.sequence),
             channel: view.channel,
             attributes: EventAttributes(
-                patterns: patterns ?? view.patterns, priority: view.priority, retention: view.retention,
+                patterns: view.patterns, priority: view.priority, retention: view.retention,
                 publisherName: publisher.name),
             publishTime: view.time, data: Array(view.data), origin: publisher.origin,
             routing: view.flags & RecordCodec.routeFlag == 0

@@ -92,14 +92,14 @@ public struct Delivery: Sendable {
     init(
         sequence: SequenceNumber, descriptor: EventDescriptor, eventID: EventID, channel: UInt32,
         subscriptionID: UInt32, attributes: EventAttributes, publishTime: Nanoseconds, data: [UInt8],
-        origin: PublisherOrigin? = nil, redelivered: Bool, retained: Bool, route: DeliveryRoute? = nil,
+        origin: PublisherOrigin? = nil, redelivered: Bool, retained: Bool, routing: DeliveryContent.Routing = .none,
         subscriber: Subscriber
     ) {
         self.init(
             sequence: sequence, subscriptionID: subscriptionID, redelivered: redelivered, retained: retained,
             content: DeliveryContent(
                 descriptor: descriptor, eventID: eventID, channel: channel, attributes: attributes,
-                publishTime: publishTime, data: data, origin: origin, routing: route.map { .everyone($0) } ?? .none),
+                publishTime: publishTime, data: data, origin: origin, routing: routing),
             subscriber: subscriber)
     }
 
@@ -759,9 +759,8 @@ public final class Subscriber: AsyncSequence, Sendable {
     }
 
     /// The delivery of the record, if this subscriber wants it (counted as outstanding once
-    /// `commit` took it).
-    /// Its data and patterns are the reader's shared payload arrays (retained, not copied:
-    /// subscribers reading the same recent frames share one copy of each event).
+    /// `commit` took it). Its content is the record's shared one (`RecordSource`): every
+    /// subscriber taking the record references the same decoded copy.
     func offer(
         _ record: inout RecordSource, _ subscriptions: [UInt32: [EventFilter]], _ after: [UInt32: SequenceNumber],
         _ redeliverThrough: SequenceNumber, _ publishers: inout PublisherCache
@@ -820,7 +819,7 @@ public final class Subscriber: AsyncSequence, Sendable {
 
         mutating func content(_ publishers: inout PublisherCache) -> DeliveryContent {
             if let made = made ?? takeShared() { return made }
-            let content = DeliveryContent(view, patterns: nil, publishers: &publishers)
+            let content = DeliveryContent(view, publishers: &publishers)
             made = content
             return content
         }
@@ -829,7 +828,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             guard sharing else { return nil }
             sharing = false
             var publishers = PublisherCache()
-            made = reader.currentShared { DeliveryContent($0, patterns: nil, publishers: &publishers) }
+            made = reader.currentShared { DeliveryContent($0, publishers: &publishers) }
             return made
         }
     }
@@ -934,7 +933,6 @@ public final class Subscriber: AsyncSequence, Sendable {
         guard let record = found else { return true }
         let routing = DeliveryContent.routing(flags: record.flags, publisher: record.publisher)
         guard recipient.admits(routing) else { return true }
-        let route = routing.delivered
         let delivery = state.withLock { state -> Delivery? in
             // Passed by the live reader already, and delivered then: at most once per open.
             let deliveredLive = next <= scannedThrough(state) && Self.match(earlier, patterns: record.patterns) != nil
@@ -956,7 +954,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                     patterns: record.patterns, priority: record.priority, retention: record.retention,
                     publisherName: publisher.name),
                 publishTime: record.time, data: record.data, origin: publisher.origin, redelivered: false,
-                retained: true, route: route, subscriber: self)
+                retained: true, routing: routing, subscriber: self)
         }
         if let delivery {
             try await extendHorizon(to: delivery.sequence)
