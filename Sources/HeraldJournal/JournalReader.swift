@@ -102,8 +102,11 @@ public final class JournalReader {
                             file: "segments/\(segment.fileName)", offset: frame.offset, sequence: damage.sequence,
                             reason: damage.reason))
                 }
-                // Frames of the active segment are what readers that keep up want next.
-                if journal.cache.capacityBytes > 0, snapshot.isActive(segment),
+                // Frames near the head of the active segment are what readers that keep up
+                // want next. A late joiner far behind leaves its frames out: copying each into
+                // the cache (fresh pages every time) cost it ~9 % of its replay, and they would
+                // leave the cache before anyone reached them.
+                if snapshot.isActive(segment), journal.cache.isNearHead(frameEnd: frame.end, head: snapshot.activeEnd),
                     let copy = decoder.cachedCopy(segment: segment, offset: frame.offset)
                 {
                     journal.cache.insert(copy)

@@ -389,4 +389,22 @@ import Testing
         #expect(journal.cache.frame(startingAt: SequenceNumber(191)) != nil)
         #expect(try readAll(journal).count == 200, "older frames come from the segments")
     }
+
+    @Test func aReaderFarBehindTheHeadLeavesItsFramesOutOfTheCache() throws {
+        let fs = SimulatedFileSystem()
+        var options = simulatedOptions(fs)
+        options.tailCacheBytes = 64 << 10
+        let journal = try Journal.open(at: "/j", options: options)
+        var generator = EventGenerator(seed: 11)
+        for _ in 0..<200 { _ = try journal.appendAndWait(generator.entries(10)) }
+        let head = Int64(fs.contents("/j/segments/" + SegmentID(firstSequence: .first).fileName)!.count)
+        #expect(head > Int64(options.tailCacheBytes), "the test needs a journal longer than the cache")
+        #expect(try readAll(journal).count == 2000)
+        let held = journal.cache.heldFrames
+        #expect(held.contains { $0.descriptor.lastSequence == SequenceNumber(2000) }, "the newest frame is cached")
+        let nearHead = Int64(options.tailCacheBytes / 4)
+        for frame in held {
+            #expect(head - frame.end <= nearHead, "frame at \(frame.offset) is \(head - frame.end) bytes from the head")
+        }
+    }
 }
