@@ -102,11 +102,12 @@ public final class JournalReader {
                             file: "segments/\(segment.fileName)", offset: frame.offset, sequence: damage.sequence,
                             reason: damage.reason))
                 }
-                // Frames near the head of the active segment are what readers that keep up
-                // want next. A late joiner far behind leaves its frames out: copying each into
-                // the cache (fresh pages every time) cost it ~9 % of its replay, and they would
-                // leave the cache before anyone reached them.
-                if snapshot.isActive(segment), journal.cache.isNearHead(frameEnd: frame.end, head: snapshot.activeEnd),
+                // Frames of the active segment are what readers that keep up want next — and
+                // what other readers behind the head, as many as there are, read too. (Leaving
+                // out frames far from the head saved a lone late joiner its copy of each, and
+                // made a thousand readers behind a flood of big events each decode every frame
+                // for itself: measured, tools/soak-hostile.)
+                if journal.cache.capacityBytes > 0, snapshot.isActive(segment),
                     let copy = decoder.cachedCopy(segment: segment, offset: frame.offset)
                 {
                     journal.cache.insert(copy)
@@ -162,6 +163,26 @@ public final class JournalReader {
     public func currentShared<Value: Sendable>(_ make: (RecordView) -> Value) -> Value? {
         precondition(loaded && recordIndex > 0, "currentShared outside a nextView body")
         return decoder.shared(recordIndex - 1, make)
+    }
+
+    /// Buffer bytes a parked reader may keep: `releaseMemory` gives back what is beyond.
+    public static let idleBufferBytes = 64 << 10
+
+    /// Bytes the reader's buffers hold room for (the decompressed frame and the read-ahead
+    /// of the segment file).
+    public var bufferCapacity: Int { decoder.capacityBytes + (frameReader?.windowCapacity ?? 0) }
+
+    /// Gives back the buffers beyond `idleBufferBytes` when every record of the current
+    /// frame was returned (nothing to decode again); returns whether it did. For a reader
+    /// about to wait a long time: a frame of big events grows the buffers to its size (up to
+    /// `frameRawBytesMax`), and a thousand parked readers must not each keep that.
+    @discardableResult
+    public func releaseMemory() -> Bool {
+        guard !loaded || recordIndex >= decoder.count else { return false }
+        loaded = false
+        decoder.releaseMemory(keepingCapacity: Self.idleBufferBytes)
+        frameReader?.releaseWindow(keepingCapacity: Self.idleBufferBytes)
+        return true
     }
 
     /// Zero-copy iteration: calls `body` with each next record (valid only during the call)

@@ -33,6 +33,9 @@ final class DeliveryContent: Sendable {
     let data: [UInt8]
     let origin: PublisherOrigin?
     let routing: Routing
+    /// What a delivery of it counts for in a subscriber's window and read-ahead: its data
+    /// and patterns.
+    let byteCount: Int
 
     init(
         descriptor: EventDescriptor, eventID: EventID, channel: UInt32, attributes: EventAttributes,
@@ -46,6 +49,9 @@ final class DeliveryContent: Sendable {
         self.data = data
         self.origin = origin
         self.routing = routing
+        var bytes = data.count
+        for pattern in attributes.patterns { bytes += pattern.count }
+        byteCount = bytes
     }
 
     /// The content of a journal record, copied out of its bytes (`publishers` keeps the last

@@ -6,14 +6,19 @@
 /// A sorted array of the delivered sequence numbers with a "still outstanding" flag each,
 /// from `head` on: no hashing per delivery or acknowledgement (a set was ~10 % of heraldd's
 /// replay profile). Membership is a binary search; entries before the lowest outstanding
-/// one are dropped in bulk.
+/// one are dropped in bulk. Each entry also keeps its delivery's size, so that the window
+/// can be bounded in bytes as well as in deliveries.
 struct OutstandingSet: Sendable {
     /// Delivered sequence numbers in increasing order, from `head`.
     private var order: [UInt64] = []
     /// `live[i]`: `order[i]` is still outstanding.
     private var live: [Bool] = []
+    /// `sizes[i]`: the bytes `order[i]`'s delivery counts for.
+    private var sizes: [UInt32] = []
     private var head = 0
     private(set) var count = 0
+    /// The bytes of the outstanding deliveries.
+    private(set) var bytes = 0
 
     var isEmpty: Bool { count == 0 }
 
@@ -22,24 +27,31 @@ struct OutstandingSet: Sendable {
         return live[index]
     }
 
-    mutating func insert(_ value: UInt64) {
+    mutating func insert(_ value: UInt64, bytes size: Int = 0) {
+        let size = UInt32(clamping: size)
         if head == order.count || order[order.count - 1] < value {
             order.append(value)
             live.append(true)
+            sizes.append(size)
             count += 1
+            bytes += Int(size)
             return
         }
         let index = lowerBound(value)
         if index < order.count && order[index] == value {
             if !live[index] {
                 live[index] = true
+                sizes[index] = size
                 count += 1
+                bytes += Int(size)
             }
             return
         }
         order.insert(value, at: index)
         live.insert(true, at: index)
+        sizes.insert(size, at: index)
         count += 1
+        bytes += Int(size)
     }
 
     /// Removes `value`; false if it was not outstanding.
@@ -47,14 +59,17 @@ struct OutstandingSet: Sendable {
         guard let index = position(of: value), live[index] else { return false }
         live[index] = false
         count -= 1
+        bytes -= Int(sizes[index])
         while head < order.count && !live[head] { head += 1 }
         if head == order.count {
             order.removeAll(keepingCapacity: true)
             live.removeAll(keepingCapacity: true)
+            sizes.removeAll(keepingCapacity: true)
             head = 0
         } else if head > 1024 && head * 2 > order.count {
             order.removeFirst(head)
             live.removeFirst(head)
+            sizes.removeFirst(head)
             head = 0
         }
         return true

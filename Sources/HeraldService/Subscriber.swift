@@ -21,6 +21,10 @@ public struct SubscriberOptions: Hashable, Sendable {
     /// Deliveries that may be outstanding (not yet `done`) at once. 1 gives OCF's rule:
     /// the next event only after the previous one is done.
     public var window = 64
+    /// ... and at most this many bytes of event data and patterns outstanding (one delivery
+    /// always, however big): a window of thousands of small events is a few of big ones.
+    /// Reading ahead of the window holds up to four times this much.
+    public var windowBytes = 4 << 20
     /// For a non-durable subscriber that accepts losing events: when it falls further than
     /// this behind the head, it skips to the head and receives one SAF lost event.
     public var lagMax: UInt64?
@@ -75,6 +79,8 @@ public struct Delivery: Sendable {
     /// The event's route (cast kind, what it answers, the sender's open); nil for events
     /// that have none (joins, leaves, system events, events journaled before routes).
     public var route: DeliveryRoute? { content.routing.delivered }
+    /// Bytes it counts for in the window (data and patterns).
+    var byteCount: Int { content.byteCount }
 
     init(
         sequence: SequenceNumber, subscriptionID: UInt32, redelivered: Bool, retained: Bool,
@@ -336,7 +342,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 state.acknowledged = floor
                 state.dirty = true
             }
-            guard options.window - state.outstanding.count >= refill || state.outstanding.isEmpty else { return nil }
+            guard refilled(state) else { return nil }
             defer { state.windowWaiter = nil }
             return state.windowWaiter
         }
@@ -434,23 +440,40 @@ public final class Subscriber: AsyncSequence, Sendable {
         }?.resume()
     }
 
-    /// Returns when there is a subscription and fewer than `window` deliveries are
-    /// outstanding (or on cancel); when the window was full, once `refill` slots are free.
+    /// Deliveries that may be handed out now: the window's free slots, or none while the
+    /// outstanding ones hold `windowBytes` or more.
+    func freeSlots(_ state: State) -> Int {
+        if !state.outstanding.isEmpty && state.outstanding.bytes >= options.windowBytes { return 0 }
+        return options.window - state.outstanding.count
+    }
+
+    /// Bytes that may still be handed out now (at least one delivery is, whatever its size).
+    func freeBytes(_ state: State) -> Int { options.windowBytes - state.outstanding.bytes }
+
+    /// After the window was full: whether enough came back to refill it in bulk — `refill`
+    /// slots and a quarter of `windowBytes` free, or nothing outstanding.
+    func refilled(_ state: State) -> Bool {
+        state.outstanding.isEmpty
+            || (options.window - state.outstanding.count >= refill
+                && state.outstanding.bytes <= options.windowBytes - options.windowBytes / 4)
+    }
+
+    /// Returns when there is a subscription and the window has room (or on cancel); when
+    /// the window was full, once it can be refilled in bulk (`refilled`).
     /// Without a subscription the reader does not move, so a subscriber that starts in the
     /// past misses nothing before its first subscribe.
-    private func waitForWindow() async {
+    private func waitForWindow(beforeParking: () -> Void = {}) async {
         let needsSubscription: Bool
         if case .channel = selection { needsSubscription = true } else { needsSubscription = false }
-        let window = options.window
         var wasFull = false
         func open(_ state: State) -> Bool {
             if state.cancelled { return true }
             guard !needsSubscription || !state.subscriptions.isEmpty else { return false }
-            let free = window - state.outstanding.count
-            return wasFull ? (free >= refill || state.outstanding.isEmpty) : free > 0
+            return wasFull ? refilled(state) : freeSlots(state) > 0
         }
         if state.withLock({ open($0) }) { return }
         wasFull = true
+        beforeParking()
         while true {
             if state.withLock({ open($0) }) { return }
             await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
@@ -471,6 +494,10 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// with no copies.
     static let lookAheadMin = 256
 
+    /// A journal reader's buffers after ordinary frames: its decoder's first allocation and
+    /// a segment read-ahead (`SegmentFrameReader.readAhead`).
+    static let readerBufferBytes = 2 << 20
+
     private func run(from position: ReadPosition) async throws {
         var reader = try journal.reader(from: position)
         /// On the dispatcher: `reader` is left where it was and not used until it leaves.
@@ -478,7 +505,12 @@ public final class Subscriber: AsyncSequence, Sendable {
         let byPriority: Bool
         if case .channel = selection { byPriority = true } else { byPriority = false }
         while !Task.isCancelled {
-            await waitForWindow()
+            // A reader grown past its usual buffers by a frame of big events gives them back
+            // while it waits for its window (when that frame is all read: nothing is decoded
+            // twice); one that reads ordinary frames keeps them, to go on at full speed.
+            await waitForWindow {
+                if !attached && reader.bufferCapacity > Self.readerBufferBytes { reader.releaseMemory() }
+            }
             if state.withLock({ $0.cancelled }) { return }
             if try await deliverRetained() { continue }
             if attached {
@@ -501,10 +533,10 @@ public final class Subscriber: AsyncSequence, Sendable {
             // first (journal order within a priority; OCF class streams in journal order).
             // One lock before and one after the records read: the filters are matched on a
             // snapshot of the subscriptions (one added meanwhile counts from the next batch).
-            let (free, subscriptions, after, redeliverThrough, heldCount, removals) = state.withLock {
+            let (free, subscriptions, after, redeliverThrough, heldCount, heldBytes, removals) = state.withLock {
                 (
-                    options.window - $0.outstanding.count, $0.subscriptions, $0.subscribedAfter, $0.redeliverThrough,
-                    $0.held.count, $0.removals
+                    freeSlots($0), $0.subscriptions, $0.subscribedAfter, $0.redeliverThrough, $0.held.count,
+                    $0.held.bytes, $0.removals
                 )
             }
             let room = (byPriority ? Swift.max(free, Self.lookAheadMin) : free) - heldCount
@@ -512,14 +544,17 @@ public final class Subscriber: AsyncSequence, Sendable {
             fresh.reserveCapacity(Swift.min(Swift.max(room, 0), 4096))
             var last = SequenceNumber.zero
             var publishers = PublisherCache()
-            if room > 0 {
+            // In bytes too: read ahead up to `windowBytes` (and a record at least).
+            var bytes = heldBytes
+            if room > 0 && (bytes < options.windowBytes || heldCount == 0) {
                 let seen = try reader.nextView { view in
                     last = view.sequence
                     var record = RecordSource(view, reader, sharing: true)
                     if let delivery = offer(&record, subscriptions, after, redeliverThrough, &publishers) {
                         fresh.append(delivery)
+                        bytes += delivery.byteCount
                     }
-                    return fresh.count < room
+                    return fresh.count < room && bytes < options.windowBytes
                 }
                 dispatcher?.recordsRead.add(UInt64(seen), ordering: .relaxed)
             }
@@ -545,12 +580,16 @@ public final class Subscriber: AsyncSequence, Sendable {
                     }
                 }
                 // Caught up with the head: the dispatcher reads on for it.
+                // Either way the reader's buffers wait unused: they are given back (its frame
+                // is all read, at the head).
                 if let dispatcher, reader.nextSequence > journal.head.sequence,
                     dispatcher.attach(self, from: reader.nextSequence)
                 {
                     attached = true
+                    reader.releaseMemory()
                     continue
                 }
+                reader.releaseMemory()
                 await waitIdle(after: through)
             }
         }
@@ -571,8 +610,8 @@ public final class Subscriber: AsyncSequence, Sendable {
                 }
                 return ([], nil)
             }
-            let ready = state.held.take(options.window - state.outstanding.count, byPriority: byPriority)
-            for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
+            let ready = state.held.take(freeSlots(state), bytes: freeBytes(state), byPriority: byPriority)
+            for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue, bytes: delivery.byteCount) }
             state.dirty = true
             return (ready, nil)
         }
@@ -638,6 +677,9 @@ public final class Subscriber: AsyncSequence, Sendable {
         return Swift.max(1, Swift.min(bound, Int(clamping: lagMax)))
     }
 
+    /// ... and in bytes (`Delivery.byteCount`).
+    var liveReadAheadBytesMax: Int { 4 * options.windowBytes }
+
     /// Leaves a dispatcher pass's deliveries (records through `last`) with the subscriber.
     /// Returns false when it is not live any more, or when its read-ahead reached its
     /// bound: then it takes what fits and reads on its own from the first one that did not.
@@ -651,7 +693,16 @@ public final class Subscriber: AsyncSequence, Sendable {
             if !state.retainedSent.isEmpty {
                 fresh.removeAll { state.retainedSent.contains($0.sequence.rawValue) }
             }
-            let room = liveReadAheadMax - state.held.count
+            var room = Swift.min(liveReadAheadMax - state.held.count, fresh.count)
+            // In bytes too (a delivery at least when nothing is held).
+            var bytes = state.held.bytes
+            for (index, delivery) in fresh.prefix(Swift.max(room, 0)).enumerated() {
+                bytes += delivery.byteCount
+                if bytes > liveReadAheadBytesMax && !(index == 0 && state.held.isEmpty) {
+                    room = index
+                    break
+                }
+            }
             if fresh.count > room {
                 let first = fresh[Swift.max(room, 0)].sequence
                 Self.absorb(
@@ -684,6 +735,8 @@ public final class Subscriber: AsyncSequence, Sendable {
     struct HeldDeliveries {
         private var items: [Delivery] = []
         private var head = 0
+        /// The bytes the held deliveries count for (`Delivery.byteCount`).
+        private(set) var bytes = 0
 
         var count: Int { items.count - head }
         var isEmpty: Bool { head == items.count }
@@ -691,6 +744,7 @@ public final class Subscriber: AsyncSequence, Sendable {
 
         mutating func append(_ fresh: [Delivery]) {
             guard !fresh.isEmpty else { return }
+            for delivery in fresh { bytes += delivery.byteCount }
             if isEmpty {
                 items = fresh
                 head = 0
@@ -720,22 +774,34 @@ public final class Subscriber: AsyncSequence, Sendable {
             }
             items = kept
             head = 0
+            bytes = kept.reduce(0) { $0 + $1.byteCount }
         }
 
-        /// Up to `count` to hand out now: the first ones, or (by priority) the highest
-        /// priorities first, journal order within a priority; the rest stay, in journal order.
-        mutating func take(_ count: Int, byPriority: Bool) -> [Delivery] {
+        /// Up to `count` to hand out now, and no more than `budget` bytes of them (one at
+        /// least when `count` > 0): the first ones, or (by priority) the highest priorities
+        /// first, journal order within a priority; the rest stay, in journal order.
+        mutating func take(_ count: Int, bytes budget: Int = .max, byPriority: Bool) -> [Delivery] {
+            guard count > 0 else { return [] }
             let waiting = items[head...]
             let priority = waiting.first?.attributes.priority
             if !byPriority || waiting.allSatisfy({ $0.attributes.priority == priority }) {
-                if count >= waiting.count {
+                // How many of the first ones fit both bounds.
+                var taken = 0
+                var takenBytes = 0
+                for delivery in waiting {
+                    guard taken < count, taken == 0 || takenBytes + delivery.byteCount <= budget else { break }
+                    taken += 1
+                    takenBytes += delivery.byteCount
+                }
+                bytes -= takenBytes
+                if taken == waiting.count {
                     // All of it: moved out, not copied.
                     let ready = head == 0 ? items : Array(waiting)
                     items = []
                     head = 0
                     return ready
                 }
-                let end = Swift.min(items.count, head + count)
+                let end = head + taken
                 let ready = Array(items[head..<end])
                 head = end
                 if isEmpty {
@@ -750,8 +816,16 @@ public final class Subscriber: AsyncSequence, Sendable {
             let order = waiting.indices.sorted {
                 (items[$0].attributes.priority, $0) < (items[$1].attributes.priority, $1)
             }
-            let chosen = Set(order.prefix(count))
-            let ready = order.prefix(count).map { items[$0] }
+            var taken = 0
+            var takenBytes = 0
+            for index in order {
+                guard taken < count, taken == 0 || takenBytes + items[index].byteCount <= budget else { break }
+                taken += 1
+                takenBytes += items[index].byteCount
+            }
+            bytes -= takenBytes
+            let chosen = Set(order.prefix(taken))
+            let ready = order.prefix(taken).map { items[$0] }
             items = waiting.indices.filter { !chosen.contains($0) }.map { items[$0] }
             head = 0
             return ready
@@ -893,8 +967,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             if last > state.scanned { state.scanned = last }
             Self.absorb(fresh, matched: matched, into: &state)
             guard !state.held.isEmpty else { return [] }
-            let ready = state.held.take(free, byPriority: byPriority)
-            for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue) }
+            let ready = state.held.take(free, bytes: freeBytes(state), byPriority: byPriority)
+            for delivery in ready { state.outstanding.insert(delivery.sequence.rawValue, bytes: delivery.byteCount) }
             state.dirty = true
             return ready
         }
@@ -945,7 +1019,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             guard !deliveredLive, let id,
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }
-            state.outstanding.insert(next.rawValue)
+            state.outstanding.insert(next.rawValue, bytes: record.data.count + record.patterns.reduce(0) { $0 + $1.count })
             let publisher = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
             return Delivery(
                 sequence: next, descriptor: EventDescriptor(rawValue: record.descriptor),

@@ -131,7 +131,18 @@ import Testing
         #expect(set.lowest == 7)
         removed += [set.remove(9), set.remove(7)]
         #expect(removed == [true, true, true, true])
-        #expect(set.lowest == nil && set.isEmpty)
+        #expect(set.lowest == nil && set.isEmpty && set.bytes == 0)
+        // Bytes follow the deliveries in and out, an older one placed in the middle too.
+        for (value, size) in [(20, 100), (22, 300), (21, 50)] as [(UInt64, Int)] { set.insert(value, bytes: size) }
+        set.insert(22, bytes: 999)  // already outstanding: no change
+        #expect(set.bytes == 450 && set.count == 3)
+        _ = set.remove(21)
+        #expect(set.bytes == 400)
+        _ = set.remove(20)
+        _ = set.remove(20)
+        #expect(set.bytes == 300 && set.lowest == 22)
+        _ = set.remove(22)
+        #expect(set.bytes == 0 && set.isEmpty)
         var random = SplitMix64(seed: 3)
         var reference = Set<UInt64>()
         for value in 1...5000 as ClosedRange<UInt64> {

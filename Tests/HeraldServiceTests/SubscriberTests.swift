@@ -259,6 +259,48 @@ final class AckingConsumer: Sendable {
         await service.shutdown()
     }
 
+    /// The window is bounded in bytes as well as in deliveries: with 20 kB events and 50 kB
+    /// of window, three are outstanding at once (two fit, the third passes the bound and
+    /// closes it), and a bulk refill waits until a quarter of the bytes is free. An event
+    /// bigger than the whole window still goes out, alone. Live (the dispatcher's read-ahead)
+    /// and replaying (the subscriber's own reader) alike.
+    @Test func theWindowIsBoundedInBytesToo() async throws {
+        for replaying in [false, true] {
+            let service = try await service()
+            let handle = try await service.openChannel(channel, flags: .all)
+            var options = SubscriberOptions(start: replaying ? .oldest : .now, window: 64)
+            options.windowBytes = 50_000
+            let events = (0..<9).map { index in
+                (EventAttributes(patterns: [[UInt8(index)]]), [UInt8](repeating: UInt8(index), count: 20_000))
+            }
+            let huge = (EventAttributes(), [UInt8](repeating: 9, count: 60_000))
+            if replaying { _ = try await service.publish(handle, events + [huge]) }
+            let subscriber = try await service.subscriber(for: handle, options: options)
+            try await service.subscribe(handle, id: 1, filters: [])
+            let collector = Collector(subscriber, acknowledge: false)
+            if !replaying { _ = try await service.publish(handle, events + [huge]) }
+            _ = await collector.wait(for: 3)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(collector.deliveries.count == 3, "replaying \(replaying)")
+            collector.deliveries[0].done()
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(collector.deliveries.count == 3, "40 kB outstanding: no bulk refill yet")
+            collector.deliveries[1].done()
+            _ = await collector.wait(for: 5)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(collector.deliveries.count == 5, "20 kB outstanding: refilled up to the bound")
+            for delivery in collector.deliveries { delivery.done() }
+            _ = await collector.wait(for: 8)
+            for delivery in collector.deliveries { delivery.done() }
+            _ = await collector.wait(for: 10)
+            for delivery in collector.deliveries { delivery.done() }
+            let all = await collector.wait(for: 10)
+            #expect(all.map(\.data.count) == Array(repeating: 20_000, count: 9) + [60_000], "in order, the huge one too")
+            #expect(all.map(\.data.first) == (0..<10).map { UInt8($0) })
+            await service.shutdown()
+        }
+    }
+
     /// A flush persists a snapshot of the cursor; an ack that lands (on another thread)
     /// between that snapshot and the end of the flush must keep the cursor dirty, or it is
     /// never persisted (a restart would redeliver an acknowledged event).

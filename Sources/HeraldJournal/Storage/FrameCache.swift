@@ -75,14 +75,6 @@ final class FrameCache: Sendable {
 
     init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
 
-    /// Whether a frame of the active segment ending at file offset `frameEnd` is close
-    /// enough to the segment's end `head` to be worth caching: within a quarter of the
-    /// capacity in file (compressed) bytes, so that at the journal's usual ≥ 3× compression
-    /// it and everything after it fit in the cache together.
-    func isNearHead(frameEnd: Int64, head: Int64) -> Bool {
-        capacityBytes > 0 && head - frameEnd <= Int64(capacityBytes / 4)
-    }
-
     func insert(_ frame: CachedFrame) {
         guard capacityBytes > 0 else { return }
         state.withLock { state in
@@ -103,9 +95,6 @@ final class FrameCache: Sendable {
             }
         }
     }
-
-    /// The frames held now (for tests and diagnostics).
-    var heldFrames: [CachedFrame] { state.withLock { Array($0.frames.values) } }
 
     /// The cached frame whose first record is `sequence`.
     func frame(startingAt sequence: SequenceNumber) -> CachedFrame? {

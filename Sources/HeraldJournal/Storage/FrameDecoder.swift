@@ -74,6 +74,18 @@ final class FrameDecoder {
         return nil
     }
 
+    /// Forgets the frame and gives back its buffers beyond `keep` bytes.
+    func releaseMemory(keepingCapacity keep: Int) {
+        offsets = []
+        descriptor = nil
+        cached = nil
+        sharedValues = nil
+        buffer.release(keepingCapacity: keep)
+    }
+
+    /// Bytes of decompressed frame the decoder holds room for.
+    var capacityBytes: Int { buffer.capacity }
+
     /// A copy of the decoded frame for the tail cache.
     func cachedCopy(segment: SegmentID, offset: Int64) -> CachedFrame? {
         guard cached == nil, let descriptor else { return nil }

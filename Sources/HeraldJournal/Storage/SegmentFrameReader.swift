@@ -30,6 +30,15 @@ final class SegmentFrameReader {
         self.segment = segment
     }
 
+    /// Forgets the read-ahead and gives back its memory beyond `keep` bytes.
+    func releaseWindow(keepingCapacity keep: Int) {
+        window.release(keepingCapacity: keep)
+        windowStart = 0
+    }
+
+    /// Bytes of read-ahead the reader holds room for.
+    var windowCapacity: Int { window.capacity }
+
     /// The bytes [offset, offset + count), or nil when they reach past `limit`.
     func bytes(at offset: Int64, count: Int, limit: Int64) throws -> UnsafeRawBufferPointer? {
         guard offset + Int64(count) <= limit else { return nil }

@@ -64,6 +64,16 @@ final class GrowableBuffer {
 
     func removeAll() { count = 0 }
 
+    /// Empties the buffer and gives its memory back when it holds more than `keep` bytes
+    /// (one big frame must not keep a parked reader large).
+    func release(keepingCapacity keep: Int) {
+        count = 0
+        guard capacity > keep else { return }
+        base.deallocate()
+        capacity = max(keep, 64)
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
     /// Gives `body` the `length` bytes after `count` to fill, then advances `count` by
     /// what `body` returns (at most `length`).
     func appendUnsafe(maxLength length: Int, _ body: (UnsafeMutableRawPointer) throws -> Int) rethrows {
