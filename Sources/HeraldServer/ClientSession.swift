@@ -153,13 +153,16 @@ actor ClientSession {
             try await service.clearRetention(try handle(opener), EventID(rawValue: eventID))
             return .ok
         case .listChannels:
+            // The ids are sorted, not the channels (copying whole channels about in a sort
+            // was 40 % of heraldd's CPU with 1 000 clients listing 2 000 channels).
             let registry = await service.registry
-            let rows = registry.channels.values.sorted { $0.id < $1.id }.prefix(limits.rowsMax).map {
-                WireChannelInfo(
-                    id: $0.id, name: $0.name, linked: $0.linked, openers: UInt32($0.openers.count),
-                    retained: UInt32($0.retained.count))
+            let rows = registry.channels.keys.sorted().prefix(limits.rowsMax).map { id in
+                let channel = registry.channels[id]!
+                return WireChannelInfo(
+                    id: id, name: channel.name, linked: channel.linked, openers: UInt32(channel.openers.count),
+                    retained: UInt32(channel.retained.count))
             }
-            return .channels(Array(rows))
+            return .channels(rows)
         case .listCursors:
             let cursors = try await service.storedCursors().prefix(limits.rowsMax)
             return .cursors(

@@ -1019,7 +1019,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             guard !deliveredLive, let id,
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }
-            state.outstanding.insert(next.rawValue, bytes: record.data.count + record.patterns.reduce(0) { $0 + $1.count })
+            state.outstanding.insert(
+                next.rawValue, bytes: record.data.count + record.patterns.reduce(0) { $0 + $1.count })
             let publisher = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
             return Delivery(
                 sequence: next, descriptor: EventDescriptor(rawValue: record.descriptor),

@@ -12,8 +12,10 @@ enum SaEvtLibrary {
     static let socketPath = Mutex<String?>(nil)
 
     /// Deliveries a channel open may have outstanding in heraldd (`HERALD_SAEVT_WINDOW`,
-    /// default 256): what a subscriber that does not dispatch holds in memory.
-    static let window = UInt32(clamping: setting("HERALD_SAEVT_WINDOW", default: 256, range: 1...65_536))
+    /// default 4096): what a subscriber that does not dispatch holds in memory — and never
+    /// more than heraldd's window in bytes (`SubscriberOptions.windowBytes`, 4 MiB of event
+    /// data), so a wide window of small events is a narrow one of big events.
+    static let window = UInt32(clamping: setting("HERALD_SAEVT_WINDOW", default: 4096, range: 1...65_536))
     /// `HERALD_SAEVT_LAG_MAX`: a subscriber further than this many events behind skips to
     /// the newest and receives one lost event. 0 (the default): never — its backlog waits
     /// in the journal, and it loses nothing.

@@ -295,7 +295,8 @@ final class AckingConsumer: Sendable {
             _ = await collector.wait(for: 10)
             for delivery in collector.deliveries { delivery.done() }
             let all = await collector.wait(for: 10)
-            #expect(all.map(\.data.count) == Array(repeating: 20_000, count: 9) + [60_000], "in order, the huge one too")
+            #expect(
+                all.map(\.data.count) == Array(repeating: 20_000, count: 9) + [60_000], "in order, the huge one too")
             #expect(all.map(\.data.first) == (0..<10).map { UInt8($0) })
             await service.shutdown()
         }
