@@ -393,6 +393,10 @@ import Testing
     /// The guard of the short request path: publishes one at a time through the socket are
     /// answered on the direct path (counted by heraldd), not through the session and the
     /// service's actor; a retained event (the registry keeps it) takes the actor's path.
+    /// The first publish after the subscribe may take the lane: the lane counts a request
+    /// answered once it is done (for a subscribe, after its stream started, which is after
+    /// its reply was written), and a publish sent at once on that reply can arrive before —
+    /// then it waits its turn in the lane, in order. Every later one goes direct.
     @Test func publishesTakeTheDirectPath() async throws {
         let metricsPath = "/tmp/hd-" + String(UUID().uuidString.prefix(8)) + ".sock"
         let daemon = try await DaemonProcess.launch(arguments: ["--metrics", "unix:" + metricsPath])
@@ -407,7 +411,9 @@ import Testing
         let received = try await collect(stream, count: 51)
         #expect(received.map { $0.data[0] } == (0..<50).map { UInt8($0) } + [99])
         let text = try RawSocket.metrics(metricsPath)
-        #expect(text.contains("herald_publish_requests_direct_total 50\n"))
+        let direct = text.split(separator: "\n").first { $0.hasPrefix("herald_publish_requests_direct_total ") }
+            .flatMap { Int($0.split(separator: " ")[1]) }
+        #expect(direct == 50 || direct == 49, "direct publishes: \(direct.map(String.init) ?? "none")")
         #expect(text.contains("herald_published_events_total 51\n"))
         await client.close()
     }
