@@ -240,8 +240,11 @@ struct ServiceBench: AsyncParsableCommand {
 
         // Acks alone.
         let second = try await service.openChannel(channel, flags: .all)
-        let holder = try await service.subscriber(
-            for: second, options: SubscriberOptions(start: .oldest, durableName: "held", window: ackEvents))
+        // Every delivery outstanding at once (the point of this row): past the default
+        // window's bound in bytes too.
+        var holderOptions = SubscriberOptions(start: .oldest, durableName: "held", window: ackEvents)
+        holderOptions.windowBytes = Int.max / 2
+        let holder = try await service.subscriber(for: second, options: holderOptions)
         try await service.subscribe(second, id: 1, filters: [])
         let held = Held()
         let collect = Task.detached {
