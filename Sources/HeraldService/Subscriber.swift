@@ -1019,10 +1019,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             guard !deliveredLive, let id,
                 state.retainedSent.insert(next.rawValue).inserted
             else { return nil }
-            state.outstanding.insert(
-                next.rawValue, bytes: record.data.count + record.patterns.reduce(0) { $0 + $1.count })
             let publisher = PublisherOrigin.split(flags: record.flags, publisher: record.publisher)
-            return Delivery(
+            let delivery = Delivery(
                 sequence: next, descriptor: EventDescriptor(rawValue: record.descriptor),
                 eventID: EventID(sequence: next), channel: record.channel, subscriptionID: id,
                 attributes: EventAttributes(
@@ -1030,6 +1028,8 @@ public final class Subscriber: AsyncSequence, Sendable {
                     publisherName: publisher.name),
                 publishTime: record.time, data: record.data, origin: publisher.origin, redelivered: false,
                 retained: true, routing: routing, subscriber: self)
+            state.outstanding.insert(next.rawValue, bytes: delivery.byteCount)
+            return delivery
         }
         if let delivery {
             try await extendHorizon(to: delivery.sequence)
