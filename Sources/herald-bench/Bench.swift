@@ -35,6 +35,13 @@ func formatRate(_ value: Double) -> String {
     return String(format: "%.0f", value)
 }
 
+/// A count as the tables print it: "10 M", "500 k", "999".
+func formatCount(_ value: Int) -> String {
+    if value >= 1_000_000 && value % 1_000_000 == 0 { return "\(value / 1_000_000) M" }
+    if value >= 1_000 && value % 1_000 == 0 { return "\(value / 1_000) k" }
+    return "\(value)"
+}
+
 /// Peak (`VmHWM`) or current (`VmRSS`) resident memory of this process, in MB.
 func residentMegabytes(current: Bool = false) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
