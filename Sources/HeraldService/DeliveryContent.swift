@@ -55,18 +55,16 @@ final class DeliveryContent: Sendable {
     }
 
     /// The content of a journal record, copied out of its bytes (`publishers` keeps the last
-    /// publisher field split: consecutive records mostly share it).
+    /// publisher field decoded: consecutive records mostly share it).
     convenience init(_ view: RecordView, publishers: inout Subscriber.PublisherCache) {
-        let publisher = publishers.split(flags: view.flags, publisher: view.publisher)
+        let publisher = publishers.fields(flags: view.flags, publisher: view.publisher)
         self.init(
             descriptor: EventDescriptor(rawValue: view.descriptor), eventID: EventID(sequence: view.sequence),
             channel: view.channel,
             attributes: EventAttributes(
                 patterns: view.patterns, priority: view.priority, retention: view.retention,
                 publisherName: publisher.name),
-            publishTime: view.time, data: Array(view.data), origin: publisher.origin,
-            routing: view.flags & RecordCodec.routeFlag == 0
-                ? .none : Self.routing(flags: view.flags, publisher: Array(view.publisher)))
+            publishTime: view.time, data: Array(view.data), origin: publisher.origin, routing: publisher.routing)
     }
 
     /// The route of a record by its flags and publisher field.

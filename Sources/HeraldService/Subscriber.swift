@@ -913,22 +913,35 @@ public final class Subscriber: AsyncSequence, Sendable {
         kind == .system || kind == .publish || kind == .channelOpen || kind == .channelClose
     }
 
-    /// The last publisher field split (name, origin), reused while consecutive records come
-    /// from the same publisher: most of a frame does.
+    /// The last publisher field decoded (name, origin, route), reused while consecutive
+    /// records come from the same publisher with the same flags: most of a frame does.
     struct PublisherCache {
+        struct Fields {
+            var origin: PublisherOrigin?
+            var name: [UInt8]
+            var routing: DeliveryContent.Routing
+        }
+
         var raw: [UInt8]?
         var flags: UInt8 = 0
-        var split: (origin: PublisherOrigin?, name: [UInt8]) = (nil, [])
+        var fields = Fields(origin: nil, name: [], routing: .none)
+        /// Publisher fields decoded (not found in the cache): the guard of the cache.
+        var decoded = 0
 
-        mutating func split<Bytes: Collection<UInt8>>(flags: UInt8, publisher: Bytes) -> (
-            origin: PublisherOrigin?, name: [UInt8]
-        ) where Bytes.Index == Int {
+        mutating func fields<Bytes: Collection<UInt8>>(flags: UInt8, publisher: Bytes) -> Fields
+        where Bytes.Index == Int {
             let flags = flags & (PublisherOrigin.flag | RecordCodec.routeFlag)
-            if flags == self.flags, let raw, Self.same(raw, publisher) { return split }
-            split = PublisherOrigin.split(flags: flags, publisher: publisher)
-            raw = Array(publisher)
+            if flags == self.flags, let raw, Self.same(raw, publisher) { return fields }
+            let raw = Array(publisher)
+            let split = PublisherOrigin.split(flags: flags, publisher: raw)
+            let routing =
+                flags & RecordCodec.routeFlag == 0
+                ? DeliveryContent.Routing.none : DeliveryContent.routing(flags: flags, publisher: raw)
+            fields = Fields(origin: split.origin, name: split.name, routing: routing)
+            self.raw = raw
             self.flags = flags
-            return split
+            decoded += 1
+            return fields
         }
 
         /// Byte equality with one `memcmp` where the bytes are contiguous (a record's field).

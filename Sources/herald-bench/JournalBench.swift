@@ -215,6 +215,10 @@ struct JournalBench: ParsableCommand {
         Thread {
             // At heraldd's checkpointer's priority (nice 19: appends first).
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            if ProcessInfo.processInfo.environment["HERALD_SCHED_IDLE"] != nil {
+                var param = sched_param()
+                precondition(sched_setscheduler(0, 5, &param) == 0)
+            }
             let tree = try! MerkleTree(journal: journal, directory: directory, writable: true)
             while !done.isSet {
                 _ = wake.wait(timeout: .now() + 1)

@@ -219,3 +219,45 @@ import Testing
         await service.shutdown()
     }
 }
+
+/// The subscriber's cache of the last publisher field: decoded once for a run of records
+/// from one publisher, and what it gives is what decoding each field alone gives.
+@Suite struct PublisherCacheTests {
+    let origin = PublisherOrigin(uid: 7, gid: 8, pid: 9)
+    let flags = PublisherOrigin.flag | RecordCodec.routeFlag
+
+    func route(_ cached: DeliveryContent.Routing) -> (EventRoute?, DeliveryRoute?) {
+        switch cached {
+        case .none, .undecodable: return (nil, nil)
+        case .everyone(let delivered): return (nil, delivered)
+        case .routed(let route, let delivered): return (route, delivered)
+        }
+    }
+
+    @Test func aRunOfOnePublishersRecordsIsDecodedOnce() {
+        var cache = Subscriber.PublisherCache()
+        let unicast = PublisherOrigin.publisherField(
+            origin, route: EventRoute(target: .session(42), sender: 5), name: Array("pub".utf8))
+        let broadcast = PublisherOrigin.publisherField(
+            origin, route: EventRoute(target: .everyone, sender: 6), name: Array("pub".utf8))
+        for _ in 0..<100 {
+            let fields = cache.fields(flags: flags, publisher: unicast[...])
+            #expect(fields.origin == origin && fields.name == Array("pub".utf8))
+            #expect(route(fields.routing).0 == EventRoute(target: .session(42), sender: 5))
+        }
+        #expect(cache.decoded == 1)
+        // Another publisher field, then the same bytes with other flags: decoded again each.
+        let other = cache.fields(flags: flags, publisher: broadcast)
+        #expect(route(other.routing).0 == nil)
+        #expect(route(other.routing).1 == DeliveryRoute(cast: .broadcast, replyTo: 0, sender: 6))
+        let unrouted = cache.fields(flags: PublisherOrigin.flag, publisher: broadcast)
+        #expect(route(unrouted.routing).1 == nil && unrouted.origin == origin)
+        #expect(cache.decoded == 3)
+        // Each as decoding the field alone gives it.
+        for field in [unicast, broadcast] {
+            let alone = route(DeliveryContent.routing(flags: flags, publisher: field))
+            let cached = route(cache.fields(flags: flags, publisher: field).routing)
+            #expect(alone.0 == cached.0 && alone.1 == cached.1)
+        }
+    }
+}
