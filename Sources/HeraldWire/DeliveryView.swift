@@ -52,6 +52,22 @@ public struct WireDeliveryView: Sendable {
         try payload.withUnsafeBytes(body)
     }
 
+    /// The same delivery over a copy of its own variable bytes (publisher name, patterns and
+    /// data: contiguous in the frame) instead of the whole frame's: one allocation, for a
+    /// delivery kept after its frame (a C library's event handle), so that it does not keep
+    /// the frame's other deliveries alive.
+    public func compacted() -> WireDeliveryView {
+        let base = publisherRange.lowerBound
+        let bytes = Array(payload[base..<dataRange.upperBound])
+        return WireDeliveryView(
+            sequence: sequence, eventID: eventID, descriptor: descriptor, channelID: channelID,
+            subscriptionID: subscriptionID, flags: flags, publishTime: publishTime, origin: origin, route: route,
+            priority: priority, retention: retention, payload: bytes,
+            publisherRange: publisherRange.lowerBound - base..<publisherRange.upperBound - base,
+            patternsStart: patternsStart - base, patternCount: patternCount,
+            dataRange: dataRange.lowerBound - base..<dataRange.upperBound - base)
+    }
+
     /// The whole delivery as a value (copies every field).
     public var delivery: WireDelivery {
         WireDelivery(

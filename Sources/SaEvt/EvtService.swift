@@ -12,9 +12,21 @@ final class EvtService: @unchecked Sendable {
     // end, by the last thread to leave).
     enum Pending {
         case opened(invocation: UInt64, channel: UInt64, error: UInt32)
-        /// A delivery for `subscription` (the daemon's choice, or another subscription of the
-        /// open after the daemon's one ended).
-        case delivered(channel: UInt64, subscription: UInt32, ClientDelivery)
+        /// The `index`th delivery of `batch`, for `subscription` (the daemon's choice, or
+        /// another subscription of the open after the daemon's one ended). A few bytes: the
+        /// delivery itself stays in its batch (queuing and taking copy no delivery).
+        case delivered(DeliveryBatch, index: Int32, subscription: UInt32)
+    }
+
+    /// A frame's deliveries for one channel open, queued together.
+    final class DeliveryBatch: Sendable {
+        let channel: UInt64
+        let deliveries: [ClientDelivery]
+
+        init(channel: UInt64, deliveries: [ClientDelivery]) {
+            self.channel = channel
+            self.deliveries = deliveries
+        }
     }
 
     /// An ended subscription of a channel open: deliveries for it in the stream's first
@@ -74,13 +86,14 @@ final class EvtService: @unchecked Sendable {
     /// acknowledged and dropped.
     func enqueue(_ batch: [ClientDelivery], channel: UInt64, batchIndex: Int) {
         guard !batch.isEmpty else { return }
+        let queued = DeliveryBatch(channel: channel, deliveries: batch)
         var dropped: [ClientDelivery] = []
         state.withLock { state in
             guard !state.finalized else { return }
             if var fences = state.fences[channel] {
-                for delivery in batch {
+                for (index, delivery) in batch.enumerated() {
                     if let id = Self.recipient(of: delivery, fences, batchIndex) {
-                        state.queue.append(.delivered(channel: channel, subscription: id, delivery))
+                        state.queue.append(.delivered(queued, index: Int32(index), subscription: id))
                     } else {
                         dropped.append(delivery)
                     }
@@ -88,10 +101,11 @@ final class EvtService: @unchecked Sendable {
                 fences = fences.filter { $0.value.through > batchIndex }
                 state.fences[channel] = fences.isEmpty ? nil : fences
             } else {
-                state.queue.append(
-                    contentsOf: batch.lazy.map {
-                        .delivered(channel: channel, subscription: $0.subscriptionID, $0)
-                    })
+                state.queue.reserveCapacity(state.queue.count + batch.count)
+                for index in batch.indices {
+                    state.queue.append(
+                        .delivered(queued, index: Int32(index), subscription: batch[index].subscriptionID))
+                }
             }
             if state.pendingCount > 0 { notifier.set(true) }
         }
@@ -133,14 +147,16 @@ final class EvtService: @unchecked Sendable {
             var kept: [Pending] = []
             kept.reserveCapacity(state.pendingCount)
             for pending in state.queue[state.queueHead...] {
-                guard case .delivered(channel, id, let delivery) = pending, !delivery.isLostEvent else {
+                guard case .delivered(let batch, let index, id) = pending, batch.channel == channel,
+                    !batch.deliveries[Int(index)].isLostEvent
+                else {
                     kept.append(pending)
                     continue
                 }
-                if let next = Self.lowestAccepting(remaining, delivery.patterns) {
-                    kept.append(.delivered(channel: channel, subscription: next, delivery))
+                if let next = Self.lowestAccepting(remaining, batch.deliveries[Int(index)].patterns) {
+                    kept.append(.delivered(batch, index: index, subscription: next))
                 } else {
-                    dropped.append(delivery)
+                    dropped.append(batch.deliveries[Int(index)])
                 }
             }
             state.queue = kept
@@ -200,28 +216,21 @@ final class EvtService: @unchecked Sendable {
         switch pending {
         case .opened(let invocation, let channel, let error):
             openCallback?(invocation, channel, SaAisErrorT(rawValue: error))
-        case .delivered(let channelHandle, let subscriptionID, let delivery):
-            // Consumed: the window slot frees at once (the data is copied into the event).
+        case .delivered(let batch, let index, let subscriptionID):
+            let channelHandle = batch.channel
+            let delivery = batch.deliveries[Int(index)]
+            // Consumed: the window slot frees at once (the event keeps a copy of its bytes).
             delivery.done()
             let event = Handles.tables.withLock { tables -> (UInt64, UInt32)? in
                 guard let channel = tables.channels[channelHandle] else { return nil }  // closed meanwhile
-                var event = Handles.Event(service: handle, channel: channelHandle, delivered: true)
-                event.patterns = delivery.patterns
-                event.priority = delivery.priority
-                event.retention = delivery.retention
-                event.publisherName = delivery.publisherName
-                event.publishTime = delivery.publishTime
-                event.eventID = delivery.eventID
-                event.data = delivery.data
-                event.deliveredRoute = delivery.route ?? DeliveryRoute()
                 let id = tables.issue()
-                tables.events[id] = event
+                tables.events[id] = Handles.Event(service: handle, channel: channelHandle, received: delivery.view)
                 // A lost-event notice matches no filter: it names the open's first subscription.
                 let subscription = delivery.isLostEvent ? (channel.subscriptions.keys.min() ?? 0) : subscriptionID
                 return (id, subscription)
             }
             guard let (eventHandle, subscription) = event else { return }
-            deliverCallback?(subscription, eventHandle, SaSizeT(delivery.data.count))
+            deliverCallback?(subscription, eventHandle, SaSizeT(delivery.view.dataCount))
         }
     }
 

@@ -22,25 +22,61 @@ enum Handles {
         let service: UInt64
         let channel: UInt64
         let delivered: Bool
-        var patterns: [[UInt8]] = []
+        /// A delivered event as it came (its own copy of the delivery's variable bytes: one
+        /// allocation); its publisher name, patterns and data are read from it when asked.
+        var received: WireDeliveryView?
+        private var ownPatterns: [[UInt8]] = []
+        private var ownPublisherName: [UInt8] = []
+        private var ownData: [UInt8] = []
         var priority: UInt8 = 3
         var retention: Int64 = 0
-        var publisherName: [UInt8] = []
         var publishTime = Int64(bitPattern: 0x8000_0000_0000_0000)  // SA_TIME_UNKNOWN
         var eventID: UInt64 = 0
-        var data: [UInt8] = []
         /// Herald's group messaging: where a published event goes, what it answers
-        /// (`herald_saevt_event_address` / `_reply_to`); a delivered event's route.
+        /// (`herald_saevt_event_address` / `_reply_to`).
         var route = EventRoute()
-        var deliveredRoute = DeliveryRoute()
         /// Pattern arrays `saEvtEventAttributesGet` allocated, by the array's address: the
         /// buffers to free with it (`saEvtEventPatternFree`).
         var allocations: [UInt: [UnsafeMutableRawPointer]] = [:]
+
+        var patterns: [[UInt8]] {
+            get { received?.patterns ?? ownPatterns }
+            set { ownPatterns = newValue }
+        }
+        var publisherName: [UInt8] {
+            get { received?.publisherName ?? ownPublisherName }
+            set { ownPublisherName = newValue }
+        }
+        var data: [UInt8] {
+            get { received?.data ?? ownData }
+            set { ownData = newValue }
+        }
+        var dataCount: Int { received?.dataCount ?? ownData.count }
+        /// The data's bytes without a copy, for as long as `body` runs.
+        func withData<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+            if let received { return received.withData(body) }
+            return ownData.withUnsafeBytes(body)
+        }
+        /// A delivered event's route (a broadcast for one without).
+        var deliveredRoute: DeliveryRoute {
+            guard let received, received.flags.contains(.routed) else { return DeliveryRoute() }
+            return received.route
+        }
 
         init(service: UInt64, channel: UInt64, delivered: Bool) {
             self.service = service
             self.channel = channel
             self.delivered = delivered
+        }
+
+        /// A delivered event: `view`'s fields, over a compact copy of its bytes.
+        init(service: UInt64, channel: UInt64, received view: WireDeliveryView) {
+            self.init(service: service, channel: channel, delivered: true)
+            received = view.compacted()
+            priority = view.priority
+            retention = view.retention
+            publishTime = view.publishTime
+            eventID = view.eventID
         }
 
         func freeAllocations() {

@@ -174,17 +174,18 @@ public func saEvtEventDataGet(
     _ eventHandle: SaEvtEventHandleT, _ buffer: UnsafeMutableRawPointer?, _ size: UnsafeMutablePointer<SaSizeT>?
 ) -> SaAisErrorT {
     result { () throws(AisError) in
-        let data = try Handles.withEvent(eventHandle) { event throws(AisError) -> [UInt8] in
+        let event = try Handles.withEvent(eventHandle) { event throws(AisError) -> Handles.Event in
             guard event.delivered else { throw .badHandle }
-            return event.data
+            return event
         }
         guard let size else { throw .invalidParameter }
-        guard let buffer, Int(size.pointee) >= data.count else {
-            size.pointee = SaSizeT(data.count)
+        let count = event.dataCount
+        guard let buffer, Int(size.pointee) >= count else {
+            size.pointee = SaSizeT(count)
             throw .noSpace
         }
-        if !data.isEmpty { data.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: data.count) } }
-        size.pointee = SaSizeT(data.count)
+        if count > 0 { event.withData { buffer.copyMemory(from: $0.baseAddress!, byteCount: count) } }
+        size.pointee = SaSizeT(count)
     }
 }
 

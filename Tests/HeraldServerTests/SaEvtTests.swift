@@ -4,9 +4,19 @@ import HeraldClient
 import HeraldWire
 import Testing
 
+@testable import SaEvt
+
 /// The SaEvt C API (libSaEvt): statically linked C checks, and C programs compiled by `cc`
 /// against the built shared library, against a real heraldd.
 @Suite(.serialized) struct SaEvtTests {
+    /// The copy guard of the dispatch queue: an entry names its delivery in the frame's
+    /// batch (a reference and two numbers) instead of holding a copy of it, so queuing and
+    /// taking an event copy a few bytes (a delivery is over 150).
+    @Test func aQueuedDeliveryIsAFewBytes() {
+        #expect(MemoryLayout<EvtService.Pending>.size <= 24)
+        #expect(MemoryLayout<ClientDelivery>.size > 100)
+    }
+
     @Test func versionsAndHandlesAreCheckedInProcess() async throws {
         let missing = NSTemporaryDirectory() + "herald-none-\(UUID().uuidString.prefix(6)).sock"
         var (line, message) = await runCCheck { sacheck_no_daemon(missing, $0, 512) }

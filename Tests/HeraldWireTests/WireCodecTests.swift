@@ -175,6 +175,13 @@ let sampleServerMessages: [ServerMessage] = [
             #expect(parsed.deliveries.map(\.dataCount) == deliveries.map(\.event.data.count))
             for (view, delivery) in zip(parsed.deliveries, deliveries) {
                 #expect(view.withData { Array($0) } == delivery.event.data)
+                // Kept alone, it holds only its own variable bytes, and reads the same.
+                let compact = view.compacted()
+                #expect(compact.delivery == delivery)
+                #expect(compact.withData { Array($0) } == delivery.event.data)
+                let own =
+                    2 + delivery.event.patterns.reduce(0) { $0 + 2 + $1.count } + 4 + delivery.event.data.count
+                #expect(compact.withPayload { $0.count } == delivery.event.publisherName.count + own)
             }
             var tight = WireLimits()
             tight.patternsMax = 1
