@@ -69,6 +69,8 @@ public struct Delivery: Sendable {
     /// The channel of a published event or of a GROUP join/leave; 0 for MEMB and COMM events.
     public var channel: UInt32 { content.channel }
     public var attributes: EventAttributes { content.attributes }
+    /// The SAF priority (0 highest), without copying the attributes.
+    public var priority: UInt8 { content.attributes.priority }
     public var publishTime: Nanoseconds { content.publishTime }
     public var data: [UInt8] { content.data }
     /// Who published it, as the daemon saw the publisher's socket; nil when published
@@ -737,14 +739,30 @@ public final class Subscriber: AsyncSequence, Sendable {
         private var head = 0
         /// The bytes the held deliveries count for (`Delivery.byteCount`).
         private(set) var bytes = 0
+        /// How many are held of each SAF priority (0 highest … 3 lowest; the last slot counts
+        /// any other value): whether all share one priority is known without a walk.
+        private(set) var priorityCounts = [Int](repeating: 0, count: 5)
 
         var count: Int { items.count - head }
         var isEmpty: Bool { head == items.count }
         var first: Delivery? { isEmpty ? nil : items[head] }
 
+        @inline(__always)
+        private static func slot(_ priority: UInt8) -> Int { Int(Swift.min(priority, 4)) }
+
+        /// Whether every held delivery has the first one's priority.
+        private var onePriority: Bool {
+            guard let first else { return true }
+            let slot = Self.slot(first.priority)
+            return slot < 4 && priorityCounts[slot] == count
+        }
+
         mutating func append(_ fresh: [Delivery]) {
             guard !fresh.isEmpty else { return }
-            for delivery in fresh { bytes += delivery.byteCount }
+            for delivery in fresh {
+                bytes += delivery.byteCount
+                priorityCounts[Self.slot(delivery.priority)] += 1
+            }
             if isEmpty {
                 items = fresh
                 head = 0
@@ -775,6 +793,8 @@ public final class Subscriber: AsyncSequence, Sendable {
             items = kept
             head = 0
             bytes = kept.reduce(0) { $0 + $1.byteCount }
+            priorityCounts = [Int](repeating: 0, count: 5)
+            for delivery in kept { priorityCounts[Self.slot(delivery.priority)] += 1 }
         }
 
         /// Up to `count` to hand out now, and no more than `budget` bytes of them (one at
@@ -783,18 +803,23 @@ public final class Subscriber: AsyncSequence, Sendable {
         mutating func take(_ count: Int, bytes budget: Int = .max, byPriority: Bool) -> [Delivery] {
             guard count > 0 else { return [] }
             let waiting = items[head...]
-            let priority = waiting.first?.attributes.priority
-            if !byPriority || waiting.allSatisfy({ $0.attributes.priority == priority }) {
-                // How many of the first ones fit both bounds.
+            if !byPriority || onePriority {
+                // How many of the first ones fit both bounds (all of them: no walk).
                 var taken = 0
                 var takenBytes = 0
-                for delivery in waiting {
-                    guard taken < count, taken == 0 || takenBytes + delivery.byteCount <= budget else { break }
-                    taken += 1
-                    takenBytes += delivery.byteCount
+                if count >= waiting.count && bytes <= budget {
+                    taken = waiting.count
+                    takenBytes = bytes
+                } else {
+                    for delivery in waiting {
+                        guard taken < count, taken == 0 || takenBytes + delivery.byteCount <= budget else { break }
+                        taken += 1
+                        takenBytes += delivery.byteCount
+                    }
                 }
                 bytes -= takenBytes
                 if taken == waiting.count {
+                    priorityCounts = [Int](repeating: 0, count: 5)
                     // All of it: moved out, not copied.
                     let ready = head == 0 ? items : Array(waiting)
                     items = []
@@ -803,6 +828,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 }
                 let end = head + taken
                 let ready = Array(items[head..<end])
+                for delivery in ready { priorityCounts[Self.slot(delivery.priority)] -= 1 }
                 head = end
                 if isEmpty {
                     items.removeAll(keepingCapacity: true)
@@ -813,9 +839,7 @@ public final class Subscriber: AsyncSequence, Sendable {
                 }
                 return ready
             }
-            let order = waiting.indices.sorted {
-                (items[$0].attributes.priority, $0) < (items[$1].attributes.priority, $1)
-            }
+            let order = waiting.indices.sorted { (items[$0].priority, $0) < (items[$1].priority, $1) }
             var taken = 0
             var takenBytes = 0
             for index in order {
@@ -826,6 +850,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             bytes -= takenBytes
             let chosen = Set(order.prefix(taken))
             let ready = order.prefix(taken).map { items[$0] }
+            for delivery in ready { priorityCounts[Self.slot(delivery.priority)] -= 1 }
             items = waiting.indices.filter { !chosen.contains($0) }.map { items[$0] }
             head = 0
             return ready

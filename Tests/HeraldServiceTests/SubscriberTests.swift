@@ -549,6 +549,25 @@ final class AckingConsumer: Sendable {
         await service.shutdown()
     }
 
+    /// A narrow window over mixed priorities: each refill takes the highest waiting, and
+    /// once only one priority is left it goes in journal order (the held set counts its
+    /// priorities instead of walking them).
+    @Test func aNarrowWindowRefillsHighestPriorityFirst() async throws {
+        let service = try await service()
+        let handle = try await service.openChannel(channel, flags: .all)
+        let published: [(String, UInt8)] = [("a", 3), ("b", 1), ("c", 0), ("d", 3), ("e", 1), ("f", 3), ("g", 0)]
+        for (name, priority) in published {
+            _ = try await service.publish(handle, EventAttributes(priority: priority), data: Array(name.utf8))
+        }
+        let subscriber = try await service.subscriber(
+            for: handle, options: SubscriberOptions(start: .oldest, window: 2))
+        try await service.subscribe(handle, id: 1, filters: [])
+        let collector = Collector(subscriber)
+        let got = await collector.wait(for: 7)
+        #expect(got.map { String(decoding: $0.data, as: UTF8.self) } == ["c", "g", "b", "e", "a", "d", "f"])
+        await service.shutdown()
+    }
+
     @Test func aLaterSubscriptionGetsOlderRetainedEventsAfterLiveOnes() async throws {
         let service = try await service()
         let handle = try await service.openChannel(channel, flags: .all)
