@@ -15,6 +15,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// A segment file: the journal opens it (header, frames, recovery of a torn tail),
     /// reads every record and verifies the chain; the record and descriptor decoders alone.
     case journal
+    /// A segment file read as `herald audit verify` and a backup import read it, without
+    /// opening a journal (so a campaign runs thousands of inputs a second, where `journal`
+    /// runs hundreds): the segment header, every frame (descriptor, CRC, LZ4), every record,
+    /// the chain.
+    case segment
     /// A backup's manifest (JSON).
     case manifest
     /// A cluster message as Corosync delivers it.
@@ -28,6 +33,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         switch self {
         case .wire: Self.wire(bytes)
         case .journal: Self.journal(bytes)
+        case .segment: Self.segment(bytes)
         case .manifest: (try? JSONDecoder().decode(BackupManifest.self, from: Data(bytes))) != nil
         case .cluster: (try? ClusterMessage(decoding: bytes)) != nil
         }
@@ -67,11 +73,37 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     }
 
     static func journal(_ bytes: [UInt8]) -> Bool {
+        decodeAlone(bytes)
+        guard let options = segmentFolder(bytes) else { return false }
+        _ = try? Journal.verify(at: "/j", options: options)
+        guard let journal = try? Journal.open(at: "/j", options: options) else { return false }
+        var records = 0
+        if let reader = try? journal.reader(from: .oldest) {
+            while case .some(.some) = try? reader.next() { records += 1 }
+        }
+        journal.close()
+        return records > 0
+    }
+
+    static func segment(_ bytes: [UInt8]) -> Bool {
+        decodeAlone(bytes)
+        guard let options = segmentFolder(bytes), let report = try? Journal.verify(at: "/j", options: options) else {
+            return false
+        }
+        return report.damage == nil && report.records > 0
+    }
+
+    /// The header, descriptor and record decoders on the bytes alone.
+    private static func decodeAlone(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw in
             _ = try? SegmentHeader.decode(raw)
             _ = try? FrameDescriptor.decode(raw)
             if let view = try? RecordCodec.decode(raw) { _ = view.materialize() }
         }
+    }
+
+    /// A simulated data folder whose one segment holds `bytes` (nil if it cannot be made).
+    private static func segmentFolder(_ bytes: [UInt8]) -> JournalOptions? {
         let fs = SimulatedFileSystem()
         var options = JournalOptions()
         options.fileSystem = fs
@@ -86,16 +118,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             try file.sync()
             file.close()
         } catch {
-            return false
+            return nil
         }
-        _ = try? Journal.verify(at: "/j", options: options)
-        guard let journal = try? Journal.open(at: "/j", options: options) else { return false }
-        var records = 0
-        if let reader = try? journal.reader(from: .oldest) {
-            while case .some(.some) = try? reader.next() { records += 1 }
-        }
-        journal.close()
-        return records > 0
+        return options
     }
 }
 
@@ -110,7 +135,8 @@ private struct FixedClock: WallClock {
 public enum FuzzSeeds {
     public static func make() throws -> [FuzzTarget: [String: [UInt8]]] {
         [
-            .wire: wire(), .journal: try journal(), .manifest: try manifest(), .cluster: cluster(),
+            .wire: wire(), .journal: try journal(), .segment: try journal(), .manifest: try manifest(),
+            .cluster: cluster(),
         ]
     }
 
