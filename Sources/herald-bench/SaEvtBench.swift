@@ -89,16 +89,26 @@ struct SaEvtBench: AsyncParsableCommand {
         let backlog = "subscriber deliveries/s, catching up \(subscribeEvents) events published while it waited"
         cRates = []
         swiftRates = []
+        var cpuPerCallback: [Double] = []
         for _ in 0..<runs {
             index += 1
             let daemon = try HeraldDaemon(directory: "\(work)/saevt-\(index)", durability: "fsync")
             let fields = try await runCSubscriber(client, daemon, backlog: true)
             cRates.append(Double(fields[0] - 1) / (Double(fields[2] - fields[1]) / 1e9))
+            cpuPerCallback.append(Double(fields[3]) / Double(fields[0] - 1))
             swiftRates.append(try await swiftSubscribe(daemon, backlog: true))
             daemon.stop()
         }
         table.set(backlog, "Herald", cRates)
         table.set(backlog, Self.swiftColumn, swiftRates)
+        // The library's own cost, steadier than the rate on a shared machine: the C
+        // subscriber process's CPU time (connection and dispatching threads) per callback.
+        table.setText(
+            "subscriber CPU per callback while catching up (the C program's process, all threads)", "Herald",
+            String(format: "%.2f µs", median(cpuPerCallback) / 1000))
+        FileHandle.standardError.write(
+            Data("bench: C subscriber CPU per callback: \(cpuPerCallback.map { String(format: "%.0f ns", $0) })\n".utf8)
+        )
         print("")
         print("Column \"Herald\" is the C program through libSaEvt; the ratio is C / Swift.")
         table.print(peers: [Self.swiftColumn])
@@ -160,7 +170,7 @@ struct SaEvtBench: AsyncParsableCommand {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let fields = try Self.fields(text, status: process.terminationStatus)
-        guard fields.count == 3, fields[0] == subscribeEvents else {
+        guard fields.count == 4, fields[0] == subscribeEvents else {
             throw BlockingSocket.Failure(description: "the C subscriber got \(text)")
         }
         return fields
