@@ -793,7 +793,7 @@ public final class Subscriber: AsyncSequence, Sendable {
             items = kept
             head = 0
             bytes = kept.reduce(0) { $0 + $1.byteCount }
-            priorityCounts = [Int](repeating: 0, count: 5)
+            priorityCounts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             for delivery in kept { priorityCounts[Self.slot(delivery.priority)] += 1 }
         }
 
@@ -819,7 +819,8 @@ public final class Subscriber: AsyncSequence, Sendable {
                 }
                 bytes -= takenBytes
                 if taken == waiting.count {
-                    priorityCounts = [Int](repeating: 0, count: 5)
+                    // Zeroed in place: a take allocates nothing for the counts.
+                    priorityCounts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
                     // All of it: moved out, not copied.
                     let ready = head == 0 ? items : Array(waiting)
                     items = []
