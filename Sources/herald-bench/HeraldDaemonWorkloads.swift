@@ -28,6 +28,19 @@ final class HeraldDaemon {
 
     func stop() { server.stop() }
 
+    /// heraldd's CPU time so far (user + system, all threads), in seconds, from
+    /// `/proc/PID/stat` (clock ticks: 10 ms steps).
+    func cpuSeconds() -> Double {
+        let path = "/proc/\(server.process.processIdentifier)/stat"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     func publishThroughput(clients: Int, events: Int, batch: Int) async throws -> Double {
         if clients == 1 {
             let client = try await HeraldClient.connect(socketPath: socket, clientName: "bench")

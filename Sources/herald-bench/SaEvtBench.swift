@@ -90,12 +90,14 @@ struct SaEvtBench: AsyncParsableCommand {
         cRates = []
         swiftRates = []
         var cpuPerCallback: [Double] = []
+        var daemonCPUPerCallback: [Double] = []
         for _ in 0..<runs {
             index += 1
             let daemon = try HeraldDaemon(directory: "\(work)/saevt-\(index)", durability: "fsync")
             let fields = try await runCSubscriber(client, daemon, backlog: true)
             cRates.append(Double(fields[0] - 1) / (Double(fields[2] - fields[1]) / 1e9))
             cpuPerCallback.append(Double(fields[3]) / Double(fields[0] - 1))
+            daemonCPUPerCallback.append(Double(fields[4]) / Double(fields[0]))
             swiftRates.append(try await swiftSubscribe(daemon, backlog: true))
             daemon.stop()
         }
@@ -106,8 +108,15 @@ struct SaEvtBench: AsyncParsableCommand {
         table.setText(
             "subscriber CPU per callback while catching up (the C program's process, all threads)", "Herald",
             String(format: "%.2f µs", median(cpuPerCallback) / 1000))
+        table.setText(
+            "heraldd CPU per delivery while the subscriber catches up (all threads)", "Herald",
+            String(format: "%.2f µs", median(daemonCPUPerCallback) / 1000))
         FileHandle.standardError.write(
             Data("bench: C subscriber CPU per callback: \(cpuPerCallback.map { String(format: "%.0f ns", $0) })\n".utf8)
+        )
+        FileHandle.standardError.write(
+            Data(
+                "bench: heraldd CPU per delivery: \(daemonCPUPerCallback.map { String(format: "%.0f ns", $0) })\n".utf8)
         )
         print("")
         print("Column \"Herald\" is the C program through libSaEvt; the ratio is C / Swift.")
@@ -166,14 +175,18 @@ struct SaEvtBench: AsyncParsableCommand {
         try process.run()
         _ = output.fileHandleForReading.readData(ofLength: 6)  // "READY\n"
         try await daemon.publishBatches(channel: "bench", events: subscribeEvents)
+        if backlog { try await Task.sleep(for: .seconds(1)) }  // the index catches up the publishes
+        let daemonBefore = daemon.cpuSeconds()
         input.fileHandleForWriting.write(Data("go\n".utf8))
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let daemonCPU = daemon.cpuSeconds() - daemonBefore
         let fields = try Self.fields(text, status: process.terminationStatus)
         guard fields.count == 4, fields[0] == subscribeEvents else {
             throw BlockingSocket.Failure(description: "the C subscriber got \(text)")
         }
-        return fields
+        // The fifth: heraldd's CPU nanoseconds while the subscriber ran.
+        return fields + [UInt64(daemonCPU * 1e9)]
     }
 
     func swiftPublish(_ daemon: HeraldDaemon, size: Int, threads: Int, events count: Int) async throws -> Double {
