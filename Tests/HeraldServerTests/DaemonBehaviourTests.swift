@@ -73,7 +73,11 @@ import Testing
         // which also receives events after the pause (so it is not old enough to go).
         let segments = try FileManager.default.contentsOfDirectory(atPath: aged.directory + "/data/segments")
             .compactMap { Int($0.split(separator: ".").first ?? "") }.sorted()
-        #expect(segments.count > 3, "several segments sealed before the pause")
+        // Several sealed before the pause: still there, or (the first batch took over 3 s on
+        // a loaded machine) some already removed by age.
+        #expect(
+            segments.count > 3 || before > 1,
+            "several segments sealed before the pause: \(segments), oldest sequence \(before)")
         try await Task.sleep(for: .milliseconds(3500))
         _ = try await publish(second, open, count: 2_000)
         let agedStats = try await stats(aged)
