@@ -741,7 +741,7 @@ public final class Subscriber: AsyncSequence, Sendable {
         private(set) var bytes = 0
         /// How many are held of each SAF priority (0 highest … 3 lowest; the last slot counts
         /// any other value): whether all share one priority is known without a walk.
-        private(set) var priorityCounts = [Int](repeating: 0, count: 5)
+        private var priorityCounts = [Int](repeating: 0, count: 5)
 
         var count: Int { items.count - head }
         var isEmpty: Bool { head == items.count }
