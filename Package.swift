@@ -115,6 +115,7 @@ let package = Package(
         .executableTarget(
             name: "heraldd",
             dependencies: [
+                "CHeraldSupport",
                 "HeraldServer",
                 "HeraldCluster",
                 "HeraldService",

@@ -77,7 +77,9 @@ final class LiveDispatcher: Sendable {
                 state.classes[ObjectIdentifier(subscriber)] = attachment
             }
             if state.task == nil {
-                state.task = Task.detached(priority: Subscriber.loopPriority) { [self] in await run() }
+                state.task = Task.detached(
+                    executorPreference: DeliveryExecutor.shared, priority: Subscriber.loopPriority
+                ) { [self] in await run() }
             }
             return true
         }

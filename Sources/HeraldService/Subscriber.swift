@@ -156,8 +156,11 @@ public final class Subscriber: AsyncSequence, Sendable {
         /// Subscriptions removed so far (what the reader matched on an older snapshot is
         /// matched again).
         var removals = 0
-        /// The priority the delivery loop actually runs at (checked by the suite).
-        var loopStartedAt: TaskPriority?
+        /// The priority the delivery loop actually runs at, and whether on a delivery thread
+        /// (checked by the suite).
+        var loopStartedAt: (priority: TaskPriority, onDeliveryThread: Bool)?
+        /// The reader's buffer bytes when it last parked on a full window (for the suite).
+        var parkedReaderBytes: Int?
         /// Attached to the live dispatcher: it reads the journal for this subscriber and
         /// leaves matched deliveries in `held`; `scanned` then trails (see `scannedThrough`).
         var live = false
@@ -180,13 +183,17 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// Reads the head for every subscriber that caught up with it; nil: this one always
     /// reads on its own.
     private let dispatcher: LiveDispatcher?
+    /// What the readers of subscribers waiting for their window may keep (`parkedReaders`).
+    let readerBudget: ByteBudget
 
     init(
         selection: SubscriberSelection, options: SubscriberOptions, journal: Journal, cursor: CursorStore.Cursor?,
         node: UInt32 = 1, session: SessionAddress = SessionAddress(), dispatcher: LiveDispatcher? = nil,
+        readerBudget: ByteBudget = Subscriber.parkedReaders,
         persistHorizon: (@Sendable (SequenceNumber, SequenceNumber) throws -> Void)?
     ) {
         self.selection = selection
+        self.readerBudget = readerBudget
         self.dispatcher = dispatcher
         self.options = options
         recipient = RouteRecipient(
@@ -365,16 +372,16 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// publishing): with many subscribers busy on the same cores, appends still get their
     /// turn, and subscribers that fall behind catch up in bigger batches (measured with 100
     /// pass-all subscribers, tools/bench service: deliveries 4.7 → 6.0–6.4 M/s, publishers
-    /// 47 → 64–71 k events/s; 1-in-10 filters: publishers 70 → 279–347 k/s). The cost: a
-    /// lone live subscriber's publish→delivery p50 is about 0.1 ms higher (0.22 against
-    /// 0.13 ms at 50 k events/s); one durable subscriber replaying 1 M events acknowledges
-    /// at the same rate either way. Tried instead: normal priority with a `Task.yield()`
-    /// between batches — no gain for many subscribers (4.9 M deliveries/s).
+    /// 47 → 64–71 k events/s; 1-in-10 filters: publishers 70 → 279–347 k/s). They run on
+    /// `DeliveryExecutor`'s threads (nice 5), not on the concurrency pool at this priority
+    /// alone: there a saturated request path starved them outright (see the executor). The
+    /// priority stays for what they wait on elsewhere (a timer, a continuation's resumer).
     static let loopPriority = TaskPriority.low
 
     func start(at position: ReadPosition) {
-        let loop = Task.detached(priority: Self.loopPriority) { [self] in
-            state.withLock { $0.loopStartedAt = Task.currentPriority }
+        let loop = Task.detached(executorPreference: DeliveryExecutor.shared, priority: Self.loopPriority) {
+            [self] in
+            state.withLock { $0.loopStartedAt = (Task.currentPriority, DeliveryExecutor.isCurrent) }
             do {
                 try await run(from: position)
             } catch is CancellationError {
@@ -496,9 +503,31 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// with no copies.
     static let lookAheadMin = 256
 
-    /// A journal reader's buffers after ordinary frames: its decoder's first allocation and
-    /// a segment read-ahead (`SegmentFrameReader.readAhead`).
-    static let readerBufferBytes = 2 << 20
+    /// What the readers of all subscribers waiting for their window may keep of their
+    /// buffers (a reader after ordinary frames holds about 2 MiB: its decompressed frame and
+    /// a segment read-ahead). Beyond it a waiting reader gives them back, so that a thousand
+    /// stuck subscribers do not hold 2 GB between them; the first few, the ones catching up
+    /// at full speed, go on without allocating again.
+    static let parkedReaders = ByteBudget(limit: 64 << 20)
+
+    /// Before waiting for the window: keeps the reader's buffers if the budget allows
+    /// (returns the bytes taken from it, to give back after), else gives them back — in the
+    /// middle of a frame by taking a new reader at the same place (that frame is decoded
+    /// again when the window opens: the price of a subscriber that does not acknowledge).
+    private func park(_ reader: inout JournalReader) -> Int {
+        let bytes = reader.bufferCapacity
+        var kept = 0
+        if bytes > 2 * JournalReader.idleBufferBytes {
+            if readerBudget.take(bytes) {
+                kept = bytes
+            } else if !reader.releaseMemory(), let fresh = try? journal.reader(from: .sequence(reader.nextSequence)) {
+                reader = fresh
+            }
+        }
+        let parked = reader.bufferCapacity
+        state.withLock { $0.parkedReaderBytes = parked }
+        return kept
+    }
 
     private func run(from position: ReadPosition) async throws {
         var reader = try journal.reader(from: position)
@@ -510,9 +539,11 @@ public final class Subscriber: AsyncSequence, Sendable {
             // A reader grown past its usual buffers by a frame of big events gives them back
             // while it waits for its window (when that frame is all read: nothing is decoded
             // twice); one that reads ordinary frames keeps them, to go on at full speed.
+            var kept = 0
             await waitForWindow {
-                if !attached && reader.bufferCapacity > Self.readerBufferBytes { reader.releaseMemory() }
+                if !attached { kept = park(&reader) }
             }
+            readerBudget.give(kept)
             if state.withLock({ $0.cancelled }) { return }
             if try await deliverRetained() { continue }
             if attached {

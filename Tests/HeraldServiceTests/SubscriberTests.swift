@@ -79,8 +79,9 @@ final class AckingConsumer: Sendable {
             handle, EventAttributes(patterns: [Array(pattern.utf8)], retention: retention), data: Array(pattern.utf8))
     }
 
-    /// The delivery loop runs below the publishing path (Subscriber.loopPriority): the
-    /// guard of that choice, whose effect tools/bench service measures.
+    /// The delivery loop runs below the publishing path (Subscriber.loopPriority, on
+    /// DeliveryExecutor's threads): the guard of that choice, whose effect tools/bench
+    /// service and tools/soak-hostile measure.
     @Test func theDeliveryLoopRunsBelowThePublishers() async throws {
         let service = try await service()
         let handle = try await service.openChannel(channel, flags: .all)
@@ -88,10 +89,24 @@ final class AckingConsumer: Sendable {
         let collector = Collector(subscriber)
         _ = try await publish(service, handle, "one")
         _ = await collector.wait(for: 1)
-        let priority = subscriber.state.withLock { $0.loopStartedAt }
-        #expect(priority == .low, "\(String(describing: priority))")
+        let started = subscriber.state.withLock { $0.loopStartedAt }
+        #expect(started?.priority == .low, "\(String(describing: started))")
         #expect(Subscriber.loopPriority < TaskPriority.medium)
+        // ... on the delivery threads, which the kernel schedules below the rest (nice 5),
+        // not on the concurrency pool, where a busy request path starved them.
+        #expect(started?.onDeliveryThread == true)
+        let niceness = try await Self.niceOfDeliveryThread()
+        #expect(niceness == DeliveryExecutor.shared.niceness)
         await service.shutdown()
+    }
+
+    /// The nice value of the delivery thread a task preferring the executor runs on
+    /// (Linux: PRIO_PROCESS with 0 reads the calling thread's).
+    static func niceOfDeliveryThread() async throws -> Int32 {
+        await Task.detached(executorPreference: DeliveryExecutor.shared) {
+            #expect(DeliveryExecutor.isCurrent)
+            return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        }.value
     }
 
     @Test func filtersSelectAndThePublisherReceivesItsOwnEvents() async throws {

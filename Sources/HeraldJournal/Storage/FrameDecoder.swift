@@ -4,7 +4,9 @@
 /// not thread-safe.
 final class FrameDecoder {
     private let decompressor = LZ4FrameDecompressor()
-    private let buffer = GrowableBuffer(capacity: 1 << 20)
+    /// Grows to the largest frame decoded (1 MiB after ordinary frames); small until then,
+    /// so that a reader made and parked before it reads costs little.
+    private let buffer = GrowableBuffer(capacity: JournalReader.idleBufferBytes)
     private var offsets: [Int] = []
     private(set) var descriptor: FrameDescriptor?
     /// A frame served from the tail cache instead of decoded here.
