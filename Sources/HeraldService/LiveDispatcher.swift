@@ -56,13 +56,18 @@ final class LiveDispatcher: Sendable {
     /// Every record before this one has been offered to every attached subscriber.
     var position: SequenceNumber { SequenceNumber(next.load(ordering: .acquiring)) }
 
-    /// Attaches a subscriber whose own reader has read everything before `from` (and is at
-    /// the journal's head). Refused when the dispatcher has already passed `from` (the
-    /// subscriber reads on, then tries again) or cannot read the journal.
-    func attach(_ subscriber: Subscriber, from: SequenceNumber) -> Bool {
+    /// Attaches a subscriber whose own reader has read everything before `from`. Refused
+    /// when the dispatcher has already passed `from` (the subscriber reads on, then tries
+    /// again) or cannot read the journal. A subscriber at the journal's head (`atHead`)
+    /// starts an idle dispatcher; one not at the head only joins a dispatcher that reads
+    /// already and has not passed it — under a stream of appends (a flood of big events)
+    /// the head moves on between a reader's last frame and its look at the head, and a
+    /// thousand subscribers each chasing it on their own read every frame a thousand times.
+    func attach(_ subscriber: Subscriber, from: SequenceNumber, atHead: Bool = true) -> Bool {
         let attached = state.withLock { state -> Bool in
             guard !state.stopped, !state.failed, !journal.isClosed else { return false }
             if state.isEmpty || state.reader == nil {
+                guard atHead else { return false }
                 // Idle: start where the subscriber is (no one else needs what is before).
                 guard let reader = try? journal.reader(from: .sequence(from)) else { return false }
                 state.reader = reader

@@ -612,11 +612,13 @@ public final class Subscriber: AsyncSequence, Sendable {
                         state.dirty = true
                     }
                 }
-                // Caught up with the head: the dispatcher reads on for it.
+                // Caught up with the head, or with a dispatcher that reads already and has
+                // not passed it: the dispatcher reads on for it.
                 // Either way the reader's buffers wait unused: they are given back (its frame
                 // is all read, at the head).
-                if let dispatcher, reader.nextSequence > journal.head.sequence,
-                    dispatcher.attach(self, from: reader.nextSequence)
+                let atHead = reader.nextSequence > journal.head.sequence
+                if let dispatcher, atHead || reader.nextSequence >= dispatcher.position,
+                    dispatcher.attach(self, from: reader.nextSequence, atHead: atHead)
                 {
                     attached = true
                     reader.releaseMemory()
