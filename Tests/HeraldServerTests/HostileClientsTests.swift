@@ -104,6 +104,9 @@ import Testing
         let calm = try await publisher.openChannel("calm", flags: [.publisher, .create])
         let calmIn = try await subscriber.openChannel("calm", flags: [.subscriber])
         let stream = try await subscriber.subscribe(calmIn, id: 1, filters: all)
+        // Of each round trip, the publish (until its reply) and the wait for the delivery after
+        // it: where the time went when the round trip is slow.
+        var parts: [(publish: Duration, delivery: Duration)] = []
         func roundTrips(_ n: Int, from start: Int, within limit: Duration = .seconds(3_600)) async throws -> [Duration]
         {
             var latencies: [Duration] = []
@@ -112,7 +115,9 @@ import Testing
             for index in start..<(start + n) where ContinuousClock.now - began < limit {
                 let began = ContinuousClock.now
                 _ = try await publisher.publish(calm, WireEvent(data: Array("\(index)".utf8)))
+                let published = ContinuousClock.now
                 guard let delivery = await iterator.next() else { throw TimedOut() }
+                parts.append((published - began, ContinuousClock.now - published))
                 delivery.done()
                 latencies.append(ContinuousClock.now - began)
                 #expect(delivery.data == Array("\(index)".utf8), "in order, none lost")
@@ -245,7 +250,9 @@ import Testing
         try await Task.sleep(for: .seconds(2))
         // Up to 300 round trips, for at most 10 s (the flood slows them: the figure says how
         // much), and the hostile ones go on until each shard has made 3 rounds at least.
+        parts.removeAll()
         let loaded = try await roundTrips(300, from: 300, within: .seconds(10))
+        let (publishWait, deliveryWait) = (parts.map(\.publish), parts.map(\.delivery))
         #expect(!loaded.isEmpty, "the pair went on under fire")
         for _ in 0..<6_000 where shared.rounds.withLock({ $0.min()! }) < 3 {
             try await Task.sleep(for: .milliseconds(10))
@@ -262,7 +269,9 @@ import Testing
         print(
             "hostile: \(count) connections, \(hostileReplies) replies read by half of them, \(flooded) flood "
                 + "publishes of 64 KiB sent unread; the pair's p99 round trip idle \(p99(idle)), under fire "
-                + "\(p99(loaded)); heraldd resident \(idleRSS / 1024) MiB idle, peak \(peakRSS / 1024) MiB")
+                + "\(p99(loaded)) (publish p99 \(p99(publishWait)), longest \(publishWait.max()!); delivery after it "
+                + "p99 \(p99(deliveryWait)), longest \(deliveryWait.max()!)); heraldd resident \(idleRSS / 1024) MiB "
+                + "idle, peak \(peakRSS / 1024) MiB")
         #expect(garbageClosed == 20, "every garbage client was told and closed")
         #expect(refusedOpens == 1_100 - 1_024, "opens past the limit refused with NO_RESOURCES, the rest served")
         #expect(hostileReplies > 0, "the reading half was answered")
