@@ -536,9 +536,8 @@ public final class Subscriber: AsyncSequence, Sendable {
         let byPriority: Bool
         if case .channel = selection { byPriority = true } else { byPriority = false }
         while !Task.isCancelled {
-            // A reader grown past its usual buffers by a frame of big events gives them back
-            // while it waits for its window (when that frame is all read: nothing is decoded
-            // twice); one that reads ordinary frames keeps them, to go on at full speed.
+            // While it waits for its window a reader keeps its buffers only within the
+            // process's budget for parked readers (`park`), and gives them back after.
             var kept = 0
             await waitForWindow {
                 if !attached { kept = park(&reader) }
