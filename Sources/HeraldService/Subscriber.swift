@@ -373,7 +373,7 @@ public final class Subscriber: AsyncSequence, Sendable {
     /// turn, and subscribers that fall behind catch up in bigger batches (measured with 100
     /// pass-all subscribers, tools/bench service: deliveries 4.7 → 6.0–6.4 M/s, publishers
     /// 47 → 64–71 k events/s; 1-in-10 filters: publishers 70 → 279–347 k/s). They run on
-    /// `DeliveryExecutor`'s threads (nice 5), not on the concurrency pool at this priority
+    /// `DeliveryExecutor`'s threads, not on the concurrency pool at this priority
     /// alone: there a saturated request path starved them outright (see the executor). The
     /// priority stays for what they wait on elsewhere (a timer, a continuation's resumer).
     static let loopPriority = TaskPriority.low

@@ -92,7 +92,7 @@ final class AckingConsumer: Sendable {
         let started = subscriber.state.withLock { $0.loopStartedAt }
         #expect(started?.priority == .low, "\(String(describing: started))")
         #expect(Subscriber.loopPriority < TaskPriority.medium)
-        // ... on the delivery threads, which the kernel schedules below the rest (nice 5),
+        // ... on the delivery threads, which the kernel schedules beside the rest,
         // not on the concurrency pool, where a busy request path starved them.
         #expect(started?.onDeliveryThread == true)
         let niceness = try await Self.niceOfDeliveryThread()
